@@ -1,0 +1,396 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+
+	"callmon/metrics"
+)
+
+// Ring strategies.
+const (
+	StrategyLongestIdle = "longest-idle"
+	StrategyRingAll     = "ring-all"
+)
+
+// Agent states as exported in callmon_agents{state}.
+const (
+	StateAvailable = "available"
+	StateRinging   = "ringing"
+	StateOnCall    = "on_call"
+	StatePaused    = "paused"
+	StateOffline   = "offline"
+	StateLoggedOut = "logged_out"
+)
+
+// ErrUnknownAgent is returned for an agent id that is not configured.
+var ErrUnknownAgent = errors.New("unknown agent")
+
+type agent struct {
+	id, name, endpoint string
+	queues             []string
+	loggedIn, paused   bool
+	online             bool
+	ringing            *queueCall // set while callmon rings this agent for a call
+	onCall             *queueCall
+	idleSince          time.Time // end of the last call, for longest-idle
+}
+
+func (a *agent) state() string {
+	switch {
+	case a.onCall != nil:
+		return StateOnCall
+	case a.ringing != nil:
+		return StateRinging
+	case !a.loggedIn:
+		return StateLoggedOut
+	case a.paused:
+		return StatePaused
+	case !a.online:
+		return StateOffline
+	}
+	return StateAvailable
+}
+
+// AgentStatus is an agent as the API reports it.
+type AgentStatus struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Endpoint string   `json:"endpoint"`
+	Queues   []string `json:"queues"`
+	State    string   `json:"state"`
+	LoggedIn bool     `json:"logged_in"`
+	Paused   bool     `json:"paused"`
+	Online   bool     `json:"online"`
+}
+
+// waitState is a waiting call's bookkeeping, guarded by Agents.mu.
+type waitState struct {
+	waiting bool
+	ringing int                  // agents being rung now
+	skipped map[string]time.Time // agents who did not answer this call, and when
+}
+
+// Agents holds presence and hands available agents to waiting calls,
+// oldest call first.
+type Agents struct {
+	mu      sync.Mutex
+	clock   Clock
+	m       *metrics.Metrics
+	byID    map[string]*agent
+	order   []*agent // config order, for stable output
+	queues  map[string]Queue
+	waiting []*queueCall // in entry order
+}
+
+func newAgents(agents []Agent, queues []Queue, clock Clock, m *metrics.Metrics) (*Agents, error) {
+	s := &Agents{clock: clock, m: m, byID: map[string]*agent{}, queues: map[string]Queue{}}
+	for _, a := range agents {
+		if _, dup := s.byID[a.ID]; dup {
+			return nil, fmt.Errorf("ari: agent %q configured twice", a.ID)
+		}
+		ag := &agent{id: a.ID, name: a.Name, endpoint: a.Endpoint}
+		s.byID[a.ID] = ag
+		s.order = append(s.order, ag)
+	}
+	for _, q := range queues {
+		s.queues[q.Name] = q
+		for _, id := range q.Agents {
+			ag, ok := s.byID[id]
+			if !ok {
+				return nil, fmt.Errorf("ari: queue %q lists %w %q", q.Name, ErrUnknownAgent, id)
+			}
+			ag.queues = append(ag.queues, q.Name)
+		}
+	}
+	s.mu.Lock()
+	s.publishLocked()
+	s.mu.Unlock()
+	return s, nil
+}
+
+// List returns every agent's status in configuration order.
+func (s *Agents) List() []AgentStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]AgentStatus, 0, len(s.order))
+	for _, a := range s.order {
+		out = append(out, s.statusLocked(a))
+	}
+	return out
+}
+
+// Get returns one agent's status.
+func (s *Agents) Get(id string) (AgentStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.byID[id]
+	if !ok {
+		return AgentStatus{}, fmt.Errorf("%w %q", ErrUnknownAgent, id)
+	}
+	return s.statusLocked(a), nil
+}
+
+func (s *Agents) statusLocked(a *agent) AgentStatus {
+	return AgentStatus{ID: a.id, Name: a.name, Endpoint: a.endpoint, Queues: slices.Clone(a.queues),
+		State: a.state(), LoggedIn: a.loggedIn, Paused: a.paused, Online: a.online}
+}
+
+// Presence actions accepted by Set.
+const (
+	ActionLogin   = "login"
+	ActionLogout  = "logout"
+	ActionPause   = "pause"
+	ActionUnpause = "unpause"
+)
+
+// Set applies a presence action. Logging out or pausing during a call takes
+// effect for the next call; the current one is not touched.
+func (s *Agents) Set(id, action string) (AgentStatus, error) {
+	s.mu.Lock()
+	a, ok := s.byID[id]
+	if !ok {
+		s.mu.Unlock()
+		return AgentStatus{}, fmt.Errorf("%w %q", ErrUnknownAgent, id)
+	}
+	switch action {
+	case ActionLogin:
+		if !a.loggedIn {
+			a.loggedIn = true
+			a.idleSince = s.clock.Now()
+		}
+	case ActionLogout:
+		a.loggedIn, a.paused = false, false
+	case ActionPause:
+		a.paused = true
+	case ActionUnpause:
+		a.paused = false
+	default:
+		s.mu.Unlock()
+		return AgentStatus{}, fmt.Errorf("unknown action %q (want login, logout, pause or unpause)", action)
+	}
+	st := s.statusLocked(a)
+	s.dispatchLocked()
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (s *Agents) endpointState(endpoint, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := false
+	for _, a := range s.order {
+		if strings.EqualFold(a.endpoint, endpoint) {
+			online := endpointOnline(state)
+			changed = changed || a.online != online
+			a.online = online
+		}
+	}
+	if changed {
+		s.dispatchLocked()
+	}
+}
+
+// endpointOnline treats "unknown" as online: Asterisk reports it for
+// endpoints it does not qualify, and refusing to ring those would strand
+// callers; a failed ring is skipped like an unanswered one.
+func endpointOnline(state string) bool { return state != "offline" }
+
+// refreshEndpoints subscribes the application to every agent's endpoint and
+// reads its current state (after every connect: Asterisk may have restarted).
+func (s *Agents) refreshEndpoints(ctx context.Context, a *App) {
+	s.mu.Lock()
+	eps := map[string]bool{}
+	for _, ag := range s.order {
+		eps[ag.endpoint] = true
+	}
+	s.mu.Unlock()
+	appKey := ari.NewKey(ari.ApplicationKey, a.cfg.Application)
+	for ep := range eps {
+		if ctx.Err() != nil {
+			return
+		}
+		tech, res, ok := strings.Cut(ep, "/")
+		if !ok {
+			continue
+		}
+		if err := a.rest.Application().Subscribe(appKey, "endpoint:"+ep); err != nil {
+			a.log.Warn("cannot follow agent endpoint; treating it as offline", "endpoint", ep, "err", err)
+			s.endpointState(ep, "offline")
+			continue
+		}
+		d, err := a.rest.Endpoint().Data(ari.NewEndpointKey(tech, res))
+		if err != nil {
+			a.log.Warn("cannot read agent endpoint state; treating it as offline", "endpoint", ep, "err", err)
+			s.endpointState(ep, "offline")
+			continue
+		}
+		s.endpointState(ep, d.State)
+	}
+}
+
+// enqueue adds a call to the waiting line and offers it agents.
+func (s *Agents) enqueue(c *queueCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.ws.waiting = true
+	i := sort.Search(len(s.waiting), func(i int) bool { return s.waiting[i].entry.After(c.entry) })
+	s.waiting = slices.Insert(s.waiting, i, c)
+	s.dispatchLocked()
+}
+
+// dequeue removes a call from the waiting line (answered or gone).
+func (s *Agents) dequeue(c *queueCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dequeueLocked(c)
+}
+
+func (s *Agents) dequeueLocked(c *queueCall) {
+	c.ws.waiting = false
+	if i := slices.Index(s.waiting, c); i >= 0 {
+		s.waiting = slices.Delete(s.waiting, i, i+1)
+	}
+}
+
+// ringEnded releases an agent who was rung for c and did not take it;
+// skip marks the agent as not answering this call.
+func (s *Agents) ringEnded(id string, c *queueCall, skip bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[id]
+	if a == nil || a.ringing != c {
+		return
+	}
+	a.ringing = nil
+	c.ws.ringing--
+	if skip {
+		if c.ws.skipped == nil {
+			c.ws.skipped = map[string]time.Time{}
+		}
+		c.ws.skipped[id] = s.clock.Now()
+	}
+	s.dispatchLocked()
+}
+
+// connected marks the agent as on a call with c; the call stops waiting.
+func (s *Agents) connected(id string, c *queueCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[id]
+	if a.ringing == c {
+		a.ringing = nil
+		c.ws.ringing--
+	}
+	a.onCall = c
+	s.dequeueLocked(c)
+	s.dispatchLocked()
+}
+
+// hungUp ends the agent's call; the agent becomes idle from now.
+func (s *Agents) hungUp(id string, c *queueCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[id]
+	if a == nil || a.onCall != c {
+		return
+	}
+	a.onCall = nil
+	a.idleSince = s.clock.Now()
+	s.dispatchLocked()
+}
+
+// finished forgets a call whose flow has ended: it leaves the waiting line
+// and every agent still marked as ringing for it or talking to it is freed.
+func (s *Agents) finished(c *queueCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dequeueLocked(c)
+	for _, a := range s.order {
+		if a.ringing == c {
+			a.ringing = nil
+		}
+		if a.onCall == c {
+			a.onCall = nil
+			a.idleSince = s.clock.Now()
+		}
+	}
+	c.ws.ringing = 0
+	s.dispatchLocked()
+}
+
+func (s *Agents) dispatch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dispatchLocked()
+}
+
+// dispatchLocked offers available agents to waiting calls, oldest first.
+// A call being rung gets no more agents until those rings end.
+func (s *Agents) dispatchLocked() {
+	now := s.clock.Now()
+	for _, c := range s.waiting {
+		if c.ws.ringing > 0 {
+			continue
+		}
+		q := s.queues[c.q.Name]
+		var cands []*agent
+		for _, id := range q.Agents {
+			a := s.byID[id]
+			if a.state() != StateAvailable {
+				continue
+			}
+			if at, ok := c.ws.skipped[id]; ok && now.Sub(at) < q.RingTimeout {
+				continue
+			}
+			cands = append(cands, a)
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		if q.Strategy != StrategyRingAll {
+			// Longest idle first; config order breaks ties.
+			best := cands[0]
+			for _, a := range cands[1:] {
+				if a.idleSince.Before(best.idleSince) {
+					best = a
+				}
+			}
+			cands = []*agent{best}
+		}
+		offer := offerMsg{}
+		for _, a := range cands {
+			offer.agents = append(offer.agents, Agent{ID: a.id, Name: a.name, Endpoint: a.endpoint})
+		}
+		if !c.mb.post(offer) {
+			continue // the call's flow has ended; finished() removes it
+		}
+		for _, a := range cands {
+			a.ringing = c
+		}
+		c.ws.ringing += len(cands)
+	}
+	s.publishLocked()
+}
+
+// publishLocked exports agent counts per queue and state.
+func (s *Agents) publishLocked() {
+	for name, q := range s.queues {
+		counts := map[string]int{}
+		for _, id := range q.Agents {
+			counts[s.byID[id].state()]++
+		}
+		s.m.SetAgents(name, counts)
+	}
+}
+
+// offerMsg tells a call which agents to ring.
+type offerMsg struct{ agents []Agent }

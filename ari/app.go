@@ -1,0 +1,383 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+	"github.com/CyCoreSystems/ari/v5/client/native"
+
+	"callmon/metrics"
+)
+
+// Clock is the time source for decisions that are not measurements (opening
+// hours, live service level, skip expiry). Measurements use Asterisk's
+// timestamps.
+type Clock interface{ Now() time.Time }
+
+// Queue is one queue's routing configuration.
+type Queue struct {
+	Name          string
+	Strategy      string // "longest-idle" or "ring-all"
+	RingTimeout   time.Duration
+	MOHClass      string
+	WelcomePrompt string // media URI played once before music on hold; empty for none
+	ClosedPrompt  string // media URI played to callers outside opening hours
+	Agents        []string
+}
+
+// Agent is one contact-centre agent.
+type Agent struct {
+	ID, Name string
+	Endpoint string // e.g. PJSIP/1001
+}
+
+// Config is what the App needs; cmd builds it from the configuration file.
+type Config struct {
+	URL          string // ARI base, e.g. http://127.0.0.1:8088/ari
+	WebsocketURL string // e.g. ws://127.0.0.1:8088/ari/events; derived from URL when empty
+	User         string
+	Password     string
+	Application  string
+	Queues       []Queue
+	Agents       []Agent
+	// Open reports whether the contact centre is open at t (calendar).
+	Open    func(t time.Time) bool
+	Clock   Clock
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	// MaxConns bounds REST connections to Asterisk (keep below http.conf sessionlimit).
+	MaxConns int
+}
+
+// App is the ARI application: intake, dispatch table and call flows.
+type App struct {
+	cfg    Config
+	rest   *native.Client
+	log    *slog.Logger
+	m      *metrics.Metrics
+	clock  Clock
+	queues map[string]*Queue
+	agents *Agents
+	in     *intake
+
+	mu     sync.Mutex
+	routes map[string]*queueCall // channel, bridge and playback ids → their call
+	calls  map[string]*queueCall // by caller channel id
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	stop   sync.Once
+}
+
+// New validates cfg and builds the App; it does not connect.
+func New(cfg Config) (*App, error) {
+	if cfg.URL == "" || cfg.Application == "" {
+		return nil, errors.New("ari: URL and Application are required")
+	}
+	if cfg.Metrics == nil || cfg.Clock == nil || cfg.Open == nil {
+		return nil, errors.New("ari: Metrics, Clock and Open are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WebsocketURL == "" {
+		ws := strings.Replace(strings.TrimSuffix(cfg.URL, "/"), "http", "ws", 1)
+		cfg.WebsocketURL = ws + "/events"
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 64
+	}
+	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		cfg:    cfg,
+		rest:   rest,
+		log:    cfg.Log,
+		m:      cfg.Metrics,
+		clock:  cfg.Clock,
+		queues: map[string]*Queue{},
+		routes: map[string]*queueCall{},
+		calls:  map[string]*queueCall{},
+	}
+	for i := range cfg.Queues {
+		q := &cfg.Queues[i]
+		if q.Strategy == "" {
+			q.Strategy = StrategyLongestIdle
+		}
+		if q.RingTimeout <= 0 {
+			q.RingTimeout = 15 * time.Second
+		}
+		if q.MOHClass == "" {
+			q.MOHClass = "default"
+		}
+		a.queues[q.Name] = q
+	}
+	a.agents, err = newAgents(cfg.Agents, cfg.Queues, cfg.Clock, cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	a.in = &intake{
+		wsURL:     cfg.WebsocketURL + "?app=" + cfg.Application,
+		user:      cfg.User,
+		password:  cfg.Password,
+		clock:     cfg.Clock,
+		log:       cfg.Log,
+		m:         cfg.Metrics,
+		onConnect: a.resync,
+		dispatch:  a.dispatch,
+		logged:    map[string]bool{},
+	}
+	cfg.Metrics.SetQueueDepth(a.backlog)
+	return a, nil
+}
+
+// Agents gives access to presence (login, pause) for the HTTP API.
+func (a *App) Agents() *Agents { return a.agents }
+
+// Start connects to Asterisk in the background; it returns at once.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); a.in.run(ctx) }()
+	go func() { defer a.wg.Done(); a.tick(ctx) }()
+	return nil
+}
+
+// Stop disconnects and waits for the App's goroutines. Calls in progress are
+// left to Asterisk (the dialplan fallback after Stasis() does not apply to
+// them); their flows stop.
+func (a *App) Stop() {
+	a.stop.Do(func() {
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.mu.Lock()
+		for _, c := range a.calls {
+			c.mb.close()
+		}
+		a.mu.Unlock()
+		a.wg.Wait()
+	})
+}
+
+// tick retries waiting calls whose skipped agents may be rung again.
+func (a *App) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.agents.dispatch()
+		}
+	}
+}
+
+// backlog is the number of events and messages waiting in call mailboxes.
+func (a *App) backlog() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, c := range a.calls {
+		n += c.mb.len()
+	}
+	return n
+}
+
+// dispatch routes one decoded event. It runs on the intake goroutine and
+// must never block: it only appends to a mailbox.
+func (a *App) dispatch(ev ari.Event) {
+	var id string
+	switch e := ev.(type) {
+	case *ari.StasisStart:
+		a.stasisStart(e)
+		return
+	case *ari.EndpointStateChange:
+		a.agents.endpointState(e.Endpoint.Technology+"/"+e.Endpoint.Resource, e.Endpoint.State)
+		return
+	case *ari.Dial:
+		id = e.Peer.ID
+	case *ari.ChannelStateChange:
+		id = e.Channel.ID
+	case *ari.ChannelHangupRequest:
+		id = e.Channel.ID
+	case *ari.ChannelDestroyed:
+		id = e.Channel.ID
+	case *ari.StasisEnd:
+		id = e.Channel.ID
+	case *ari.ChannelEnteredBridge:
+		id = e.Channel.ID
+	case *ari.ChannelLeftBridge:
+		id = e.Channel.ID
+	case *ari.ChannelDtmfReceived:
+		id = e.Channel.ID
+	case *ari.PlaybackStarted:
+		id = e.Playback.ID
+	case *ari.PlaybackFinished:
+		id = e.Playback.ID
+	default:
+		// Varsets, dialplan steps, caller-id and connected-line updates,
+		// bridge lifecycle: nothing in the flows depends on them.
+		return
+	}
+	a.mu.Lock()
+	c := a.routes[id]
+	a.mu.Unlock()
+	if c != nil {
+		c.mb.post(ev)
+	}
+}
+
+func (a *App) stasisStart(e *ari.StasisStart) {
+	id := e.Channel.ID
+	a.mu.Lock()
+	c := a.routes[id]
+	a.mu.Unlock()
+	if c != nil {
+		c.mb.post(e)
+		return
+	}
+	if len(e.Args) >= 1 && e.Args[0] == "agent" {
+		// An agent leg of a call callmon no longer tracks (it ended, or
+		// callmon restarted): nobody is waiting for it.
+		a.log.Info("hanging up agent channel of a finished call", "channel", id)
+		go a.hangup(id)
+		return
+	}
+	q := a.queueFor(e)
+	if q == nil {
+		a.log.Warn("call for no configured queue; hanging up so the dialplan fallback cannot mislead the caller",
+			"channel", id, "args", strings.Join(e.Args, ","))
+		go a.hangup(id)
+		return
+	}
+	c = newQueueCall(a, q, e)
+	a.mu.Lock()
+	a.calls[id] = c
+	a.routes[id] = c
+	a.mu.Unlock()
+	c.mb.post(e)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); c.run() }()
+}
+
+// queueFor picks the queue from Stasis(callmon,queue,<name>), falling back to
+// the queue configured for the dialled number.
+func (a *App) queueFor(e *ari.StasisStart) *Queue {
+	if len(e.Args) >= 2 && e.Args[0] == "queue" {
+		return a.queues[e.Args[1]]
+	}
+	return nil
+}
+
+func (a *App) route(id string, c *queueCall) {
+	a.mu.Lock()
+	a.routes[id] = c
+	a.mu.Unlock()
+}
+
+func (a *App) unroute(ids ...string) {
+	a.mu.Lock()
+	for _, id := range ids {
+		delete(a.routes, id)
+	}
+	a.mu.Unlock()
+}
+
+// finished drops a call from the tables once its flow is over.
+func (a *App) finished(c *queueCall) {
+	a.mu.Lock()
+	delete(a.calls, c.id)
+	for id, rc := range a.routes {
+		if rc == c {
+			delete(a.routes, id)
+		}
+	}
+	a.mu.Unlock()
+}
+
+// Calls is the number of calls callmon currently tracks.
+func (a *App) Calls() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.calls)
+}
+
+// resync rebuilds callmon's view after a (re)connect. Asterisk keeps no
+// events for a disconnected application, so calls that ended during the gap
+// are found by their absence from GET /channels.
+func (a *App) resync(ctx context.Context, reconnect bool) {
+	a.agents.refreshEndpoints(ctx, a)
+	if !reconnect {
+		return
+	}
+	chans, err := a.channels()
+	if err != nil {
+		a.log.Error("after reconnect: GET /channels failed; calls are resynchronised on the next reconnect", "err", err)
+		return
+	}
+	a.mu.Lock()
+	calls := make([]*queueCall, 0, len(a.calls))
+	for _, c := range a.calls {
+		calls = append(calls, c)
+	}
+	a.mu.Unlock()
+	for _, c := range calls {
+		c.mb.post(resyncMsg{channels: chans, at: a.clock.Now()})
+	}
+	a.dropOrphanBridges(calls)
+}
+
+// channels is the set of channel ids Asterisk has now (all of them, not
+// only the application's).
+func (a *App) channels() (map[string]bool, error) {
+	keys, err := a.rest.Channel().List(nil)
+	if err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k.ID] = true
+	}
+	return out, nil
+}
+
+// dropOrphanBridges deletes callmon's bridges that no live call owns
+// (left behind by calls that ended while the websocket was down).
+func (a *App) dropOrphanBridges(calls []*queueCall) {
+	keys, err := a.rest.Bridge().List(nil)
+	if err != nil {
+		a.log.Warn("after reconnect: GET /bridges failed", "err", err)
+		return
+	}
+	owned := map[string]bool{}
+	for _, c := range calls {
+		owned[c.holdID] = true
+		owned[c.mixID] = true
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k.ID, idPrefix) && !owned[k.ID] {
+			if err := a.rest.Bridge().Delete(k); err != nil && !gone(err) {
+				a.log.Warn("deleting orphan bridge failed", "bridge", k.ID, "err", err)
+			}
+		}
+	}
+}
+
+func (a *App) hangup(id string) {
+	if err := a.rest.Channel().Hangup(ari.NewKey(ari.ChannelKey, id), "normal"); err != nil && !gone(err) {
+		a.log.Warn("hangup failed", "channel", id, "err", err)
+	}
+}
+
+// idPrefix marks every id callmon chooses (bridges, agent channels, playbacks).
+const idPrefix = "cm-"

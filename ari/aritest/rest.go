@@ -1,0 +1,270 @@
+package aritest
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// reqState is the REST request being handled; events emitted meanwhile belong to it.
+type reqState struct {
+	seq  int
+	gate chan struct{} // OrderResponseFirst: its events wait until the response is out
+	last *item         // OrderEventsFirst: the response waits until this frame is written
+}
+
+// request is what a handler sees; handlers run under s.mu.
+type request struct {
+	r      *http.Request
+	params params
+}
+
+func (q *request) path(name string) string { return q.r.PathValue(name) }
+
+// reply is a handler's answer: a status and, unless nil, a JSON body.
+type reply struct {
+	status int
+	body   any
+}
+
+func ok(body any) reply { return reply{http.StatusOK, body} }
+
+var noContent = reply{status: http.StatusNoContent}
+
+func fail(status int, msg string) reply { return reply{status, errorBody(msg)} }
+
+// allocationFailed is ARI's answer when no channel could be created; unlike other errors its
+// key is "error" (rest-errors).
+var allocationFailed = reply{http.StatusInternalServerError, object{{"error", "Allocation failed"}}}
+
+type methods map[string]func(*request) reply
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, m methods) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serveREST(w, r, m) })
+	}
+	handle("/ari/", methods{}) // anything else: 404
+	mux.HandleFunc("/ari/events", s.serveEvents)
+
+	handle("/ari/channels", methods{"GET": s.listChannels, "POST": s.originate})
+	handle("/ari/channels/create", methods{"POST": s.notEmulated})
+	handle("/ari/channels/externalMedia", methods{"POST": s.notEmulated})
+	handle("/ari/channels/{id}", methods{"GET": s.getChannel, "POST": s.originate, "DELETE": s.hangupChannel})
+	handle("/ari/channels/{id}/answer", methods{"POST": s.answerChannel})
+	handle("/ari/channels/{id}/ring", methods{"POST": s.ringChannel, "DELETE": s.ringChannel})
+	handle("/ari/channels/{id}/dtmf", methods{"POST": s.channelNoop})
+	handle("/ari/channels/{id}/moh", methods{"POST": s.channelNoop, "DELETE": s.channelNoop})
+	handle("/ari/channels/{id}/play", methods{"POST": s.playOnChannel})
+	handle("/ari/channels/{id}/play/{playback}", methods{"POST": s.playOnChannel})
+	handle("/ari/channels/{id}/variable", methods{"GET": s.getVariable, "POST": s.setVariable})
+	handle("/ari/channels/{id}/continue", methods{"POST": s.notEmulated})
+	handle("/ari/channels/{id}/record", methods{"POST": s.notEmulated})
+
+	handle("/ari/bridges", methods{"GET": s.listBridges, "POST": s.createBridge})
+	handle("/ari/bridges/{id}", methods{"GET": s.getBridge, "POST": s.createBridge, "DELETE": s.destroyBridge})
+	handle("/ari/bridges/{id}/addChannel", methods{"POST": s.addChannel})
+	handle("/ari/bridges/{id}/removeChannel", methods{"POST": s.removeChannel})
+	handle("/ari/bridges/{id}/moh", methods{"POST": s.startMOH, "DELETE": s.stopMOH})
+	handle("/ari/bridges/{id}/play", methods{"POST": s.playOnBridge})
+	handle("/ari/bridges/{id}/play/{playback}", methods{"POST": s.playOnBridge})
+
+	handle("/ari/playbacks/{id}", methods{"GET": s.getPlayback, "DELETE": s.stopPlayback})
+
+	handle("/ari/applications", methods{"GET": s.listApplications})
+	handle("/ari/applications/{app}", methods{"GET": s.getApplication})
+	handle("/ari/applications/{app}/subscription", methods{"POST": s.subscribe, "DELETE": s.unsubscribe})
+
+	handle("/ari/endpoints", methods{"GET": s.listEndpoints})
+	handle("/ari/endpoints/{tech}", methods{"GET": s.listEndpoints})
+	handle("/ari/endpoints/{tech}/{resource}", methods{"GET": s.getEndpoint})
+
+	handle("/ari/recordings/stored", methods{"GET": s.listRecordings})
+	handle("/ari/recordings/stored/{name}", methods{"GET": s.getRecording})
+	handle("/ari/asterisk/info", methods{"GET": s.asteriskInfo})
+	return mux
+}
+
+// serveREST authenticates, runs the handler under s.mu, and writes the response on the chosen
+// side of the events the handler emitted.
+func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, m methods) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if !s.authorized(r) {
+		resp := marshal(errorBody("Authentication required"))
+		w.Header().Set("WWW-Authenticate", `Basic realm="Asterisk REST Interface"`)
+		s.logREST(0, r, body, http.StatusUnauthorized, resp)
+		writeJSON(w, http.StatusUnauthorized, resp)
+		return
+	}
+
+	s.mu.Lock()
+	s.reqSeq++
+	cur := &reqState{seq: s.reqSeq}
+	if s.pickOrder() == OrderResponseFirst {
+		cur.gate = make(chan struct{})
+	}
+	s.cur = cur
+	rep := s.handle(r, body, m)
+	s.cur = nil
+	s.mu.Unlock()
+	s.stats.requests.Add(1)
+
+	if cur.gate != nil {
+		defer close(cur.gate) // after the response is written and logged
+	} else if cur.last != nil {
+		// Bounded: a client that stops reading its websocket must not hang its REST calls.
+		select {
+		case <-cur.last.done:
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	var resp []byte
+	if rep.body != nil {
+		resp = marshal(rep.body)
+	}
+	// Logged before it is written, so that a client holding the response finds it in Log.
+	s.logREST(cur.seq, r, body, rep.status, resp)
+	s.notify()
+	writeJSON(w, rep.status, resp)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) handle(r *http.Request, body []byte, m methods) reply {
+	h := m[r.Method]
+	switch {
+	case len(m) == 0:
+		return fail(http.StatusNotFound, "Resource not found")
+	case h == nil:
+		return fail(http.StatusMethodNotAllowed, "Invalid method")
+	}
+	p, err := parseParams(body, r.URL.Query())
+	if err != nil {
+		return fail(http.StatusBadRequest, "Error parsing request body")
+	}
+	return h(&request{r: r, params: p})
+}
+
+func (s *Server) pickOrder() Order {
+	if s.order != OrderRandom {
+		return s.order
+	}
+	if s.rng.IntN(2) == 0 {
+		return OrderEventsFirst
+	}
+	return OrderResponseFirst
+}
+
+func (s *Server) logREST(seq int, r *http.Request, body []byte, status int, resp []byte) {
+	s.record(Record{
+		Kind: KindREST, Time: s.now(), Seq: seq,
+		Method: r.Method, Path: r.URL.RequestURI(), Body: body,
+		Status: status, Response: resp,
+	})
+}
+
+// writeJSON writes a JSON document, or for a nil body only the status: Asterisk's 204s have
+// neither body nor Content-Type.
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	var data []byte
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		data = b
+	default:
+		data = marshal(b)
+	}
+	if data != nil {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if s.opt.User == "" {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		// Asterisk also takes api_key=user:password in the query string.
+		user, pass, ok = strings.Cut(r.URL.Query().Get("api_key"), ":")
+	}
+	return ok &&
+		subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.User)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(pass), []byte(s.opt.Password)) == 1
+}
+
+// params are a request's parameters: ARI takes them from the JSON body or the query string.
+type params struct {
+	body  map[string]json.RawMessage
+	query url.Values
+}
+
+func parseParams(body []byte, query url.Values) (params, error) {
+	p := params{query: query}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return p, nil
+	}
+	err := json.Unmarshal(body, &p.body)
+	return p, err
+}
+
+func (p params) has(name string) bool {
+	_, inBody := p.body[name]
+	return inBody || p.query.Has(name)
+}
+
+// str is a string parameter; JSON numbers and booleans are taken as written.
+func (p params) str(name string) string {
+	if raw, ok := p.body[name]; ok {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		return string(raw)
+	}
+	return p.query.Get(name)
+}
+
+func (p params) integer(name string, def int) int {
+	v := p.str(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// list is a list parameter: a JSON array, or a comma-separated string (ari/v5 sends addChannel's
+// channel as a plain string).
+func (p params) list(name string) []string {
+	if raw, ok := p.body[name]; ok {
+		var l []string
+		if json.Unmarshal(raw, &l) == nil {
+			return l
+		}
+	}
+	var out []string
+	for _, part := range strings.Split(p.str(name), ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func (s *Server) notEmulated(*request) reply {
+	return fail(http.StatusNotImplemented, "not emulated by aritest")
+}

@@ -1,0 +1,190 @@
+package aritest
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	App            string // the one ARI application emulated; default "callmon"
+	User, Password string // HTTP basic auth for REST and the websocket; empty User = no auth
+	Clock          Clock  // default RealClock()
+	AsteriskID     string // default "02:fc:00:00:00:01"
+	// Media maps a media URI ("sound:vm-intro") to how long it plays; others play
+	// DefaultMediaDuration.
+	Media map[string]time.Duration
+	// Seed drives the per-request choice between "events before the response" and "response
+	// before the events" when Order is OrderRandom.
+	Seed  int64
+	Order Order
+	// LogLimit keeps only the last LogLimit records in Log (0 keeps everything); a long demo
+	// run would otherwise keep every frame it ever sent.
+	LogLimit int
+}
+
+// DefaultMediaDuration is how long a playback of a media URI not in Options.Media lasts.
+const DefaultMediaDuration = 2 * time.Second
+
+// Order says on which side of a REST response the events it causes are sent. Real Asterisk does
+// both (README "General facts": e.g. ChannelEnteredBridge before the addChannel 204 in 23 of 31
+// cases), so a client must be tested against both.
+type Order int
+
+const (
+	OrderRandom        Order = iota // per request, from Options.Seed
+	OrderEventsFirst                // every event caused by a request is written before its response
+	OrderResponseFirst              // the response is written (and flushed) before its events
+)
+
+// ErrAppNotActive is returned by Call when no websocket is connected for the application:
+// Asterisk's Stasis() fails at once and the dialplan fallback runs; the app never hears of the
+// call.
+var ErrAppNotActive = errors.New("aritest: Stasis app not active")
+
+// Server is a fake Asterisk 22 speaking ARI (REST and the events websocket) for one
+// application. All methods are safe for concurrent use.
+type Server struct {
+	opt   Options
+	clock Clock
+	ln    net.Listener
+	srv   *http.Server
+
+	// mu guards the telephony state below. REST handlers, timer callbacks and the exported
+	// methods take it; websocket writers never do, so a slow reader cannot stall Asterisk.
+	mu        sync.Mutex
+	rng       *rand.Rand
+	order     Order
+	channels  map[string]*channel
+	chanOrder []*channel // live channels in creation order (GET /channels lists them so)
+	history   []*channel // destroyed channels, newest last, for Channels()
+	bridges   map[string]*bridge
+	bridgeOrd []*bridge
+	endpoints map[string]*endpoint
+	playbacks map[string]*playback
+	app       appState
+	conns     map[*wsConn]bool // every open events socket, live or deaf
+	live      *wsConn          // the socket the app's events go to
+	phantom   bool             // another process owns the app (ReplaceApp)
+	refuse    bool
+	closed    bool
+	uniqueSeq int // Asterisk's uniqueid counter
+	localSeq  int // Local/...-0000000N counter
+	pjsipSeq  int // PJSIP/...-0000000N counter
+	reqSeq    int // REST requests received
+	cur       *reqState
+	held      atomic.Bool // HoldEvents: writers wait; read without mu by the writers
+
+	connSeq atomic.Int64
+	stats   statCounters
+
+	logMu sync.Mutex
+	log   []Record
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed and replaced on every state change (Await)
+}
+
+// appState is what Asterisk keeps for the application between connections.
+type appState struct {
+	known bool // registered: a websocket for it has connected at least once
+}
+
+// New starts a fake Asterisk listening on 127.0.0.1 with a random port.
+func New(opt Options) (*Server, error) {
+	if opt.App == "" {
+		opt.App = "callmon"
+	}
+	if opt.Clock == nil {
+		opt.Clock = RealClock()
+	}
+	if opt.AsteriskID == "" {
+		opt.AsteriskID = "02:fc:00:00:00:01"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opt:       opt,
+		clock:     opt.Clock,
+		ln:        ln,
+		rng:       rand.New(rand.NewPCG(uint64(opt.Seed), 0x5eed)),
+		order:     opt.Order,
+		channels:  make(map[string]*channel),
+		bridges:   make(map[string]*bridge),
+		endpoints: make(map[string]*endpoint),
+		playbacks: make(map[string]*playback),
+		conns:     make(map[*wsConn]bool),
+		changed:   make(chan struct{}),
+	}
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln) //nolint:errcheck // returns http.ErrServerClosed on Close
+	return s, nil
+}
+
+// URL is the ARI base URL, as ari/v5's native client wants it: "http://127.0.0.1:PORT/ari".
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/ari" }
+
+// WebsocketURL is the events endpoint without query: "ws://127.0.0.1:PORT/ari/events".
+func (s *Server) WebsocketURL() string { return "ws://" + s.ln.Addr().String() + "/ari/events" }
+
+// Close stops the server: websockets are cut, pending timers become no-ops.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conns := s.openConns()
+	s.live = nil
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.cut()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx) // hijacked websockets are ours to close, done above
+	s.notify()
+}
+
+// SetOrder changes how REST responses and the events they cause are ordered from now on.
+func (s *Server) SetOrder(o Order) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.order = o
+}
+
+// now is the clock's time; a helper because every event needs it.
+func (s *Server) now() time.Time { return s.clock.Now() }
+
+// after runs f under s.mu once d has passed on the clock, unless the server closed. f must
+// re-check the state it acts on: with a real clock it can race with a REST request that made
+// it moot, and stop() then reports false.
+func (s *Server) after(d time.Duration, f func()) (stop func() bool) {
+	return s.clock.AfterFunc(d, func() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		f()
+		s.mu.Unlock()
+		s.notify()
+	})
+}
+
+func (s *Server) openConns() []*wsConn {
+	out := make([]*wsConn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,320 @@
+package ari_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"callmon/ari"
+	"callmon/ari/aritest"
+	"callmon/metrics"
+)
+
+// start is a Monday inside opening hours; tests that need "open" use it.
+var start = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+var amsterdam = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+type harness struct {
+	t     testing.TB
+	clock *aritest.ManualClock
+	fake  *aritest.Server
+	reg   *prometheus.Registry
+	m     *metrics.Metrics
+	app   *ari.App
+	logs  *logBuffer
+}
+
+type harnessOptions struct {
+	agents      int    // agents a1..aN on PJSIP/1001.. (default 3)
+	strategy    string // default longest-idle
+	ringTimeout time.Duration
+	threshold   time.Duration
+	closed      bool // the calendar says closed
+	order       aritest.Order
+	behaviour   aritest.Behaviour
+	offline     []int // agent numbers whose endpoint starts offline
+	noLogin     bool
+}
+
+func newHarness(t testing.TB, o harnessOptions) *harness {
+	t.Helper()
+	if o.agents == 0 {
+		o.agents = 3
+	}
+	if o.ringTimeout == 0 {
+		o.ringTimeout = 15 * time.Second
+	}
+	if o.threshold == 0 {
+		o.threshold = 30 * time.Second
+	}
+	if o.order == 0 {
+		o.order = aritest.OrderRandom
+	}
+	clk := aritest.NewManualClock(start)
+	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "s3cret", Clock: clk, Seed: 7, Order: o.order})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	var agents []ari.Agent
+	var ids []string
+	for i := 1; i <= o.agents; i++ {
+		ep := fmt.Sprintf("PJSIP/%d", 1000+i)
+		state := "online"
+		for _, off := range o.offline {
+			if off == i {
+				state = "offline"
+			}
+		}
+		fake.AddEndpoint(ep, state, o.behaviour)
+		id := fmt.Sprintf("a%d", i)
+		agents = append(agents, ari.Agent{ID: id, Name: "Agent " + id, Endpoint: ep})
+		ids = append(ids, id)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, clk, amsterdam, []metrics.Queue{{Name: "general", Threshold: o.threshold}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	app, err := ari.New(ari.Config{
+		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
+		Queues: []ari.Queue{{Name: "general", Strategy: o.strategy, RingTimeout: o.ringTimeout,
+			ClosedPrompt: "sound:custom/closed", Agents: ids}},
+		Agents:  agents,
+		Open:    func(time.Time) bool { return !o.closed },
+		Clock:   clk,
+		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: m,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Stop)
+	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs}
+	h.await("app connected", fake.Connected)
+	if !o.noLogin {
+		for _, id := range ids {
+			if _, err := app.Agents().Set(id, ari.ActionLogin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.eventually("agents available", func() bool {
+			return h.value("callmon_agents", "state", "available") == float64(o.agents-len(o.offline))
+		})
+	}
+	return h
+}
+
+const wait = 10 * time.Second
+
+// await waits for a condition on the fake's state; it is re-checked on
+// every change the fake sees.
+func (h *harness) await(what string, cond func() bool) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := h.fake.Await(ctx, cond); err != nil {
+		h.t.Fatalf("waiting for %s: %v\nlog:\n%s", what, err, h.logs)
+	}
+}
+
+// eventually waits for a condition on callmon's side (its metrics), which
+// the fake cannot observe; it polls until a deadline.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s\nlog:\n%s", what, h.logs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// call places a caller in queue general.
+func (h *harness) call(number string) *aritest.Caller {
+	h.t.Helper()
+	c, err := h.fake.Call(aritest.CallSpec{Exten: "0503164911", Args: []string{"queue", "general"},
+		CallerName: "Caller", CallerNumber: number})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// ringing is the number of live channels on endpoint ep that are not Up.
+func (h *harness) ringing(ep string) int {
+	n := 0
+	for _, c := range h.fake.Channels() {
+		if c.Alive && c.Endpoint == ep && c.State == "Ringing" {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) totalRinging() int {
+	n := 0
+	for _, c := range h.fake.Channels() {
+		if c.Alive && strings.HasPrefix(c.Endpoint, "PJSIP/") && c.State == "Ringing" {
+			n++
+		}
+	}
+	return n
+}
+
+// bridgedWith reports whether the caller shares a mixing bridge with a
+// channel on endpoint ep.
+func (h *harness) bridgedWith(caller, ep string) bool {
+	chans := map[string]aritest.ChannelInfo{}
+	for _, c := range h.fake.Channels() {
+		chans[c.ID] = c
+	}
+	for _, b := range h.fake.Bridges() {
+		if b.Type != "mixing" {
+			continue
+		}
+		hasCaller, hasAgent := false, false
+		for _, id := range b.Channels {
+			hasCaller = hasCaller || id == caller
+			hasAgent = hasAgent || (chans[id].Endpoint == ep && chans[id].Alive)
+		}
+		if hasCaller && hasAgent {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *harness) alive(id string) bool {
+	c, ok := h.fake.Channel(id)
+	return ok && c.Alive
+}
+
+// value sums the samples of a metric whose labels match the pairs given.
+func (h *harness) value(name string, labels ...string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return sumMetric(mfs, name, labels...)
+}
+
+func sumMetric(mfs []*dto.MetricFamily, name string, labels ...string) float64 {
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+// bucket is the cumulative count of a histogram series at bucket le.
+func (h *harness) bucket(name string, le float64, labels ...string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue next
+				}
+			}
+			for _, b := range m.GetHistogram().GetBucket() {
+				if b.GetUpperBound() == le {
+					sum += float64(b.GetCumulativeCount())
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// finished is the number of calls with a final outcome (excluding closed).
+func (h *harness) finished() float64 {
+	return h.value("callmon_calls_answered_total") + h.value("callmon_calls_abandoned_total") +
+		h.value("callmon_calls_short_abandoned_total")
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if os.Getenv("CALLMON_TEST_LOG") != "" {
+		os.Stderr.Write(p)
+	}
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	if len(s) > 20000 {
+		s = "...\n" + s[len(s)-20000:]
+	}
+	return s
+}
+
+func (l *logBuffer) contains(sub string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.b.String(), sub)
+}

@@ -1,0 +1,264 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+	"github.com/coder/websocket"
+)
+
+// asteriskEvents are the event types Asterisk 22 documents. Skipped messages
+// are counted by type only if the type is one of these, so a broken peer
+// cannot create unbounded label values.
+var asteriskEvents = map[string]bool{
+	"APILoadError": true, "ApplicationMoveFailed": true, "ApplicationRegistered": true,
+	"ApplicationReplaced": true, "ApplicationUnregistered": true, "BridgeAttendedTransfer": true,
+	"BridgeBlindTransfer": true, "BridgeCreated": true, "BridgeDestroyed": true, "BridgeMerged": true,
+	"BridgeVideoSourceChanged": true, "CallBroadcast": true, "CallClaimed": true, "ChannelCallerId": true,
+	"ChannelConnectedLine": true, "ChannelCreated": true, "ChannelDestroyed": true, "ChannelDialplan": true,
+	"ChannelDtmfReceived": true, "ChannelEnteredBridge": true, "ChannelHangupRequest": true,
+	"ChannelHold": true, "ChannelLeftBridge": true, "ChannelStateChange": true,
+	"ChannelTalkingFinished": true, "ChannelTalkingStarted": true, "ChannelToneDetected": true,
+	"ChannelTransfer": true, "ChannelUnhold": true, "ChannelUserevent": true, "ChannelVarset": true,
+	"ContactStatusChange": true, "DeviceStateChanged": true, "Dial": true, "EndpointStateChange": true,
+	"MissingParams": true, "PeerStatusChange": true, "PlaybackContinuing": true, "PlaybackFinished": true,
+	"PlaybackStarted": true, "RESTResponse": true, "RecordingFailed": true, "RecordingFinished": true,
+	"RecordingStarted": true, "StasisEnd": true, "StasisStart": true, "TextMessageReceived": true,
+}
+
+// intakeMetrics is what the intake reports; *metrics.Metrics implements it.
+type intakeMetrics interface {
+	ARIConnected(up bool)
+	ARIReconnected()
+	ARIEvent(eventType string, lag time.Duration)
+	ARISkipped(eventType string)
+}
+
+// intake owns the events websocket: it connects (and reconnects with
+// backoff), decodes every frame and hands each event to dispatch, which must
+// not block. Frames are read by one goroutine, so dispatch sees Asterisk's order.
+type intake struct {
+	wsURL    string
+	user     string
+	password string
+	clock    Clock
+	log      *slog.Logger
+	m        intakeMetrics
+
+	// onConnect runs after each successful connect and before the first
+	// frame is read, so callmon's view is rebuilt before new events count.
+	onConnect func(ctx context.Context, reconnect bool)
+	dispatch  func(ev ari.Event)
+
+	loggedMu sync.Mutex
+	logged   map[string]bool // skipped types already logged once
+
+	recent    [64]uint64 // hashes of the last frames, to drop byte-identical duplicates
+	recentPos int
+}
+
+const (
+	backoffMin = 50 * time.Millisecond
+	backoffMax = 30 * time.Second
+	// After ApplicationReplaced, taking the name straight back would make two
+	// callmons fight over it; wait long enough for an operator to notice.
+	replacedPause = time.Minute
+	pingEvery     = 10 * time.Second
+	pingTimeout   = 5 * time.Second
+)
+
+func (in *intake) run(ctx context.Context) {
+	backoff := backoffMin
+	connectedOnce := false
+	for ctx.Err() == nil {
+		err := in.session(ctx, connectedOnce, func() { connectedOnce = true; backoff = backoffMin })
+		in.m.ARIConnected(false)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := backoff
+		if errors.Is(err, errReplaced) {
+			wait = replacedPause
+		} else {
+			in.log.Warn("ARI events websocket down; reconnecting", "err", err, "in", wait.Round(time.Millisecond))
+		}
+		// Full jitter keeps several callmons (or a restarted Asterisk's many
+		// clients) from reconnecting in lockstep.
+		wait = wait/2 + rand.N(wait/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, backoffMax)
+	}
+}
+
+var errReplaced = errors.New("application replaced by another connection")
+
+// session is one websocket connection from dial to its end.
+func (in *intake) session(ctx context.Context, reconnect bool, connected func()) error {
+	u, err := url.Parse(in.wsURL)
+	if err != nil {
+		return err
+	}
+	h := http.Header{}
+	req := &http.Request{Header: h}
+	req.SetBasicAuth(in.user, in.password)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPHeader: h})
+	cancel()
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return errors.New("ARI refused the credentials (401): check ari.user and the password")
+		}
+		return err
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(16 << 20)
+	connected()
+	if reconnect {
+		in.m.ARIReconnected()
+	}
+	in.m.ARIConnected(true)
+	in.log.Info("ARI events websocket connected", "url", u.Redacted(), "reconnect", reconnect)
+	in.onConnect(ctx, reconnect)
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go in.ping(sctx, conn)
+	for {
+		typ, data, err := conn.Read(sctx)
+		if err != nil {
+			return err
+		}
+		if typ != websocket.MessageText {
+			in.skip("malformed", "binary websocket frame")
+			continue
+		}
+		if in.frame(data) {
+			in.log.Error("ANOTHER CONNECTION TOOK OVER THE ARI APPLICATION: this callmon gets no more events. "+
+				"Check that only one callmon (or other ARI client) uses this application name.",
+				"retry_in", replacedPause)
+			conn.Close(websocket.StatusNormalClosure, "application replaced")
+			return errReplaced
+		}
+	}
+}
+
+func (in *intake) ping(ctx context.Context, conn *websocket.Conn) {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		err := conn.Ping(pctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			in.log.Warn("ARI websocket ping failed; closing", "err", err)
+			conn.CloseNow()
+			return
+		}
+	}
+}
+
+// frame handles one text frame; it reports true on ApplicationReplaced.
+func (in *intake) frame(data []byte) (replaced bool) {
+	recv := in.clock.Now()
+	if in.duplicate(data) {
+		return false
+	}
+	ev, err := ari.DecodeEvent(data)
+	if err != nil {
+		var head struct {
+			Type string `json:"type"`
+		}
+		label := "malformed"
+		if json.Unmarshal(data, &head) == nil && head.Type != "" {
+			if asteriskEvents[head.Type] && !knownToARIv5(head.Type) {
+				label = head.Type
+			} else if !asteriskEvents[head.Type] {
+				label = "unknown"
+			}
+		}
+		in.skip(label, err.Error())
+		return false
+	}
+	typ := ev.GetType()
+	var lag time.Duration
+	if ts := eventTime(ev); !ts.IsZero() {
+		lag = recv.Sub(ts)
+	}
+	in.m.ARIEvent(typ, lag)
+	if typ == ari.Events.ApplicationReplaced {
+		return true
+	}
+	in.dispatch(ev)
+	return false
+}
+
+// duplicate drops a frame byte-identical to one of the last few. Asterisk
+// sends every channel event twice when the app is subscribed both to the
+// channel and to its endpoint (trace sip-endpoint-subscribed), and callmon
+// subscribes to agents' endpoints.
+func (in *intake) duplicate(data []byte) bool {
+	h := fnv.New64a()
+	h.Write(data)
+	sum := h.Sum64()
+	for _, s := range in.recent {
+		if s == sum {
+			return true
+		}
+	}
+	in.recent[in.recentPos] = sum
+	in.recentPos = (in.recentPos + 1) % len(in.recent)
+	return false
+}
+
+func (in *intake) skip(label, why string) {
+	in.m.ARISkipped(label)
+	in.loggedMu.Lock()
+	first := !in.logged[label]
+	in.logged[label] = true
+	in.loggedMu.Unlock()
+	if first {
+		in.log.Warn("skipping ARI message callmon cannot use (logged once per type)", "type", label, "reason", why)
+	}
+}
+
+func knownToARIv5(typ string) bool {
+	// DecodeEvent failing on a type it knows means the body was malformed.
+	_, err := ari.DecodeEvent(bytes.Join([][]byte{[]byte(`{"type":"`), []byte(typ), []byte(`"}`)}, nil))
+	return err == nil
+}
+
+// eventTime is the event's Asterisk timestamp. ari.Event has no accessor for
+// it, but every generated event struct embeds EventData as its first field.
+func eventTime(ev ari.Event) time.Time {
+	v := reflect.ValueOf(ev)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct || v.Elem().NumField() == 0 {
+		return time.Time{}
+	}
+	ed, ok := v.Elem().Field(0).Addr().Interface().(*ari.EventData)
+	if !ok {
+		return time.Time{}
+	}
+	return time.Time(ed.Timestamp)
+}

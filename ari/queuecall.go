@@ -1,0 +1,414 @@
+package ari
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+)
+
+type phase int
+
+const (
+	phaseNew     phase = iota
+	phaseClosed        // outside opening hours: closed message, then hang up
+	phaseWaiting       // in the holding bridge, agents being offered
+	phaseTalking       // bridged with an agent
+	phaseDone
+)
+
+// attempt is one agent channel callmon originated for a call.
+type attempt struct {
+	agent Agent
+	ch    string    // channel id callmon chose; a Local pair adds ch+";2"
+	upAt  time.Time // Asterisk timestamp of the agent channel going Up
+}
+
+// queueCall is the flow of one caller in a queue (DESIGN §4.1). Its events
+// and messages arrive through mb and are handled by one goroutine, in order;
+// REST calls made here block only this call.
+type queueCall struct {
+	a        *App
+	q        *Queue
+	id       string // caller channel id
+	entry    time.Time
+	callerID string // "Name" <number>, passed to the agent's phone
+	holdID   string
+	mixID    string
+	mb       *mailbox
+	ws       waitState // guarded by Agents.mu
+
+	phase    phase
+	attempts map[string]*attempt
+	seq      int
+	talking  *attempt
+	answered bool // reported to metrics as answered
+	playback string
+	inHold   bool
+	welcomed bool
+}
+
+// resyncMsg carries GET /channels after a reconnect.
+type resyncMsg struct {
+	channels map[string]bool
+	at       time.Time
+}
+
+func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
+	id := e.Channel.ID
+	c := &queueCall{
+		a:        a,
+		q:        q,
+		id:       id,
+		entry:    time.Time(e.Timestamp),
+		holdID:   idPrefix + id + "-hold",
+		mixID:    idPrefix + id + "-mix",
+		mb:       newMailbox(),
+		attempts: map[string]*attempt{},
+	}
+	if cl := e.Channel.Caller; cl != nil && (cl.Name != "" || cl.Number != "") {
+		c.callerID = fmt.Sprintf("%q <%s>", cl.Name, cl.Number)
+	}
+	return c
+}
+
+func (c *queueCall) run() {
+	defer func() {
+		c.mb.close()
+		c.a.agents.finished(c)
+		c.a.finished(c)
+	}()
+	for c.phase != phaseDone {
+		msg, ok := c.mb.next()
+		if !ok {
+			return
+		}
+		c.handle(msg)
+	}
+}
+
+func (c *queueCall) handle(msg any) {
+	switch m := msg.(type) {
+	case offerMsg:
+		c.ring(m.agents)
+	case resyncMsg:
+		c.resync(m)
+	case *ari.StasisStart:
+		if m.Channel.ID == c.id {
+			if c.phase == phaseNew {
+				c.start(m)
+			}
+		} else if at := c.attempts[m.Channel.ID]; at != nil {
+			c.agentAnswered(at, time.Time(m.Timestamp))
+		}
+	case *ari.ChannelStateChange:
+		if at := c.attempts[m.Channel.ID]; at != nil && m.Channel.State == "Up" && at.upAt.IsZero() {
+			at.upAt = time.Time(m.Timestamp)
+		}
+	case *ari.ChannelHangupRequest:
+		c.hungUp(m.Channel.ID, time.Time(m.Timestamp))
+	case *ari.StasisEnd:
+		c.hungUp(m.Channel.ID, time.Time(m.Timestamp))
+	case *ari.ChannelDestroyed:
+		if at := c.attempts[m.Channel.ID]; at != nil {
+			if at == c.talking {
+				c.agentGone()
+			} else {
+				// Originate timeout, busy, congestion or unreachable: Asterisk
+				// sends no final Dial for a timeout, only this (trace
+				// queue-ring-timeout).
+				c.a.log.Debug("agent did not take the call", "call", c.id, "agent", at.agent.ID, "cause", m.CauseTxt)
+				c.dropAttempt(at, true)
+			}
+		}
+	case *ari.PlaybackFinished:
+		if m.Playback.ID != c.playback {
+			return
+		}
+		c.playback = ""
+		switch c.phase {
+		case phaseClosed:
+			c.a.hangup(c.id)
+			c.end()
+		case phaseWaiting:
+			c.moh()
+		}
+	}
+}
+
+// hungUp handles a hang-up of the caller or of the agent it talks to. Both
+// ChannelHangupRequest and StasisEnd lead here; repeats are harmless.
+func (c *queueCall) hungUp(ch string, at time.Time) {
+	if ch == c.id {
+		c.callerGone(at)
+		return
+	}
+	if c.talking != nil && ch == c.talking.ch {
+		c.agentGone()
+	}
+}
+
+func (c *queueCall) start(e *ari.StasisStart) {
+	if !c.a.cfg.Open(c.entry) {
+		c.closed()
+		return
+	}
+	c.a.m.Entered(c.q.Name, c.id, c.entry)
+	c.phase = phaseWaiting
+	if err := c.a.rest.Channel().Answer(c.key()); err != nil {
+		c.restErr("answer caller", err)
+	}
+	c.hold()
+	c.a.agents.enqueue(c)
+}
+
+// hold puts the caller in a holding bridge with music on hold (after the
+// welcome prompt, if there is one).
+func (c *queueCall) hold() {
+	br := ari.NewKey(ari.BridgeKey, c.holdID)
+	if _, err := c.a.rest.Bridge().Create(br, "holding", "queue-"+c.q.Name+"-"+c.id); err != nil {
+		c.restErr("create holding bridge", err)
+		return
+	}
+	if err := c.a.rest.Bridge().AddChannel(br, c.id); err != nil {
+		c.restErr("add caller to holding bridge", err)
+		return
+	}
+	c.inHold = true
+	if c.q.WelcomePrompt != "" && !c.welcomed {
+		c.welcomed = true
+		if c.play(c.q.WelcomePrompt) {
+			return // music starts when the welcome has played
+		}
+	}
+	c.moh()
+}
+
+func (c *queueCall) moh() {
+	if !c.inHold {
+		return
+	}
+	if err := c.a.rest.Bridge().MOH(ari.NewKey(ari.BridgeKey, c.holdID), c.q.MOHClass); err != nil {
+		c.restErr("start music on hold", err)
+	}
+}
+
+// play starts a playback on the caller; PlaybackFinished comes back to us.
+func (c *queueCall) play(media string) bool {
+	c.seq++
+	pb := fmt.Sprintf("%s%s-pb%d", idPrefix, c.id, c.seq)
+	c.a.route(pb, c)
+	if _, err := c.a.rest.Channel().Play(c.key(), pb, media); err != nil {
+		c.restErr("play "+media, err)
+		c.a.unroute(pb)
+		return false
+	}
+	c.playback = pb
+	return true
+}
+
+func (c *queueCall) closed() {
+	c.phase = phaseClosed
+	c.a.m.Closed(c.q.Name, c.entry)
+	if err := c.a.rest.Channel().Answer(c.key()); err != nil {
+		c.restErr("answer caller", err)
+	}
+	if c.q.ClosedPrompt == "" || !c.play(c.q.ClosedPrompt) {
+		c.a.hangup(c.id)
+		c.end()
+	}
+}
+
+// ring originates a channel to each offered agent.
+func (c *queueCall) ring(agents []Agent) {
+	for _, ag := range agents {
+		if c.phase != phaseWaiting {
+			c.a.agents.ringEnded(ag.ID, c, false)
+			continue
+		}
+		c.seq++
+		at := &attempt{agent: ag, ch: fmt.Sprintf("%s%s-a%d", idPrefix, c.id, c.seq)}
+		c.attempts[at.ch] = at
+		c.a.route(at.ch, c)
+		c.a.route(at.ch+";2", c)
+		_, err := c.a.rest.Channel().Originate(nil, ari.OriginateRequest{
+			Endpoint:  ag.Endpoint,
+			Timeout:   int(c.q.RingTimeout.Round(time.Second) / time.Second),
+			CallerID:  c.callerID,
+			App:       c.a.cfg.Application,
+			AppArgs:   "agent",
+			ChannelID: at.ch,
+		})
+		if err != nil {
+			c.a.log.Warn("ringing agent failed; skipping the agent for this call",
+				"call", c.id, "agent", ag.ID, "endpoint", ag.Endpoint, "err", err)
+			c.dropAttempt(at, true)
+		}
+	}
+}
+
+// dropAttempt forgets an agent channel and frees the agent.
+func (c *queueCall) dropAttempt(at *attempt, skip bool) {
+	delete(c.attempts, at.ch)
+	c.a.unroute(at.ch, at.ch+";2")
+	c.a.agents.ringEnded(at.agent.ID, c, skip)
+}
+
+func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
+	if c.phase != phaseWaiting {
+		// Lost a ring-all race, or the caller is gone.
+		c.a.hangup(at.ch)
+		c.dropAttempt(at, false)
+		return
+	}
+	c.phase = phaseTalking
+	c.talking = at
+	for _, other := range c.attempts {
+		if other != at {
+			c.a.hangup(other.ch)
+			c.dropAttempt(other, false)
+		}
+	}
+	c.a.agents.connected(at.agent.ID, c)
+	answeredAt := at.upAt
+	if answeredAt.IsZero() {
+		answeredAt = ts
+	}
+
+	mix := ari.NewKey(ari.BridgeKey, c.mixID)
+	if _, err := c.a.rest.Bridge().Create(mix, "mixing", "queue-"+c.q.Name+"-"+c.id+"-talk"); err != nil {
+		c.restErr("create mixing bridge", err)
+	}
+	c.leaveHold()
+	if err := c.a.rest.Bridge().AddChannel(mix, c.id); err != nil {
+		// The caller hung up after the agent answered: their hang-up
+		// event follows and counts the call as abandoned.
+		c.restErr("add caller to mixing bridge", err)
+		return
+	}
+	if err := c.a.rest.Bridge().AddChannel(mix, at.ch); err != nil {
+		c.restErr("add agent to mixing bridge", err)
+		return
+	}
+	// Answered = agent Up *and* bridged with the caller; the time is the Up.
+	c.a.m.Answered(c.q.Name, c.id, answeredAt)
+	c.answered = true
+}
+
+func (c *queueCall) leaveHold() {
+	if !c.inHold {
+		return
+	}
+	c.inHold = false
+	br := ari.NewKey(ari.BridgeKey, c.holdID)
+	if err := c.a.rest.Bridge().StopMOH(br); err != nil {
+		c.restErr("stop music on hold", err)
+	}
+	if err := c.a.rest.Bridge().RemoveChannel(br, c.id); err != nil {
+		c.restErr("remove caller from holding bridge", err)
+	}
+	if err := c.a.rest.Bridge().Delete(br); err != nil {
+		c.restErr("delete holding bridge", err)
+	}
+}
+
+func (c *queueCall) callerGone(at time.Time) {
+	switch c.phase {
+	case phaseDone:
+		return
+	case phaseWaiting:
+		c.a.m.Abandoned(c.q.Name, c.id, at)
+	case phaseTalking:
+		if !c.answered {
+			c.a.m.Abandoned(c.q.Name, c.id, at)
+		}
+	}
+	c.end()
+}
+
+// agentGone: the agent hung up (or vanished). After a conversation the
+// caller's call ends too; if the agent left before being bridged, the
+// caller was never served and goes back to waiting.
+func (c *queueCall) agentGone() {
+	if c.phase == phaseDone || c.talking == nil {
+		return
+	}
+	at := c.talking
+	c.talking = nil
+	delete(c.attempts, at.ch)
+	c.a.unroute(at.ch, at.ch+";2")
+	c.a.agents.hungUp(at.agent.ID, c)
+	if !c.answered {
+		c.a.log.Warn("agent left before being bridged; caller waits again", "call", c.id, "agent", at.agent.ID)
+		c.phase = phaseWaiting
+		c.hold()
+		c.a.agents.enqueue(c)
+		return
+	}
+	c.a.hangup(c.id)
+	c.end()
+}
+
+// end releases everything the call holds in Asterisk.
+func (c *queueCall) end() {
+	if c.phase == phaseDone {
+		return
+	}
+	c.phase = phaseDone
+	for _, at := range c.attempts {
+		c.a.hangup(at.ch)
+	}
+	c.leaveHold()
+	for _, id := range []string{c.holdID, c.mixID} {
+		if err := c.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, id)); err != nil && !gone(err) {
+			c.restErr("delete bridge", err)
+		}
+	}
+}
+
+// resync applies GET /channels after a reconnect: whatever vanished during
+// the gap ended then. Asterisk kept no event, so the end time is the moment
+// callmon learnt of it.
+func (c *queueCall) resync(m resyncMsg) {
+	if c.phase == phaseDone {
+		return
+	}
+	if !m.channels[c.id] {
+		c.a.log.Info("call ended while the websocket was down", "call", c.id)
+		c.callerGone(m.at)
+		return
+	}
+	for _, at := range c.attempts {
+		if !m.channels[at.ch] {
+			if at == c.talking {
+				c.agentGone()
+				return
+			}
+			c.dropAttempt(at, true)
+			continue
+		}
+		if at == c.talking || c.phase != phaseWaiting {
+			continue
+		}
+		d, err := c.a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, at.ch))
+		if err == nil && d.State == "Up" {
+			// The agent answered during the gap; its StasisStart is lost.
+			if at.upAt.IsZero() {
+				at.upAt = m.at
+			}
+			c.agentAnswered(at, m.at)
+		}
+	}
+}
+
+func (c *queueCall) key() *ari.Key { return ari.NewKey(ari.ChannelKey, c.id) }
+
+// restErr logs a failed command. 404s are normal when a party hung up while
+// callmon acted; the hang-up event that follows drives the flow.
+func (c *queueCall) restErr(what string, err error) {
+	if gone(err) {
+		c.a.log.Debug(what+": already gone", "call", c.id)
+		return
+	}
+	c.a.log.Warn(what+" failed", "call", c.id, "queue", c.q.Name, "err", err)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"callmon/ari"
+	"callmon/cmd/callmon/config"
+	"callmon/metrics"
+)
+
+// clock is the time source of the daemon: the wall clock in production, the
+// simulated clock of the demo.
+type clock interface{ Now() time.Time }
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// daemon is callmon's running parts, built in dependency order:
+// calendar → metrics → ARI app → HTTP.
+type daemon struct {
+	Reg     *prometheus.Registry
+	Metrics *metrics.Metrics
+	App     *ari.App
+	Addr    net.Addr // where HTTP listens
+
+	srv     *http.Server
+	serveCh chan error
+	log     *slog.Logger
+}
+
+type daemonOptions struct {
+	Config        *config.Config
+	Password      string
+	Clock         clock
+	ListenAddress string
+	TelemetryPath string
+	WebConfigFile string
+	Log           *slog.Logger
+	// ARIURL overrides the configuration's ARI URL (the demo's fake Asterisk).
+	ARIURL string
+}
+
+func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
+	cfg := o.Config
+	cal, err := cfg.Calendar()
+	if err != nil {
+		return nil, err
+	}
+	var queues []metrics.Queue
+	var aq []ari.Queue
+	for _, q := range cfg.Queues {
+		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: q.ShortAbandon})
+		aq = append(aq, ari.Queue{Name: q.Name, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
+			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
+	}
+	var agents []ari.Agent
+	for _, a := range cfg.Agents {
+		agents = append(agents, ari.Agent{ID: a.ID, Name: a.Name, Endpoint: a.Endpoint})
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, o.Clock, cal.Location(), queues, version)
+	if err != nil {
+		return nil, err
+	}
+	url := cfg.ARI.URL
+	if o.ARIURL != "" {
+		url = o.ARIURL
+	}
+	app, err := ari.New(ari.Config{
+		URL:         url,
+		User:        cfg.ARI.User,
+		Password:    o.Password,
+		Application: cfg.ARI.Application,
+		Queues:      aq,
+		Agents:      agents,
+		Open:        cal.IsOpen,
+		Clock:       o.Clock,
+		Log:         o.Log,
+		Metrics:     m,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
+	api := app.APIHandler()
+	mux.Handle("/api/", api)
+	if o.TelemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "callmon",
+			Description: "Service-level monitor and call router for an Asterisk contact centre",
+			Version:     version,
+			Links: []web.LandingLinks{
+				{Address: o.TelemetryPath, Text: "Metrics"},
+				{Address: "/api/agents", Text: "Agents", Description: "agent presence (JSON)"},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", landing)
+	}
+	ln, err := net.Listen("tcp", o.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("--web.listen-address: %w", err)
+	}
+	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	webCfg := o.WebConfigFile
+	go func() {
+		d.serveCh <- web.Serve(ln, d.srv, &web.FlagConfig{WebConfigFile: &webCfg}, o.Log)
+	}()
+	if err := app.Start(ctx); err != nil {
+		d.srv.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Err reports the HTTP server's failure, if it stops on its own.
+func (d *daemon) Err() <-chan error { return d.serveCh }
+
+func (d *daemon) Stop() {
+	d.App.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		d.log.Warn("HTTP shutdown", "err", err)
+	}
+}

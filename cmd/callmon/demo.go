@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"callmon/ari/aritest"
+	"callmon/cmd/callmon/config"
+)
+
+// demoOptions shape the simulated traffic.
+type demoOptions struct {
+	rate     float64       // calls per simulated minute
+	agents   int           // agents logged in
+	speed    float64       // simulated seconds per real second
+	duration time.Duration // real time; 0 = until interrupted
+	handle   time.Duration // mean talk time
+	patience time.Duration // mean time a caller is willing to wait
+	seed     uint64
+	every    time.Duration // real time between summary lines
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs, "")
+	var o demoOptions
+	fs.Float64Var(&o.rate, "rate", 6, "arriving calls per simulated minute")
+	fs.IntVar(&o.agents, "agents", 8, "number of agents, all logged in")
+	fs.Float64Var(&o.speed, "speed", 10, "simulated seconds per real second")
+	fs.DurationVar(&o.duration, "duration", 0, "how long to run in real time (0 = until Ctrl-C)")
+	fs.DurationVar(&o.handle, "handle-time", 90*time.Second, "mean conversation length (simulated)")
+	fs.DurationVar(&o.patience, "patience", 75*time.Second, "mean time a caller waits before hanging up (simulated)")
+	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the traffic")
+	fs.DurationVar(&o.every, "summary-interval", 3*time.Second, "real time between summary lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if o.rate <= 0 || o.agents < 1 || o.speed <= 0 || o.duration < 0 {
+		return usageError{fmt.Errorf("--rate and --speed must be > 0, --agents >= 1, --duration >= 0")}
+	}
+	log, err := newLogger(stderr, cf.logLevel, cf.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg := config.Demo(o.agents)
+	if cf.configFile != "" {
+		if cfg, err = config.Load(cf.configFile); err != nil {
+			return err
+		}
+	}
+	cal, err := cfg.Calendar()
+	if err != nil {
+		return err
+	}
+	start := demoStart(time.Now(), cal)
+	clk := aritest.NewScaledClock(start, o.speed)
+	const password = "demo"
+	fake, err := aritest.New(aritest.Options{App: cfg.ARI.Application, User: cfg.ARI.User, Password: password, Clock: clk})
+	if err != nil {
+		return err
+	}
+	defer fake.Close()
+	rng := rand.New(rand.NewPCG(o.seed, 1))
+	for _, a := range cfg.Agents {
+		fake.AddEndpoint(a.Endpoint, "online", aritest.Behaviour{AnswerAfter: 3 * time.Second, TalkFor: o.handle})
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, err := startDaemon(ctx, daemonOptions{
+		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
+		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	fmt.Fprintf(stdout, "callmon demo: simulated Asterisk on %s, store: memory (no DATABASE_URL), metrics on http://%s%s\n",
+		fake.URL(), d.Addr, cf.telemetryPath)
+	fmt.Fprintf(stdout, "simulated day %s, %.0fx speed, %.1f calls/min, %d agents, mean talk %s, mean patience %s\n",
+		start.In(cal.Location()).Format("Mon 2006-01-02 15:04"), o.speed, o.rate, o.agents, o.handle, o.patience)
+
+	if err := fake.Await(ctx, fake.Connected); err != nil {
+		return err
+	}
+	for _, a := range cfg.Agents {
+		if _, err := d.App.Agents().Set(a.ID, "login"); err != nil {
+			return err
+		}
+	}
+	traffic := &demoTraffic{fake: fake, clock: clk, rng: rng, o: o, cfg: cfg, log: stderr}
+	traffic.start()
+	defer traffic.stop()
+
+	var deadline <-chan time.Time
+	if o.duration > 0 {
+		t := time.NewTimer(o.duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(o.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			printSummary(stdout, d, clk, cal.Location(), "final")
+			return nil
+		case <-deadline:
+			printSummary(stdout, d, clk, cal.Location(), "final")
+			return nil
+		case err := <-d.Err():
+			return err
+		case <-tick.C:
+			printSummary(stdout, d, clk, cal.Location(), "")
+		}
+	}
+}
+
+// demoStart picks a simulated start inside opening hours: today at 09:00
+// if today is a working day, else the next opening.
+func demoStart(now time.Time, cal interface {
+	Location() *time.Location
+	IsOpen(time.Time) bool
+	NextOpen(time.Time) time.Time
+}) time.Time {
+	loc := cal.Location()
+	n := now.In(loc)
+	nine := time.Date(n.Year(), n.Month(), n.Day(), 9, 0, 0, 0, loc)
+	if cal.IsOpen(nine) {
+		return nine
+	}
+	return cal.NextOpen(nine).Add(30 * time.Minute)
+}
+
+// demoTraffic generates Poisson arrivals on the simulated clock; callers
+// give up after an exponential patience if no agent has answered.
+type demoTraffic struct {
+	fake  *aritest.Server
+	clock aritest.Clock
+	o     demoOptions
+	cfg   *config.Config
+	log   io.Writer
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	n       int
+	stopped bool
+	cancel  func() bool
+}
+
+func (t *demoTraffic) start() { t.scheduleNext() }
+
+func (t *demoTraffic) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	if t.cancel != nil {
+		t.cancel()
+	}
+}
+
+func (t *demoTraffic) exp(mean time.Duration) time.Duration {
+	return time.Duration(t.rng.ExpFloat64() * float64(mean))
+}
+
+func (t *demoTraffic) scheduleNext() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	gap := t.exp(time.Duration(float64(time.Minute) / t.o.rate))
+	t.cancel = t.clock.AfterFunc(gap, t.arrive)
+}
+
+func (t *demoTraffic) arrive() {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	t.n++
+	n := t.n
+	patience := t.exp(t.o.patience)
+	// Agents differ per call: a few seconds to pick up, a varying talk.
+	for _, a := range t.cfg.Agents {
+		t.fake.SetBehaviour(a.Endpoint, aritest.Behaviour{
+			AnswerAfter: time.Duration(2+t.rng.IntN(8)) * time.Second,
+			TalkFor:     max(10*time.Second, t.exp(t.o.handle)),
+		})
+	}
+	t.mu.Unlock()
+
+	q := t.cfg.Queues[0]
+	number := fmt.Sprintf("06%08d", 10000000+n%90000000)
+	caller, err := t.fake.Call(aritest.CallSpec{
+		Exten: firstOr(q.Numbers, "0503164911"), Args: []string{"queue", q.Name},
+		CallerName: fmt.Sprintf("Caller %d", n), CallerNumber: number,
+	})
+	if err != nil {
+		fmt.Fprintf(t.log, "demo: call %d not placed: %v\n", n, err)
+	} else {
+		id := caller.ID()
+		t.clock.AfterFunc(patience, func() {
+			// Hang up only if still on hold: a caller talking to an agent
+			// does not give up.
+			for _, ch := range t.fake.Channels() {
+				if ch.ID == id && strings.HasSuffix(ch.Bridge, "-hold") {
+					caller.Hangup()
+				}
+			}
+		})
+	}
+	t.scheduleNext()
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+// printSummary prints one line read back from callmon's own exposition, so
+// the demo shows what Prometheus would scrape.
+func printSummary(w io.Writer, d *daemon, clk aritest.Clock, loc *time.Location, label string) {
+	mfs, err := d.Reg.Gather()
+	if err != nil {
+		fmt.Fprintf(w, "gather: %v\n", err)
+		return
+	}
+	v := func(name string, labels ...string) float64 { return metricValue(mfs, name, labels...) }
+	offered := v("callmon_calls_offered_total")
+	within := v("callmon_calls_answered_within_threshold_total")
+	answered := v("callmon_calls_answered_total")
+	abandoned := v("callmon_calls_abandoned_total") + v("callmon_calls_short_abandoned_total")
+	sl := v("callmon_service_level_ratio", "window", "today")
+	slInt := v("callmon_service_level_ratio", "window", "interval")
+	prefix := clk.Now().In(loc).Format("15:04:05")
+	if label != "" {
+		prefix = label + " " + prefix
+	}
+	fmt.Fprintf(w, "%s offered=%.0f answered=%.0f answered<=threshold=%.0f abandoned=%.0f SL today=%.1f%% SL 15min=%.1f%% waiting=%.0f oldest=%.0fs agents available=%.0f on_call=%.0f events=%.0f dropped=%.0f\n",
+		prefix, offered, answered, within, abandoned, 100*sl, 100*slInt,
+		v("callmon_calls_waiting"), v("callmon_oldest_waiting_call_seconds"),
+		v("callmon_agents", "state", "available"), v("callmon_agents", "state", "on_call"),
+		v("callmon_ari_events_total"), v("callmon_ari_events_dropped_total"))
+}
+
+// metricValue sums the samples of a metric whose labels match the given
+// name/value pairs (counters, gauges and untyped values).
+func metricValue(mfs []*dto.MetricFamily, name string, labels ...string) float64 {
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				sum += m.GetUntyped().GetValue()
+			}
+		}
+	}
+	return sum
+}

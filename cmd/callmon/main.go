@@ -1,0 +1,123 @@
+// Command callmon is the ARI application that runs and measures the
+// contact centre: `callmon run` (the daemon), `callmon demo` (the daemon
+// against an embedded simulated Asterisk) and `callmon check-config`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `callmon: service-level monitor and call router for an Asterisk contact centre
+
+Usage:
+  callmon run          [flags]   run the daemon against Asterisk
+  callmon demo         [flags]   run the daemon against an embedded simulated Asterisk
+  callmon check-config [flags]   validate the configuration and print a summary
+  callmon version
+
+Run "callmon <command> -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs one subcommand and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "check-config":
+		err = cmdCheckConfig(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "callmon %s\n", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "callmon: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "callmon %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "callmon %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+// commonFlags are the exporter-style flags every command that serves shares.
+type commonFlags struct {
+	configFile    string
+	listenAddress string
+	telemetryPath string
+	webConfigFile string
+	logLevel      string
+	logFormat     string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {
+	fs.StringVar(&c.configFile, "config.file", defaultConfig, "path to the YAML configuration file")
+	fs.StringVar(&c.listenAddress, "web.listen-address", ":9464", "address to serve /metrics and the API on")
+	fs.StringVar(&c.telemetryPath, "web.telemetry-path", "/metrics", "path under which to expose metrics")
+	fs.StringVar(&c.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS, basic auth)")
+	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log.level %q: want debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "logfmt", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log.format %q: want logfmt or json", format)}
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"callmon/cmd/callmon/config"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs, "callmon.yml")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cf.logLevel, cf.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(cf.configFile)
+	if err != nil {
+		return err
+	}
+	password, err := cfg.ARIPassword()
+	if err != nil {
+		return err
+	}
+	d, err := startDaemon(ctx, daemonOptions{
+		Config: cfg, Password: password, Clock: wallClock{},
+		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("callmon running", "version", version, "ari", cfg.ARI.URL, "application", cfg.ARI.Application,
+		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "listen", d.Addr.String())
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-d.Err():
+	}
+	d.Stop()
+	return err
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config.file", "callmon.yml", "path to the YAML configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	cfg.Summary(stdout)
+	return nil
+}

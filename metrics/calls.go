@@ -1,0 +1,352 @@
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// recentGen is how many finished call ids a queue remembers per generation;
+// it keeps the last recentGen to 2*recentGen, enough to cover the calls still
+// in conversation when ARI reconnects and callmon rebuilds its view.
+const recentGen = 512
+
+// maxSkew bounds how far an event's timestamp may run ahead of the clock and
+// still open a new day or interval: Asterisk's clock may be slightly ahead of
+// ours, and a call stamped just past a boundary must not fall between windows;
+// a wildly wrong timestamp must not push the windows into the future.
+const maxSkew = int64(time.Minute / time.Millisecond)
+
+// queue is one queue's accounting state.
+type queue struct {
+	name        string
+	thresholdMs int64
+	shortMs     int64 // < 0: no short abandons
+	offered     prometheus.Counter
+	answered    prometheus.Counter
+	within      prometheus.Counter
+	abandoned   prometheus.Counter
+	short       prometheus.Counter
+	calls       [numOutcomes]prometheus.Counter
+	wait        prometheus.Observer
+	timeInQueue [numOutcomes - 1]prometheus.Observer // Closed has no time in queue
+	agents      [len(agentStates)]prometheus.Gauge
+
+	mu           sync.Mutex       // guards the fields below; the series above are atomic
+	waiting      map[string]int64 // call id → entry, Unix milliseconds
+	recent       recentIDs
+	today, inter window
+}
+
+// window is the service-level count of the finished calls whose entry falls
+// in [start, end), Unix milliseconds. Calls still waiting are added at scrape.
+type window struct {
+	start, end int64
+	counts     Counts
+}
+
+func (w *window) has(ms int64) bool { return ms >= w.start && ms < w.end }
+
+// Counts are service-level counts of finished calls whose entry falls in one
+// window (a day or a 15-minute interval).
+type Counts struct {
+	Offered        int // finished offered calls, whatever their outcome (never closed ones)
+	AnsweredWithin int // of those, answered within the threshold
+	ShortAbandoned int // of those, short abandons
+}
+
+func (c Counts) valid() bool {
+	return c.Offered >= 0 && c.AnsweredWithin >= 0 && c.ShortAbandoned >= 0 &&
+		c.AnsweredWithin+c.ShortAbandoned <= c.Offered
+}
+
+func (c *Counts) add(d Counts) {
+	c.Offered += d.Offered
+	c.AnsweredWithin += d.AnsweredWithin
+	c.ShortAbandoned += d.ShortAbandoned
+}
+
+// DayCounts are the counts of one queue's finished calls of one day, as read
+// from the call records, for Restore.
+type DayCounts struct {
+	Offered        int
+	AnsweredWithin int
+	ShortAbandoned int
+	// Intervals optionally holds per-interval counts; only the interval
+	// that is current when Restore runs is used.
+	Intervals []IntervalCounts
+}
+
+// IntervalCounts are the counts of the calls that entered in the 15-minute
+// interval beginning at Start.
+type IntervalCounts struct {
+	Start          time.Time
+	Offered        int
+	AnsweredWithin int
+	ShortAbandoned int
+}
+
+func newQueue(cfg Queue, v *vecs) *queue {
+	n := cfg.Name
+	q := &queue{
+		name:        n,
+		thresholdMs: cfg.Threshold.Milliseconds(),
+		shortMs:     cfg.ShortAbandon.Milliseconds(),
+		offered:     v.offered.WithLabelValues(n),
+		answered:    v.answered.WithLabelValues(n),
+		within:      v.within.WithLabelValues(n),
+		abandoned:   v.abandoned.WithLabelValues(n),
+		short:       v.short.WithLabelValues(n),
+		wait:        v.wait.WithLabelValues(n),
+		waiting:     map[string]int64{},
+		recent:      recentIDs{cur: map[string]struct{}{}, prev: map[string]struct{}{}},
+	}
+	if cfg.ShortAbandon < 0 {
+		q.shortMs = -1 // no wait is that short
+	}
+	for i, o := range outcomes {
+		q.calls[i] = v.calls.WithLabelValues(n, string(o))
+		if i < len(q.timeInQueue) {
+			q.timeInQueue[i] = v.timeInQueue.WithLabelValues(n, string(o))
+		}
+	}
+	for i, s := range agentStates {
+		q.agents[i] = v.agents.WithLabelValues(n, s)
+	}
+	return q
+}
+
+// roll moves today and the current interval forward to the ones holding ms;
+// they never move back. Callers hold q.mu (or own q exclusively).
+func (q *queue) roll(ms int64, loc *time.Location) {
+	if ms >= q.today.end {
+		q.today = window{}
+		q.today.start, q.today.end = dayBounds(time.UnixMilli(ms), loc)
+	}
+	if ms >= q.inter.end {
+		q.inter = window{}
+		q.inter.start, q.inter.end = intervalBounds(time.UnixMilli(ms), loc)
+	}
+}
+
+// dayBounds is the local day holding t, in Unix milliseconds; it is 23 or 25
+// hours long on DST days.
+func dayBounds(t time.Time, loc *time.Location) (start, end int64) {
+	y, mo, d := t.In(loc).Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, loc).UnixMilli(), time.Date(y, mo, d+1, 0, 0, 0, 0, loc).UnixMilli()
+}
+
+// intervalBounds is the 15-minute interval holding t, aligned to :00, :15,
+// :30 and :45 local time. It steps back from t rather than building the start
+// with time.Date, which is ambiguous in the hour repeated when DST ends.
+func intervalBounds(t time.Time, loc *time.Location) (start, end int64) {
+	lt := t.In(loc)
+	back := time.Duration(lt.Minute()%15)*time.Minute + time.Duration(lt.Second())*time.Second + time.Duration(lt.Nanosecond())
+	s := lt.Add(-back).UnixMilli()
+	return s, s + int64(15*time.Minute/time.Millisecond)
+}
+
+// rollTo is the instant an event at t rolls the windows to: the clock, or t
+// when t is at most maxSkew ahead of the clock.
+func (m *Metrics) rollTo(t time.Time) int64 {
+	now := m.clk.Now().UnixMilli()
+	if ms := t.UnixMilli(); ms > now && ms-now <= maxSkew {
+		return ms
+	}
+	return now
+}
+
+// recentIDs remembers recently finished call ids in two generations, so that
+// memory stays bounded without a timer: when the current one is full, the
+// previous one is cleared and reused.
+type recentIDs struct{ cur, prev map[string]struct{} }
+
+func (r *recentIDs) has(id string) bool {
+	if _, ok := r.cur[id]; ok {
+		return true
+	}
+	_, ok := r.prev[id]
+	return ok
+}
+
+func (r *recentIDs) add(id string) {
+	if len(r.cur) >= recentGen {
+		clear(r.prev)
+		r.prev, r.cur = r.cur, r.prev
+	}
+	r.cur[id] = struct{}{}
+}
+
+// Entered records that a call entered the queue while it was open: it is
+// offered and now waiting. It returns false, changing nothing, for an unknown
+// queue or a call id that is waiting or finished recently in this queue (a
+// replayed StasisStart). The same id may enter another queue after leaving
+// this one (a direct-dial caller moved to the general queue).
+func (m *Metrics) Entered(queue, callID string, entry time.Time) bool {
+	q := m.queues[queue]
+	if q == nil {
+		return false
+	}
+	q.mu.Lock()
+	q.roll(m.rollTo(entry), m.loc)
+	_, waiting := q.waiting[callID]
+	if waiting || q.recent.has(callID) {
+		q.mu.Unlock()
+		return false
+	}
+	q.waiting[callID] = entry.UnixMilli()
+	q.mu.Unlock()
+	q.offered.Inc()
+	return true
+}
+
+// Answered records that the waiting call was answered at at. Its wait is
+// at - entry in whole milliseconds, within the threshold iff wait <= threshold.
+// It returns false, changing nothing, unless the call is waiting in the queue.
+func (m *Metrics) Answered(queue, callID string, at time.Time) bool {
+	return m.finish(queue, callID, oAnswered, at)
+}
+
+// Abandoned records that the caller of the waiting call hung up at at: a
+// short abandon when at - entry <= the queue's short-abandon time, else an
+// abandon. It returns false, changing nothing, unless the call is waiting.
+func (m *Metrics) Abandoned(queue, callID string, at time.Time) bool {
+	return m.finish(queue, callID, oAbandoned, at)
+}
+
+// Left records that the waiting call left the queue at at with outcome
+// Callback, Voicemail or Transferred. It returns false, changing nothing, for
+// any other outcome or unless the call is waiting.
+func (m *Metrics) Left(queue, callID string, outcome Outcome, at time.Time) bool {
+	switch outcome {
+	case Callback:
+		return m.finish(queue, callID, oCallback, at)
+	case Voicemail:
+		return m.finish(queue, callID, oVoicemail, at)
+	case Transferred:
+		return m.finish(queue, callID, oTransferred, at)
+	}
+	return false
+}
+
+// finish ends a waiting call once; o is oAnswered, oAbandoned (refined to a
+// short abandon here) or one of the Left outcomes.
+func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
+	q := m.queues[queue]
+	if q == nil {
+		return false
+	}
+	q.mu.Lock()
+	entry, ok := q.waiting[callID]
+	if !ok {
+		q.mu.Unlock()
+		return false
+	}
+	delete(q.waiting, callID)
+	q.recent.add(callID)
+	q.roll(m.rollTo(at), m.loc)
+	// Events of one millisecond may arrive out of order; a wait is never negative.
+	waitMs := max(at.UnixMilli()-entry, 0)
+	if o == oAbandoned && waitMs <= q.shortMs {
+		o = oShortAbandoned
+	}
+	within := o == oAnswered && waitMs <= q.thresholdMs
+	for _, w := range [2]*window{&q.today, &q.inter} {
+		if !w.has(entry) {
+			continue
+		}
+		w.counts.Offered++
+		if within {
+			w.counts.AnsweredWithin++
+		}
+		if o == oShortAbandoned {
+			w.counts.ShortAbandoned++
+		}
+	}
+	q.mu.Unlock()
+
+	secs := msSeconds(waitMs)
+	q.calls[o].Inc()
+	q.timeInQueue[o].Observe(secs)
+	switch o {
+	case oAnswered:
+		q.answered.Inc()
+		q.wait.Observe(secs)
+		if within {
+			q.within.Inc()
+		}
+	case oAbandoned:
+		q.abandoned.Inc()
+	case oShortAbandoned:
+		q.short.Inc()
+	}
+	return true
+}
+
+// Closed records a call to the queue outside opening hours: outcome closed,
+// never offered, so it touches no service level and at changes nothing here
+// (it belongs to the caller's call record).
+func (m *Metrics) Closed(queue string, at time.Time) {
+	if q := m.queues[queue]; q != nil {
+		q.calls[oClosed].Inc()
+	}
+}
+
+// Waiting is the number of calls waiting in the queue now.
+func (m *Metrics) Waiting(queue string) int {
+	q := m.queues[queue]
+	if q == nil {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting)
+}
+
+// SetAgents sets the number of the queue's agents in each state (available,
+// ringing, on_call, paused, offline, logged_out); states missing from counts
+// are 0, unknown states are ignored to keep the label set bounded.
+func (m *Metrics) SetAgents(queue string, counts map[string]int) {
+	q := m.queues[queue]
+	if q == nil {
+		return
+	}
+	for i, s := range agentStates {
+		q.agents[i].Set(float64(counts[s]))
+	}
+}
+
+// Restore adds the counts of a queue's calls of day (any time in that local
+// day) that this process did not count itself, such as the call records
+// written before a restart, to the service level of today and, from
+// c.Intervals, of the current interval. It returns false, changing nothing,
+// for an unknown queue, a day that is not today by the clock, or inconsistent
+// counts. Counters (_total) are not restored: they start at zero with every
+// process.
+func (m *Metrics) Restore(queue string, day time.Time, c DayCounts) bool {
+	q := m.queues[queue]
+	dc := Counts{Offered: c.Offered, AnsweredWithin: c.AnsweredWithin, ShortAbandoned: c.ShortAbandoned}
+	if q == nil || !dc.valid() {
+		return false
+	}
+	for _, ic := range c.Intervals {
+		if !(Counts{Offered: ic.Offered, AnsweredWithin: ic.AnsweredWithin, ShortAbandoned: ic.ShortAbandoned}).valid() {
+			return false
+		}
+	}
+	dayStart, _ := dayBounds(day, m.loc)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.roll(m.clk.Now().UnixMilli(), m.loc)
+	if dayStart != q.today.start {
+		return false
+	}
+	q.today.counts.add(dc)
+	for _, ic := range c.Intervals {
+		if ic.Start.UnixMilli() == q.inter.start {
+			q.inter.counts.add(Counts{Offered: ic.Offered, AnsweredWithin: ic.AnsweredWithin, ShortAbandoned: ic.ShortAbandoned})
+		}
+	}
+	return true
+}

@@ -1,0 +1,312 @@
+// Package metrics owns callmon's measurements: the service-level accounting
+// of every queue (offered, answered within threshold, abandoned, outcomes,
+// waits, the live service level of today and of the running 15-minute
+// interval), agents by state and the health of the ARI intake, all held in a
+// Prometheus registry that the caller passes in.
+//
+// It knows neither telephony nor the database. Callers report what happened,
+// stamped with Asterisk's event timestamps; the clock passed to New only
+// decides which day and interval are current and how long waiting calls have
+// waited at scrape time. Today's counts are restored from call records with
+// Restore; the Prometheus counters start at zero with every process, as
+// counters do.
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Clock tells the current time; tests inject a fake one.
+type Clock interface{ Now() time.Time }
+
+// Outcome is how a call ended; every offered call has exactly one.
+type Outcome string
+
+// Outcomes (DESIGN.md §3). Closed calls were never offered.
+const (
+	Answered       Outcome = "answered"
+	Abandoned      Outcome = "abandoned"
+	ShortAbandoned Outcome = "short_abandoned"
+	Callback       Outcome = "callback"
+	Voicemail      Outcome = "voicemail"
+	Transferred    Outcome = "transferred"
+	Closed         Outcome = "closed"
+)
+
+// outcomes lists every Outcome; its index is the outcome's slot in a queue's
+// pre-resolved series. Closed is last: it has no time in queue.
+var outcomes = [...]Outcome{Answered, Abandoned, ShortAbandoned, Callback, Voicemail, Transferred, Closed}
+
+const (
+	oAnswered = iota
+	oAbandoned
+	oShortAbandoned
+	oCallback
+	oVoicemail
+	oTransferred
+	oClosed
+	numOutcomes
+)
+
+// agentStates are the values of the state label of callmon_agents.
+var agentStates = [...]string{"available", "ringing", "on_call", "paused", "offline", "logged_out"}
+
+// Queue is the service-level configuration of one queue (the direct-dial
+// calls are the queue "direct"). Zero fields take their defaults.
+type Queue struct {
+	Name string
+	// Threshold: a call answered after a wait of at most this long is
+	// answered within threshold. Default 30 s; whole milliseconds.
+	Threshold time.Duration
+	// Target is the service-level target ratio. Default 0.9.
+	Target float64
+	// ShortAbandon: a caller hanging up within this long is a short
+	// abandon, left out of the service-level denominator. Default 5 s;
+	// negative disables short abandons; at most Threshold.
+	ShortAbandon time.Duration
+}
+
+const (
+	defaultThreshold    = 30 * time.Second
+	defaultTarget       = 0.9
+	defaultShortAbandon = 5 * time.Second
+)
+
+// Metrics is callmon's set of metrics. All methods are safe for concurrent use.
+type Metrics struct {
+	clk    Clock
+	loc    *time.Location
+	queues map[string]*queue // read-only after New
+	order  []*queue          // configuration order, for scrapes
+
+	ariConnected  prometheus.Gauge
+	ariReconnects prometheus.Counter
+	ariEvents     *typeCounters
+	ariSkipped    *typeCounters
+	ariDropped    prometheus.Counter
+	ariLag        prometheus.Observer
+	queueDepth    atomic.Pointer[func() int]
+}
+
+// New creates callmon's metrics for the given queues and registers them,
+// together with the go_ and process_ collectors, in reg. loc (Europe/Amsterdam)
+// sets the boundaries of days and 15-minute intervals; version is reported
+// in callmon_build_info.
+func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queue, version string) (*Metrics, error) {
+	switch {
+	case reg == nil:
+		return nil, errors.New("metrics: nil registerer")
+	case clk == nil:
+		return nil, errors.New("metrics: nil clock")
+	case loc == nil:
+		return nil, errors.New("metrics: nil location")
+	case len(queues) == 0:
+		return nil, errors.New("metrics: no queues")
+	}
+	qs := make([]Queue, len(queues))
+	seen := map[string]bool{}
+	for i, q := range queues {
+		q, err := withDefaults(q)
+		if err != nil {
+			return nil, err
+		}
+		if seen[q.Name] {
+			return nil, fmt.Errorf("metrics: queue %q configured twice", q.Name)
+		}
+		seen[q.Name] = true
+		qs[i] = q
+	}
+
+	m := &Metrics{clk: clk, loc: loc, queues: make(map[string]*queue, len(qs))}
+	v := newVecs(queueBuckets(qs))
+	now := clk.Now().UnixMilli()
+	for _, cfg := range qs {
+		q := newQueue(cfg, v)
+		q.roll(now, loc)
+		m.queues[cfg.Name] = q
+		m.order = append(m.order, q)
+		v.threshold.WithLabelValues(cfg.Name).Set(msSeconds(q.thresholdMs))
+		v.target.WithLabelValues(cfg.Name).Set(cfg.Target)
+	}
+
+	m.ariConnected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "callmon_ari_connected",
+		Help: "1 while the ARI events websocket to Asterisk is connected, else 0.",
+	})
+	m.ariReconnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callmon_ari_reconnects_total",
+		Help: "Times the ARI events websocket was connected again after it had been lost.",
+	})
+	eventsVec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callmon_ari_events_total",
+		Help: "ARI events received and decoded, by event type.",
+	}, []string{"type"})
+	skippedVec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "callmon_ari_events_skipped_total",
+		Help: `ARI events received but skipped, by event type: types callmon does not handle, and type="malformed" for frames that could not be read.`,
+	}, []string{"type"})
+	m.ariEvents = newTypeCounters(eventsVec)
+	m.ariSkipped = newTypeCounters(skippedVec)
+	m.ariDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callmon_ari_events_dropped_total",
+		Help: "ARI events received but dropped before processing; stays 0 unless callmon loses events.",
+	})
+	lag := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "callmon_ari_event_lag_seconds",
+		Help:    "Seconds from an ARI event's Asterisk timestamp to its receipt by callmon (includes any difference between the two clocks).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.ariLag = lag
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "callmon_ari_processing_queue_depth",
+		Help: "ARI events received and not yet processed, read at scrape time.",
+	}, func() float64 {
+		if f := m.queueDepth.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "callmon_build_info",
+		Help:        "Always 1; labelled with the version of callmon and the Go version it was built with.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+
+	for _, c := range []prometheus.Collector{
+		v.offered, v.answered, v.within, v.abandoned, v.short, v.calls,
+		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
+		&live{m: m},
+		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth,
+		build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func withDefaults(q Queue) (Queue, error) {
+	if q.Name == "" {
+		return q, errors.New("metrics: queue without a name")
+	}
+	if q.Threshold == 0 {
+		q.Threshold = defaultThreshold
+	}
+	if q.Target == 0 {
+		q.Target = defaultTarget
+	}
+	if q.ShortAbandon == 0 {
+		q.ShortAbandon = defaultShortAbandon
+	}
+	switch {
+	case q.Threshold < 0 || q.Threshold%time.Millisecond != 0:
+		return q, fmt.Errorf("metrics: queue %q: threshold %v must be positive whole milliseconds", q.Name, q.Threshold)
+	case q.Target < 0 || q.Target > 1:
+		return q, fmt.Errorf("metrics: queue %q: target %v must be a ratio between 0 and 1", q.Name, q.Target)
+	case q.ShortAbandon > 0 && q.ShortAbandon%time.Millisecond != 0:
+		return q, fmt.Errorf("metrics: queue %q: short_abandon %v must be whole milliseconds", q.Name, q.ShortAbandon)
+	case q.ShortAbandon > q.Threshold:
+		// A waiting call counts as a miss once past the threshold; it must
+		// not turn into an excluded short abandon afterwards.
+		return q, fmt.Errorf("metrics: queue %q: short_abandon %v exceeds threshold %v", q.Name, q.ShortAbandon, q.Threshold)
+	}
+	return q, nil
+}
+
+// vecs are the per-queue metric vectors; each queue resolves its children once.
+type vecs struct {
+	offered, answered, within, abandoned, short *prometheus.CounterVec
+	calls                                       *prometheus.CounterVec
+	wait, timeInQueue                           *prometheus.HistogramVec
+	threshold, target, agents                   *prometheus.GaugeVec
+}
+
+func newVecs(buckets []float64) *vecs {
+	q := []string{"queue"}
+	return &vecs{
+		offered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_calls_offered_total",
+			Help: "Calls that entered the queue while it was open (offered), counted at entry.",
+		}, q),
+		answered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_calls_answered_total",
+			Help: "Offered calls answered by an agent (agent's channel up and bridged with the caller).",
+		}, q),
+		within: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_calls_answered_within_threshold_total",
+			Help: "Answered calls whose wait (answer - entry, in whole milliseconds) was at most the queue's threshold (callmon_queue_threshold_seconds).",
+		}, q),
+		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_calls_abandoned_total",
+			Help: "Calls whose caller hung up before being answered, after more than the queue's short-abandon time; short abandons are not included.",
+		}, q),
+		short: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_calls_short_abandoned_total",
+			Help: "Calls whose caller hung up within the queue's short-abandon time (default 5 s); left out of the service-level denominator.",
+		}, q),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_calls_total",
+			Help: "Finished calls by outcome: answered, abandoned, short_abandoned, callback, voicemail, transferred, or closed (arrived outside opening hours; never offered).",
+		}, []string{"queue", "outcome"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callmon_queue_wait_seconds",
+			Help:    "Wait of answered calls in seconds, from queue entry to answer (Asterisk timestamps, millisecond precision); a bucket edge lies exactly at each queue's threshold.",
+			Buckets: buckets,
+		}, q),
+		timeInQueue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "callmon_queue_time_seconds",
+			Help:    "Seconds each offered call spent in the queue, from entry to answer or to the end of its wait, by outcome; bucket edges lie exactly at each queue's threshold and short-abandon time.",
+			Buckets: buckets,
+		}, []string{"queue", "outcome"}),
+		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "callmon_queue_threshold_seconds",
+			Help: "Service-level threshold of the queue in seconds: a call answered after at most this wait is answered within threshold.",
+		}, q),
+		target: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "callmon_queue_target_ratio",
+			Help: "Service-level target of the queue as a ratio (0.9 means 90 % answered within the threshold).",
+		}, q),
+		agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "callmon_agents",
+			Help: "Agents of the queue by state: available, ringing, on_call, paused, offline, logged_out.",
+		}, []string{"queue", "state"}),
+	}
+}
+
+// queueBuckets is the one bucket list every queue shares: a default set plus
+// every queue's threshold and short-abandon time, so that "within threshold"
+// is an exact bucket for each queue. Edges are computed from whole
+// milliseconds exactly as observations are, so a wait of exactly the
+// threshold lands in the threshold's bucket.
+func queueBuckets(qs []Queue) []float64 {
+	ms := []int64{1000, 2000, 5000, 10000, 15000, 20000, 30000, 45000, 60000, 90000, 120000, 180000, 300000, 600000}
+	for _, q := range qs {
+		ms = append(ms, q.Threshold.Milliseconds())
+		if q.ShortAbandon > 0 {
+			ms = append(ms, q.ShortAbandon.Milliseconds())
+		}
+	}
+	slices.Sort(ms)
+	ms = slices.Compact(ms)
+	b := make([]float64, len(ms))
+	for i, v := range ms {
+		b[i] = msSeconds(v)
+	}
+	return b
+}
+
+// msSeconds converts whole milliseconds to seconds. Every duration that meets
+// a bucket edge goes through here, so equal milliseconds give equal floats.
+func msSeconds(ms int64) float64 { return float64(ms) / 1000 }
