@@ -65,3 +65,14 @@ func httpClientOf(c *native.Client) http.Client {
 func gone(err error) bool {
 	return native.CodeFromError(err) == http.StatusNotFound
 }
+
+// notMember reports whether a bridge add/remove failed because the channel
+// is no longer there: ARI answers 400 "Channel not found" and 422 "Channel
+// not in this bridge" for a caller who just hung up.
+func notMember(err error) bool {
+	switch native.CodeFromError(err) {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}

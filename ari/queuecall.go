@@ -283,11 +283,15 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	if err := c.a.rest.Bridge().AddChannel(mix, c.id); err != nil {
 		// The caller hung up after the agent answered: their hang-up
 		// event follows and counts the call as abandoned.
-		c.restErr("add caller to mixing bridge", err)
+		if !notMember(err) {
+			c.restErr("add caller to mixing bridge", err)
+		}
 		return
 	}
 	if err := c.a.rest.Bridge().AddChannel(mix, at.ch); err != nil {
-		c.restErr("add agent to mixing bridge", err)
+		if !notMember(err) {
+			c.restErr("add agent to mixing bridge", err)
+		}
 		return
 	}
 	// Answered = agent Up *and* bridged with the caller; the time is the Up.
@@ -304,7 +308,7 @@ func (c *queueCall) leaveHold() {
 	if err := c.a.rest.Bridge().StopMOH(br); err != nil {
 		c.restErr("stop music on hold", err)
 	}
-	if err := c.a.rest.Bridge().RemoveChannel(br, c.id); err != nil {
+	if err := c.a.rest.Bridge().RemoveChannel(br, c.id); err != nil && !notMember(err) {
 		c.restErr("remove caller from holding bridge", err)
 	}
 	if err := c.a.rest.Bridge().Delete(br); err != nil {

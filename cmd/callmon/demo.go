@@ -34,7 +34,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var cf commonFlags
 	cf.register(fs, "")
 	var o demoOptions
-	fs.Float64Var(&o.rate, "rate", 6, "arriving calls per simulated minute")
+	fs.Float64Var(&o.rate, "rate", 4, "arriving calls per simulated minute")
 	fs.IntVar(&o.agents, "agents", 8, "number of agents, all logged in")
 	fs.Float64Var(&o.speed, "speed", 10, "simulated seconds per real second")
 	fs.DurationVar(&o.duration, "duration", 0, "how long to run in real time (0 = until Ctrl-C)")
