@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,8 @@ type Clock interface{ Now() time.Time }
 // Queue is one queue's routing configuration.
 type Queue struct {
 	Name          string
-	Strategy      string // "longest-idle" or "ring-all"
+	Numbers       []string // dialled numbers (national form) that reach this queue
+	Strategy      string   // "longest-idle" or "ring-all"
 	RingTimeout   time.Duration
 	MOHClass      string
 	WelcomePrompt string // media URI played once before music on hold; empty for none
@@ -255,7 +257,7 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 	}
 	q := a.queueFor(e)
 	if q == nil {
-		a.log.Warn("call for no configured queue; hanging up so the dialplan fallback cannot mislead the caller",
+		a.log.Warn("call for no configured queue (check the Stasis() arguments in the dialplan); hanging up",
 			"channel", id, "args", strings.Join(e.Args, ","))
 		go a.hangup(id)
 		return
@@ -275,6 +277,14 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 func (a *App) queueFor(e *ari.StasisStart) *Queue {
 	if len(e.Args) >= 2 && e.Args[0] == "queue" {
 		return a.queues[e.Args[1]]
+	}
+	if len(e.Args) == 0 && e.Channel.Dialplan != nil {
+		// Stasis(callmon) without arguments: route by the dialled number.
+		for _, q := range a.queues {
+			if slices.Contains(q.Numbers, e.Channel.Dialplan.Exten) {
+				return q
+			}
+		}
 	}
 	return nil
 }

@@ -94,7 +94,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	logs := &logBuffer{}
 	app, err := ari.New(ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
-		Queues: []ari.Queue{{Name: "general", Strategy: o.strategy, RingTimeout: o.ringTimeout,
+		Queues: []ari.Queue{{Name: "general", Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
 			ClosedPrompt: "sound:custom/closed", Agents: ids}},
 		Agents:  agents,
 		Open:    func(time.Time) bool { return !o.closed },

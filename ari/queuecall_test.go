@@ -332,3 +332,24 @@ func (h *harness) requested(method, pathPart string) bool {
 	}
 	return false
 }
+
+func TestStasisWithoutArgumentsRoutesByNumber(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: time.Second}})
+	c, err := h.fake.Call(aritest.CallSpec{Exten: "0503164911", CallerNumber: "0612345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.await("ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+
+	// A number no queue has is not kept in Stasis.
+	other, err := h.fake.Call(aritest.CallSpec{Exten: "0509999999"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.await("unknown number hung up", func() bool { return !h.alive(other.ID()) })
+	if got := h.value("callmon_calls_offered_total"); got != 1 {
+		t.Errorf("offered = %v, want 1", got)
+	}
+}
