@@ -49,6 +49,7 @@ type harnessOptions struct {
 	behaviour   aritest.Behaviour
 	offline     []int // agent numbers whose endpoint starts offline
 	noLogin     bool
+	welcome     string // queue welcome prompt
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -95,7 +96,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	app, err := ari.New(ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
 		Queues: []ari.Queue{{Name: "general", Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
-			ClosedPrompt: "sound:custom/closed", Agents: ids}},
+			ClosedPrompt: "sound:custom/closed", WelcomePrompt: o.welcome, Agents: ids}},
 		Agents:  agents,
 		Open:    func(time.Time) bool { return !o.closed },
 		Clock:   clk,

@@ -353,3 +353,40 @@ func TestStasisWithoutArgumentsRoutesByNumber(t *testing.T) {
 		t.Errorf("offered = %v, want 1", got)
 	}
 }
+
+func TestEndpointStateChangesFollowed(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: time.Second}})
+	h.fake.SetEndpointState(endpoint(1), "offline")
+	h.eventually("agent offline", func() bool { return h.value("callmon_agents", "state", "offline") == 1 })
+	c := h.call("0612345678")
+	h.eventually("caller waiting", func() bool { return h.value("callmon_calls_waiting") == 1 })
+	if h.totalRinging() != 0 {
+		t.Fatal("an offline agent was rung")
+	}
+	h.fake.SetEndpointState(endpoint(1), "online")
+	h.await("rung once online", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+}
+
+func TestWelcomePromptBeforeMusic(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true, welcome: "sound:custom/welcome"})
+	c := h.call("0612345678")
+	h.await("welcome playing", func() bool { return h.requested("POST", "/play/") })
+	hold := func() aritest.BridgeInfo {
+		for _, b := range h.fake.Bridges() {
+			for _, id := range b.Channels {
+				if id == c.ID() {
+					return b
+				}
+			}
+		}
+		return aritest.BridgeInfo{}
+	}
+	h.await("caller in holding bridge", func() bool { return hold().Type == "holding" })
+	if moh := hold().MOH; moh != "" {
+		t.Fatalf("music on hold %q started during the welcome", moh)
+	}
+	h.clock.Advance(aritest.DefaultMediaDuration)
+	h.await("music after the welcome", func() bool { return hold().MOH == "default" })
+}
