@@ -50,6 +50,7 @@ type harnessOptions struct {
 	offline     []int // agent numbers whose endpoint starts offline
 	noLogin     bool
 	welcome     string // queue welcome prompt
+	logLimit    int    // records the fake keeps (0 = all); benchmarks bound it
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -67,7 +68,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		o.order = aritest.OrderRandom
 	}
 	clk := aritest.NewManualClock(start)
-	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "s3cret", Clock: clk, Seed: 7, Order: o.order})
+	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "s3cret", Clock: clk, Seed: 7, Order: o.order, LogLimit: o.logLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

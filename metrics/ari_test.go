@@ -39,6 +39,7 @@ callmon_ari_events_total{type="StasisStart"} 2
 # TYPE callmon_ari_events_skipped_total counter
 callmon_ari_events_skipped_total{type="ChannelTransfer"} 1
 callmon_ari_events_skipped_total{type="malformed"} 2
+callmon_ari_events_skipped_total{type="unknown"} 0
 # HELP callmon_ari_events_dropped_total ARI events received but dropped before processing; stays 0 unless callmon loses events.
 # TYPE callmon_ari_events_dropped_total counter
 callmon_ari_events_dropped_total 0

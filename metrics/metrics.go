@@ -155,6 +155,10 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 	}, []string{"type"})
 	m.ariEvents = newTypeCounters(eventsVec)
 	m.ariSkipped = newTypeCounters(skippedVec)
+	// Exposed at 0 from the start, so "no skipped events" is a value, not
+	// a missing series.
+	skippedVec.WithLabelValues("malformed")
+	skippedVec.WithLabelValues("unknown")
 	m.ariDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "callmon_ari_events_dropped_total",
 		Help: "ARI events received but dropped before processing; stays 0 unless callmon loses events.",

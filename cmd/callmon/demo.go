@@ -91,7 +91,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		start.In(cal.Location()).Format("Mon 2006-01-02 15:04"), o.speed, o.rate, o.agents, o.handle, o.patience)
 
 	if err := fake.Await(ctx, fake.Connected); err != nil {
-		return err
+		return nil // interrupted during start-up (Await fails only when ctx ends): a normal stop
 	}
 	for _, a := range cfg.Agents {
 		if _, err := d.App.Agents().Set(a.ID, "login"); err != nil {

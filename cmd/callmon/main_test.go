@@ -60,13 +60,13 @@ func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestMainUsageAndVersion(t *testing.T) {
 	tests := []struct {
-		name       string
-		args       []string
-		code       int
-		stdout     string // substring expected on stdout, if not ""
-		stderr     string // substring expected on stderr, if not ""
-		noStdout   bool
-		noStderr   bool
+		name     string
+		args     []string
+		code     int
+		stdout   string // substring expected on stdout, if not ""
+		stderr   string // substring expected on stderr, if not ""
+		noStdout bool
+		noStderr bool
 	}{
 		{name: "no arguments", args: nil, code: 2, stderr: "Usage:", noStdout: true},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`, noStdout: true},

@@ -57,6 +57,5 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Summary(stdout)
-	return nil
+	return cfg.Summary(stdout)
 }
