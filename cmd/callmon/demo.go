@@ -155,10 +155,15 @@ type demoTraffic struct {
 	rng     *rand.Rand
 	n       int
 	stopped bool
-	cancel  func() bool
+	cancel  func() bool   // the next arrival
+	timers  []func() bool // callers' patience
 }
 
-func (t *demoTraffic) start() { t.scheduleNext() }
+func (t *demoTraffic) start() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cancel = t.clock.AfterFunc(t.exp(time.Duration(float64(time.Minute)/t.o.rate)), t.arrive)
+}
 
 func (t *demoTraffic) stop() {
 	t.mu.Lock()
@@ -167,26 +172,20 @@ func (t *demoTraffic) stop() {
 	if t.cancel != nil {
 		t.cancel()
 	}
+	for _, stop := range t.timers {
+		stop()
+	}
 }
 
 func (t *demoTraffic) exp(mean time.Duration) time.Duration {
 	return time.Duration(t.rng.ExpFloat64() * float64(mean))
 }
 
-func (t *demoTraffic) scheduleNext() {
+func (t *demoTraffic) arrive() {
+	// Held throughout, so nothing is placed or logged after stop().
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
-		return
-	}
-	gap := t.exp(time.Duration(float64(time.Minute) / t.o.rate))
-	t.cancel = t.clock.AfterFunc(gap, t.arrive)
-}
-
-func (t *demoTraffic) arrive() {
-	t.mu.Lock()
-	if t.stopped {
-		t.mu.Unlock()
 		return
 	}
 	t.n++
@@ -199,29 +198,24 @@ func (t *demoTraffic) arrive() {
 			TalkFor:     max(10*time.Second, t.exp(t.o.handle)),
 		})
 	}
-	t.mu.Unlock()
-
 	q := t.cfg.Queues[0]
-	number := fmt.Sprintf("06%08d", 10000000+n%90000000)
 	caller, err := t.fake.Call(aritest.CallSpec{
 		Exten: firstOr(q.Numbers, "0503164911"), Args: []string{"queue", q.Name},
-		CallerName: fmt.Sprintf("Caller %d", n), CallerNumber: number,
+		CallerName: fmt.Sprintf("Caller %d", n), CallerNumber: fmt.Sprintf("06%08d", 10000000+n%90000000),
 	})
 	if err != nil {
 		fmt.Fprintf(t.log, "demo: call %d not placed: %v\n", n, err)
 	} else {
 		id := caller.ID()
-		t.clock.AfterFunc(patience, func() {
+		t.timers = append(t.timers, t.clock.AfterFunc(patience, func() {
 			// Hang up only if still on hold: a caller talking to an agent
 			// does not give up.
-			for _, ch := range t.fake.Channels() {
-				if ch.ID == id && strings.HasSuffix(ch.Bridge, "-hold") {
-					caller.Hangup()
-				}
+			if ch, ok := t.fake.Channel(id); ok && ch.Alive && strings.HasSuffix(ch.Bridge, "-hold") {
+				caller.Hangup()
 			}
-		})
+		}))
 	}
-	t.scheduleNext()
+	t.cancel = t.clock.AfterFunc(t.exp(time.Duration(float64(time.Minute)/t.o.rate)), t.arrive)
 }
 
 func firstOr(s []string, def string) string {
