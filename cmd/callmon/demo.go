@@ -237,15 +237,16 @@ func printSummary(w io.Writer, d *daemon, clk aritest.Clock, loc *time.Location,
 	offered := v("callmon_calls_offered_total")
 	within := v("callmon_calls_answered_within_threshold_total")
 	answered := v("callmon_calls_answered_total")
-	abandoned := v("callmon_calls_abandoned_total") + v("callmon_calls_short_abandoned_total")
+	abandoned := v("callmon_calls_abandoned_total")
+	short := v("callmon_calls_short_abandoned_total")
 	sl := v("callmon_service_level_ratio", "window", "today")
 	slInt := v("callmon_service_level_ratio", "window", "interval")
 	prefix := clk.Now().In(loc).Format("15:04:05")
 	if label != "" {
 		prefix = label + " " + prefix
 	}
-	fmt.Fprintf(w, "%s offered=%.0f answered=%.0f answered<=threshold=%.0f abandoned=%.0f SL today=%.1f%% SL 15min=%.1f%% waiting=%.0f oldest=%.0fs agents available=%.0f on_call=%.0f events=%.0f dropped=%.0f\n",
-		prefix, offered, answered, within, abandoned, 100*sl, 100*slInt,
+	fmt.Fprintf(w, "%s offered=%.0f answered=%.0f answered<=threshold=%.0f abandoned=%.0f short_abandoned=%.0f SL today=%.1f%% SL 15min=%.1f%% waiting=%.0f oldest=%.0fs agents available=%.0f on_call=%.0f events=%.0f dropped=%.0f\n",
+		prefix, offered, answered, within, abandoned, short, 100*sl, 100*slInt,
 		v("callmon_calls_waiting"), v("callmon_oldest_waiting_call_seconds"),
 		v("callmon_agents", "state", "available"), v("callmon_agents", "state", "on_call"),
 		v("callmon_ari_events_total"), v("callmon_ari_events_dropped_total"))

@@ -13,7 +13,7 @@ import (
 
 // summaryRE matches a summary line of the demo and captures its label
 // ("final " or ""), offered, answered and dropped.
-var summaryRE = regexp.MustCompile(`^(final )?\d\d:\d\d:\d\d offered=(\d+) answered=(\d+) answered<=threshold=\d+ abandoned=\d+ ` +
+var summaryRE = regexp.MustCompile(`^(final )?\d\d:\d\d:\d\d offered=(\d+) answered=(\d+) answered<=threshold=\d+ abandoned=\d+ short_abandoned=\d+ ` +
 	`SL today=\d+\.\d% SL 15min=\d+\.\d% waiting=\d+ oldest=\d+s agents available=\d+ on_call=\d+ events=\d+ dropped=(\d+)$`)
 
 func TestDemo(t *testing.T) {
