@@ -27,10 +27,28 @@ type Queue struct {
 	Numbers       []string // dialled numbers (national form) that reach this queue
 	Strategy      string   // "longest-idle" or "ring-all"
 	RingTimeout   time.Duration
+	Threshold     time.Duration // service-level threshold (default 30s)
+	ShortAbandon  time.Duration // abandons within this are short (negative: none)
 	MOHClass      string
 	WelcomePrompt string // media URI played once before music on hold; empty for none
 	ClosedPrompt  string // media URI played to callers outside opening hours
 	Agents        []string
+}
+
+// CallRecord is one finished call as callmon measured it.
+type CallRecord struct {
+	ChannelID       string // the caller's Asterisk channel id: unique per call
+	Queue           string
+	Kind            string // "queue" (direct dial comes later)
+	CallerNumber    string
+	Entry           time.Time // StasisStart
+	Answered        time.Time // agent Up and bridged; zero if not answered
+	Ended           time.Time
+	WaitMS          int64 // entry → answer, or entry → end of the wait
+	Outcome         string
+	WithinThreshold bool
+	Threshold       time.Duration
+	Agent           string
 }
 
 // Agent is one contact-centre agent.
@@ -53,6 +71,8 @@ type Config struct {
 	Clock   Clock
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
+	// Record, if set, receives every finished call; it must not block.
+	Record func(CallRecord)
 	// MaxConns bounds REST connections to Asterisk (keep below http.conf sessionlimit).
 	MaxConns int
 }
@@ -116,6 +136,9 @@ func New(cfg Config) (*App, error) {
 		}
 		if q.RingTimeout <= 0 {
 			q.RingTimeout = 15 * time.Second
+		}
+		if q.Threshold <= 0 {
+			q.Threshold = 30 * time.Second
 		}
 		if q.MOHClass == "" {
 			q.MOHClass = "default"

@@ -37,6 +37,25 @@ type harness struct {
 	m     *metrics.Metrics
 	app   *ari.App
 	logs  *logBuffer
+	recs  *recordSink
+}
+
+// recordSink collects the call records callmon emits.
+type recordSink struct {
+	mu   sync.Mutex
+	recs []ari.CallRecord
+}
+
+func (r *recordSink) add(rec ari.CallRecord) {
+	r.mu.Lock()
+	r.recs = append(r.recs, rec)
+	r.mu.Unlock()
+}
+
+func (r *recordSink) all() []ari.CallRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ari.CallRecord(nil), r.recs...)
 }
 
 type harnessOptions struct {
@@ -94,15 +113,17 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
+	recs := &recordSink{}
 	app, err := ari.New(ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
-		Queues: []ari.Queue{{Name: "general", Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
+		Queues: []ari.Queue{{Name: "general", Threshold: o.threshold, ShortAbandon: 5 * time.Second, Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
 			ClosedPrompt: "sound:custom/closed", WelcomePrompt: o.welcome, Agents: ids}},
 		Agents:  agents,
 		Open:    func(time.Time) bool { return !o.closed },
 		Clock:   clk,
 		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: m,
+		Record:  recs.add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +132,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(app.Stop)
-	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs}
+	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs, recs: recs}
 	h.await("app connected", fake.Connected)
 	if !o.noLogin {
 		for _, id := range ids {

@@ -46,6 +46,10 @@ type queueCall struct {
 	playback string
 	inHold   bool
 	welcomed bool
+
+	callerNumber string
+	answeredAt   time.Time
+	agentID      string
 }
 
 // resyncMsg carries GET /channels after a reconnect.
@@ -68,6 +72,7 @@ func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
 	}
 	if cl := e.Channel.Caller; cl != nil && (cl.Name != "" || cl.Number != "") {
 		c.callerID = fmt.Sprintf("%q <%s>", cl.Name, cl.Number)
+		c.callerNumber = cl.Number
 	}
 	return c
 }
@@ -112,7 +117,7 @@ func (c *queueCall) handle(msg any) {
 	case *ari.ChannelDestroyed:
 		if at := c.attempts[m.Channel.ID]; at != nil {
 			if at == c.talking {
-				c.agentGone()
+				c.agentGone(time.Time(m.Timestamp))
 			} else {
 				// Originate timeout, busy, congestion or unreachable: Asterisk
 				// sends no final Dial for a timeout, only this (trace
@@ -129,7 +134,7 @@ func (c *queueCall) handle(msg any) {
 		switch c.phase {
 		case phaseClosed:
 			c.a.hangup(c.id)
-			c.end()
+			c.end(time.Time(m.Timestamp))
 		case phaseWaiting:
 			c.moh()
 		}
@@ -144,7 +149,7 @@ func (c *queueCall) hungUp(ch string, at time.Time) {
 		return
 	}
 	if c.talking != nil && ch == c.talking.ch {
-		c.agentGone()
+		c.agentGone(at)
 	}
 }
 
@@ -215,7 +220,7 @@ func (c *queueCall) closed() {
 	}
 	if c.q.ClosedPrompt == "" || !c.play(c.q.ClosedPrompt) {
 		c.a.hangup(c.id)
-		c.end()
+		c.end(c.entry)
 	}
 }
 
@@ -297,6 +302,8 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	// Answered = agent Up *and* bridged with the caller; the time is the Up.
 	c.a.m.Answered(c.q.Name, c.id, answeredAt)
 	c.answered = true
+	c.answeredAt = answeredAt
+	c.agentID = at.agent.ID
 }
 
 func (c *queueCall) leaveHold() {
@@ -327,13 +334,13 @@ func (c *queueCall) callerGone(at time.Time) {
 			c.a.m.Abandoned(c.q.Name, c.id, at)
 		}
 	}
-	c.end()
+	c.end(at)
 }
 
 // agentGone: the agent hung up (or vanished). After a conversation the
 // caller's call ends too; if the agent left before being bridged, the
 // caller was never served and goes back to waiting.
-func (c *queueCall) agentGone() {
+func (c *queueCall) agentGone(ts time.Time) {
 	if c.phase == phaseDone || c.talking == nil {
 		return
 	}
@@ -350,14 +357,16 @@ func (c *queueCall) agentGone() {
 		return
 	}
 	c.a.hangup(c.id)
-	c.end()
+	c.end(ts)
 }
 
-// end releases everything the call holds in Asterisk.
-func (c *queueCall) end() {
+// end releases everything the call holds in Asterisk and reports the
+// finished call; at is when it ended (Asterisk's timestamp where known).
+func (c *queueCall) end(at time.Time) {
 	if c.phase == phaseDone {
 		return
 	}
+	c.record(at)
 	c.phase = phaseDone
 	for _, at := range c.attempts {
 		c.a.hangup(at.ch)
@@ -385,7 +394,7 @@ func (c *queueCall) resync(m resyncMsg) {
 	for _, at := range c.attempts {
 		if !m.channels[at.ch] {
 			if at == c.talking {
-				c.agentGone()
+				c.agentGone(m.at)
 				return
 			}
 			c.dropAttempt(at, true)
@@ -415,4 +424,31 @@ func (c *queueCall) restErr(what string, err error) {
 		return
 	}
 	c.a.log.Warn(what+" failed", "call", c.id, "queue", c.q.Name, "err", err)
+}
+
+// record reports the finished call (a call record) with the same
+// definitions as the metrics: waits in whole milliseconds of Asterisk time.
+func (c *queueCall) record(ended time.Time) {
+	if c.a.cfg.Record == nil {
+		return
+	}
+	r := CallRecord{
+		ChannelID: c.id, Queue: c.q.Name, Kind: "queue", CallerNumber: c.callerNumber,
+		Entry: c.entry, Ended: ended, Threshold: c.q.Threshold,
+	}
+	switch {
+	case c.phase == phaseClosed || c.phase == phaseNew:
+		r.Outcome = "closed"
+	case c.answered:
+		r.Outcome, r.Answered, r.Agent = "answered", c.answeredAt, c.agentID
+		r.WaitMS = c.answeredAt.UnixMilli() - c.entry.UnixMilli()
+		r.WithinThreshold = r.WaitMS <= c.q.Threshold.Milliseconds()
+	default:
+		r.WaitMS = max(0, ended.UnixMilli()-c.entry.UnixMilli())
+		r.Outcome = "abandoned"
+		if c.q.ShortAbandon >= 0 && r.WaitMS <= c.q.ShortAbandon.Milliseconds() {
+			r.Outcome = "short_abandoned"
+		}
+	}
+	c.a.cfg.Record(r)
 }

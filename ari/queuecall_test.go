@@ -390,3 +390,45 @@ func TestWelcomePromptBeforeMusic(t *testing.T) {
 	h.clock.Advance(aritest.DefaultMediaDuration)
 	h.await("music after the welcome", func() bool { return hold().MOH == "default" })
 }
+
+func TestCallRecords(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, ringTimeout: time.Minute, behaviour: aritest.Behaviour{NoAnswer: true}})
+	var ids []string
+	for _, d := range []time.Duration{3 * time.Second, 12 * time.Second} {
+		c := h.call("0612345678")
+		ids = append(ids, c.ID())
+		h.await("ringing", func() bool { return h.totalRinging() == 1 })
+		h.clock.Advance(d)
+		c.Hangup()
+		h.eventually("agent free", func() bool { return h.value("callmon_agents", "state", "available") == 1 })
+	}
+	answerOne(h, 1, 7*time.Second)
+	h.eventually("three records", func() bool { return len(h.recs.all()) == 3 })
+	recs := h.recs.all()
+	want := []struct {
+		outcome string
+		waitMS  int64
+		within  bool
+		agent   string
+	}{
+		{"short_abandoned", 3000, false, ""},
+		{"abandoned", 12000, false, ""},
+		{"answered", 7000, true, "a1"},
+	}
+	for i, w := range want {
+		r := recs[i]
+		if r.Outcome != w.outcome || r.WaitMS != w.waitMS || r.WithinThreshold != w.within || r.Agent != w.agent ||
+			r.Queue != "general" || r.Kind != "queue" || r.CallerNumber != "0612345678" || r.ChannelID == "" {
+			t.Errorf("record %d = %+v, want outcome %s wait %d ms within %v agent %q", i, r, w.outcome, w.waitMS, w.within, w.agent)
+		}
+		if !r.Ended.After(r.Entry) {
+			t.Errorf("record %d ends %v before its entry %v", i, r.Ended, r.Entry)
+		}
+	}
+	if recs[0].ChannelID != ids[0] || recs[1].ChannelID != ids[1] {
+		t.Errorf("records not keyed by the caller's channel id")
+	}
+	if a := recs[2]; a.Answered.Sub(a.Entry) != 7*time.Second {
+		t.Errorf("answered - entry = %v, want 7s", a.Answered.Sub(a.Entry))
+	}
+}

@@ -61,7 +61,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var aq []ari.Queue
 	for _, q := range cfg.Queues {
 		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: q.ShortAbandon})
-		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
+		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: q.ShortAbandon, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
 			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
 	}
 	var agents []ari.Agent
