@@ -56,10 +56,30 @@ type Config struct {
 	// File is the name the configuration was parsed from.
 	File         string
 	ARI          ARI
+	Database     Database
 	OpeningHours calendar.Config
 	Queues       []Queue
 	Agents       []Agent
 }
+
+// DatabaseEnv names the environment variable holding the PostgreSQL URL;
+// it is a secret, so it never comes from the file.
+const DatabaseEnv = "DATABASE_URL"
+
+// DefaultSpoolFile keeps call records while PostgreSQL is unreachable.
+const DefaultSpoolFile = "/var/lib/callmon/spool.jsonl"
+
+// Database is how callmon keeps its records.
+type Database struct {
+	// SpoolFile is the durable local spool; a relative path is resolved
+	// against the configuration file's directory.
+	SpoolFile string
+	// MigrateOnStart applies pending migrations when `callmon run` starts.
+	MigrateOnStart bool
+}
+
+// DatabaseURL is the PostgreSQL URL from DATABASE_URL, "" when unset.
+func (c *Config) DatabaseURL() string { return os.Getenv(DatabaseEnv) }
 
 // ARI is how callmon reaches Asterisk.
 type ARI struct {
@@ -130,7 +150,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root == nil {
 		return nil, p.err()
 	}
-	c := &Config{File: name, OpeningHours: defaultOpeningHours()}
+	c := &Config{File: name, OpeningHours: defaultOpeningHours(), Database: Database{SpoolFile: DefaultSpoolFile}}
 	b := &builder{parser: p, cfg: c, dir: filepath.Dir(name), anyIDs: map[string]bool{}}
 	b.top(root)
 	b.crossCheck()
@@ -321,6 +341,7 @@ type numRef struct {
 func (b *builder) top(root *yaml.Node) {
 	b.mapping(root, "", []field{
 		{name: "ari", required: true, example: "an ari: section with url: and user:", set: b.ari},
+		{name: "database", set: b.database},
 		{name: "opening_hours", set: b.openingHours},
 		{name: "queues", required: true, example: "a queues: list with at least one queue", set: b.queues},
 		{name: "agents", set: b.agents},
@@ -368,6 +389,25 @@ func (b *builder) ari(v *yaml.Node) {
 				a.PasswordFile = filepath.Join(b.dir, s)
 			}
 		}},
+	})
+}
+
+func (b *builder) database(v *yaml.Node) {
+	d := &b.cfg.Database
+	b.mapping(v, "database", []field{
+		{name: "spool_file", set: func(v *yaml.Node) {
+			s, ok := b.scalar("spool_file", v)
+			switch {
+			case !ok:
+			case s == "":
+				b.fail(v, "remove the line to use "+DefaultSpoolFile, "spool_file: is empty")
+			case filepath.IsAbs(s):
+				d.SpoolFile = s
+			default:
+				d.SpoolFile = filepath.Join(b.dir, s)
+			}
+		}},
+		{name: "migrate_on_start", set: func(v *yaml.Node) { b.boolean("migrate_on_start", v, &d.MigrateOnStart) }},
 	})
 }
 

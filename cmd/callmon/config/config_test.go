@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:4: unknown key "queues" in ari (hint: "queues" belongs at the top level, not indented)`,
 		}},
 		{"unrelated unknown key", head + tail + "colour: blue\n", []string{
-			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, opening_hours, queues, agents)`,
+			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents)`,
 		}},
 		{"duplicate key", head + tail + "agents: []\n", []string{
 			`callmon.yml:8: duplicate key "agents" at the top level (hint: it is already set on line 5; keep one)`,
@@ -572,7 +572,7 @@ func TestExampleFile(t *testing.T) {
 	for i := 0; i < len(root.Content); i += 2 {
 		k, v := root.Content[i].Value, root.Content[i+1]
 		switch k {
-		case "ari", "opening_hours":
+		case "ari", "database", "opening_hours":
 			note(k, v)
 		case "queues", "agents":
 			for _, item := range v.Content {
@@ -680,7 +680,7 @@ func TestSuggest(t *testing.T) {
 		"agent":        "agents",
 		"x":            "",
 	} {
-		if got := suggest(in, sections[3].keys); got != want {
+		if got := suggest(in, sections[4].keys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -185,8 +185,9 @@ var sections = []struct {
 	name string
 	keys []string
 }{
-	{"", []string{"ari", "opening_hours", "queues", "agents"}},
+	{"", []string{"ari", "database", "opening_hours", "queues", "agents"}},
 	{"ari", []string{"url", "user", "application", "password_file"}},
+	{"database", []string{"spool_file", "migrate_on_start"}},
 	{"opening_hours", []string{"timezone", "days", "open", "close", "closed_on_good_friday", "closed_on_liberation_day", "extra_closed"}},
 	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "agents"}},
 	{"agent", []string{"id", "name", "endpoint"}},

@@ -37,6 +37,15 @@ func (c *Config) SummaryAt(w io.Writer, now time.Time) error {
 		pf("  password\tset, %s\n", source)
 	}
 
+	pf("\nDatabase\n")
+	if c.DatabaseURL() == "" {
+		pf("  url\tNOT SET (%s): counting in memory only\n", DatabaseEnv)
+	} else {
+		pf("  url\tset, from environment variable %s\n", DatabaseEnv)
+	}
+	pf("  spool file\t%s\n", c.Database.SpoolFile)
+	pf("  migrate on start\t%v\n", c.Database.MigrateOnStart)
+
 	oh := c.OpeningHours
 	loc := oh.Location
 	if loc == nil {
