@@ -47,6 +47,16 @@ func (m *Metrics) SetQueueDepth(f func() int) {
 	m.queueDepth.Store(&f)
 }
 
+// SetSpoolRecords sets the function that reports the records not yet in
+// PostgreSQL; it is called at scrape time and must not block.
+func (m *Metrics) SetSpoolRecords(f func() int) {
+	if f == nil {
+		m.spoolRecords.Store(nil)
+		return
+	}
+	m.spoolRecords.Store(&f)
+}
+
 // maxEventTypes bounds the type label: Asterisk has about 60 event types, so
 // anything beyond this is garbage and is counted as otherType.
 const (

@@ -94,6 +94,7 @@ type Metrics struct {
 	ariDropped    prometheus.Counter
 	ariLag        prometheus.Observer
 	queueDepth    atomic.Pointer[func() int]
+	spoolRecords  atomic.Pointer[func() int]
 }
 
 // New creates callmon's metrics for the given queues and registers them,
@@ -178,6 +179,15 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		}
 		return 0
 	})
+	spool := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "callmon_spool_records",
+		Help: "Records (finished calls) waiting to be written to PostgreSQL: queued in memory or kept in the durable local spool while the database is unreachable; read at scrape time.",
+	}, func() float64 {
+		if f := m.spoolRecords.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "callmon_build_info",
 		Help:        "Always 1; labelled with the version of callmon and the Go version it was built with.",
@@ -189,7 +199,7 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		v.offered, v.answered, v.within, v.abandoned, v.short, v.calls,
 		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
 		&live{m: m},
-		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth,
+		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool,
 		build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
