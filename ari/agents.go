@@ -222,6 +222,12 @@ func (s *Agents) refreshEndpoints(ctx context.Context, a *App) {
 		if !ok {
 			continue
 		}
+		if strings.EqualFold(tech, "Local") {
+			// Local channels have no endpoint state in Asterisk: a Local
+			// "phone" is reachable whenever its dialplan is.
+			s.endpointState(ep, "online")
+			continue
+		}
 		if err := a.rest.Application().Subscribe(appKey, "endpoint:"+ep); err != nil {
 			a.log.Warn("cannot follow agent endpoint; treating it as offline", "endpoint", ep, "err", err)
 			s.endpointState(ep, "offline")

@@ -28,7 +28,7 @@ type Queue struct {
 	Strategy      string   // "longest-idle" or "ring-all"
 	RingTimeout   time.Duration
 	Threshold     time.Duration // service-level threshold (default 30s)
-	ShortAbandon  time.Duration // abandons within this are short (negative: none)
+	ShortAbandon  time.Duration // abandons within this are short (0: 5s; negative: none)
 	MOHClass      string
 	WelcomePrompt string // media URI played once before music on hold; empty for none
 	ClosedPrompt  string // media URI played to callers outside opening hours
@@ -139,6 +139,12 @@ func New(cfg Config) (*App, error) {
 		}
 		if q.Threshold <= 0 {
 			q.Threshold = 30 * time.Second
+		}
+		if q.ShortAbandon == 0 {
+			q.ShortAbandon = 5 * time.Second // as package metrics: zero means the default
+		}
+		if q.ShortAbandon > q.Threshold {
+			return nil, fmt.Errorf("ari: queue %q: short abandon %v exceeds the threshold %v", q.Name, q.ShortAbandon, q.Threshold)
 		}
 		if q.MOHClass == "" {
 			q.MOHClass = "default"

@@ -46,6 +46,7 @@ type queueCall struct {
 	playback string
 	inHold   bool
 	welcomed bool
+	bridges  map[string]bool // bridges created and not yet deleted
 
 	callerNumber string
 	answeredAt   time.Time
@@ -69,6 +70,7 @@ func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
 		mixID:    idPrefix + id + "-mix",
 		mb:       newMailbox(),
 		attempts: map[string]*attempt{},
+		bridges:  map[string]bool{},
 	}
 	if cl := e.Channel.Caller; cl != nil && (cl.Name != "" || cl.Number != "") {
 		c.callerID = fmt.Sprintf("%q <%s>", cl.Name, cl.Number)
@@ -175,6 +177,7 @@ func (c *queueCall) hold() {
 		c.restErr("create holding bridge", err)
 		return
 	}
+	c.bridges[c.holdID] = true
 	if err := c.a.rest.Bridge().AddChannel(br, c.id); err != nil {
 		c.restErr("add caller to holding bridge", err)
 		return
@@ -283,6 +286,8 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	mix := ari.NewKey(ari.BridgeKey, c.mixID)
 	if _, err := c.a.rest.Bridge().Create(mix, "mixing", "queue-"+c.q.Name+"-"+c.id+"-talk"); err != nil {
 		c.restErr("create mixing bridge", err)
+	} else {
+		c.bridges[c.mixID] = true
 	}
 	c.leaveHold()
 	if err := c.a.rest.Bridge().AddChannel(mix, c.id); err != nil {
@@ -318,9 +323,7 @@ func (c *queueCall) leaveHold() {
 	if err := c.a.rest.Bridge().RemoveChannel(br, c.id); err != nil && !notMember(err) {
 		c.restErr("remove caller from holding bridge", err)
 	}
-	if err := c.a.rest.Bridge().Delete(br); err != nil {
-		c.restErr("delete holding bridge", err)
-	}
+	c.deleteBridge(c.holdID)
 }
 
 func (c *queueCall) callerGone(at time.Time) {
@@ -371,11 +374,22 @@ func (c *queueCall) end(at time.Time) {
 	for _, at := range c.attempts {
 		c.a.hangup(at.ch)
 	}
-	c.leaveHold()
-	for _, id := range []string{c.holdID, c.mixID} {
-		if err := c.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, id)); err != nil && !gone(err) {
-			c.restErr("delete bridge", err)
-		}
+	if c.inHold {
+		// The caller is gone or going: no need to take them out first.
+		c.inHold = false
+	}
+	for id := range c.bridges {
+		c.deleteBridge(id)
+	}
+}
+
+func (c *queueCall) deleteBridge(id string) {
+	if !c.bridges[id] {
+		return
+	}
+	delete(c.bridges, id)
+	if err := c.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, id)); err != nil && !gone(err) {
+		c.restErr("delete bridge", err)
 	}
 }
 
@@ -441,7 +455,7 @@ func (c *queueCall) record(ended time.Time) {
 		r.Outcome = "closed"
 	case c.answered:
 		r.Outcome, r.Answered, r.Agent = "answered", c.answeredAt, c.agentID
-		r.WaitMS = c.answeredAt.UnixMilli() - c.entry.UnixMilli()
+		r.WaitMS = max(0, c.answeredAt.UnixMilli()-c.entry.UnixMilli())
 		r.WithinThreshold = r.WaitMS <= c.q.Threshold.Milliseconds()
 	default:
 		r.WaitMS = max(0, ended.UnixMilli()-c.entry.UnixMilli())

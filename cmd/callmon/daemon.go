@@ -60,8 +60,14 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var queues []metrics.Queue
 	var aq []ari.Queue
 	for _, q := range cfg.Queues {
-		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: q.ShortAbandon})
-		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: q.ShortAbandon, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
+		// In the file "short_abandon: 0s" means every abandon counts; in
+		// metrics and ari zero means the default and negative means none.
+		short := q.ShortAbandon
+		if short == 0 {
+			short = -1
+		}
+		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: short})
+		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: short, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
 			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
 	}
 	var agents []ari.Agent
