@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"callmon/ari"
+	"callmon/callback/store"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
 )
@@ -37,6 +38,7 @@ type daemon struct {
 	srv     *http.Server
 	serveCh chan error
 	log     *slog.Logger
+	store   *persistence // nil without a database
 }
 
 type daemonOptions struct {
@@ -49,6 +51,11 @@ type daemonOptions struct {
 	Log           *slog.Logger
 	// ARIURL overrides the configuration's ARI URL (the demo's fake Asterisk).
 	ARIURL string
+	// DatabaseURL enables PostgreSQL (call records, today's counts after a
+	// restart, reports); empty keeps everything in memory.
+	DatabaseURL string
+	SpoolFile   string
+	Migrate     bool
 }
 
 func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
@@ -79,6 +86,19 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var p *persistence
+	var record func(ari.CallRecord)
+	if o.DatabaseURL != "" {
+		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
+			return nil, err
+		}
+		if err := restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location()); err != nil {
+			p.Close()
+			return nil, err
+		}
+		m.SetSpoolRecords(p.rec.Backlog)
+		record = p.record
+	}
 	url := cfg.ARI.URL
 	if o.ARIURL != "" {
 		url = o.ARIURL
@@ -94,8 +114,12 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Clock:       o.Clock,
 		Log:         o.Log,
 		Metrics:     m,
+		Record:      record,
 	})
 	if err != nil {
+		if p != nil {
+			p.Close()
+		}
 		return nil, err
 	}
 
@@ -103,6 +127,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
 	api := app.APIHandler()
 	mux.Handle("/api/", api)
+	var db *store.DB
+	if p != nil {
+		db = p.db
+	}
+	mux.Handle("GET /api/report", reportHandler(db, cal.Location()))
 	if o.TelemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "callmon",
@@ -120,9 +149,12 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	}
 	ln, err := net.Listen("tcp", o.ListenAddress)
 	if err != nil {
+		if p != nil {
+			p.Close()
+		}
 		return nil, fmt.Errorf("--web.listen-address: %w", err)
 	}
-	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1),
+	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1), store: p,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	webCfg := o.WebConfigFile
 	go func() {
@@ -140,6 +172,10 @@ func (d *daemon) Err() <-chan error { return d.serveCh }
 
 func (d *daemon) Stop() {
 	d.App.Stop()
+	if d.store != nil {
+		// After the App: the last finished calls are recorded (or spooled).
+		d.store.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -77,16 +80,27 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d, err := startDaemon(ctx, daemonOptions{
+	opts := daemonOptions{
 		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
-	})
+	}
+	storeName := "memory (no DATABASE_URL)"
+	if opts.DatabaseURL = cfg.DatabaseURL(); opts.DatabaseURL != "" {
+		dir, err := os.MkdirTemp("", "callmon-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		opts.SpoolFile, opts.Migrate = filepath.Join(dir, "spool.jsonl"), true
+		storeName = "PostgreSQL " + dbLocation(opts.DatabaseURL) + " (DATABASE_URL)"
+	}
+	d, err := startDaemon(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
-	fmt.Fprintf(stdout, "callmon demo: simulated Asterisk on %s, store: memory (no DATABASE_URL), metrics on http://%s%s\n",
-		fake.URL(), d.Addr, cf.telemetryPath)
+	fmt.Fprintf(stdout, "callmon demo: simulated Asterisk on %s, store: %s, metrics on http://%s%s\n",
+		fake.URL(), storeName, d.Addr, cf.telemetryPath)
 	fmt.Fprintf(stdout, "simulated day %s, %.0fx speed, %.1f calls/min, %d agents, mean talk %s, mean patience %s\n",
 		start.In(cal.Location()).Format("Mon 2006-01-02 15:04"), o.speed, o.rate, o.agents, o.handle, o.patience)
 
@@ -216,6 +230,15 @@ func (t *demoTraffic) arrive() {
 		}))
 	}
 	t.cancel = t.clock.AfterFunc(t.exp(time.Duration(float64(time.Minute)/t.o.rate)), t.arrive)
+}
+
+// dbLocation names a PostgreSQL URL's host and database, without secrets.
+func dbLocation(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(from a connection string)"
+	}
+	return u.Host + u.Path
 }
 
 func firstOr(s []string, def string) string {

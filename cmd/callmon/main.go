@@ -25,6 +25,8 @@ Usage:
   callmon run          [flags]   run the daemon against Asterisk
   callmon demo         [flags]   run the daemon against an embedded simulated Asterisk
   callmon check-config [flags]   validate the configuration and print a summary
+  callmon migrate [up|status]    apply or list the database migrations (DATABASE_URL)
+  callmon report [flags]         service level per day and queue from the call records
   callmon version
 
 Run "callmon <command> -h" for the flags of a command.
@@ -50,6 +52,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = cmdReport(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "callmon %s\n", version)
 	case "help", "-h", "--help":

@@ -28,9 +28,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	dbURL := cfg.DatabaseURL()
+	if dbURL == "" {
+		log.Warn("DATABASE_URL is not set: counting in memory only; today's service level restarts at zero with callmon and no call records are kept")
+	}
 	d, err := startDaemon(ctx, daemonOptions{
 		Config: cfg, Password: password, Clock: wallClock{},
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
+		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart,
 	})
 	if err != nil {
 		return err
