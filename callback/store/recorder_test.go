@@ -372,3 +372,32 @@ func TestRecorderUnknownKindDoesNotBlockNewRecords(t *testing.T) {
 		t.Errorf("Flush: %v, want an error naming the kind", err)
 	}
 }
+
+func TestRecorderConcurrentRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	sp := openSpool(t, filepath.Join(t.TempDir(), "spool.jsonl"))
+	r := store.NewRecorder(db, sp, testLog(t), fastOpts)
+	r.Start(ctx)
+	defer r.Stop()
+	var all []store.CallRecord
+	var wg sync.WaitGroup
+	for g := range 8 {
+		recs := records(fmt.Sprintf("conc%d", g), 150)
+		all = append(all, recs...)
+		wg.Go(func() {
+			for i, rec := range recs {
+				r.Record(rec)
+				if i%50 == 0 {
+					r.Backlog()
+					if err := r.Flush(ctx); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, "every record stored", func() bool { return stored(t, db, all) == len(all) && r.Backlog() == 0 })
+}
