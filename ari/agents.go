@@ -333,6 +333,19 @@ func (s *Agents) finished(c *queueCall) {
 	s.dispatchLocked()
 }
 
+// loggedIn is the number of agents of queue who are logged in.
+func (s *Agents) loggedIn(queue string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, id := range s.queues[queue].Agents {
+		if s.byID[id].loggedIn {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *Agents) dispatch() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -19,7 +19,11 @@ import (
 // Clock is the time source for decisions that are not measurements (opening
 // hours, live service level, skip expiry). Measurements use Asterisk's
 // timestamps.
-type Clock interface{ Now() time.Time }
+type Clock interface {
+	Now() time.Time
+	// AfterFunc runs f after d of this clock's time; stop cancels it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
 
 // Queue is one queue's routing configuration.
 type Queue struct {
@@ -33,6 +37,10 @@ type Queue struct {
 	WelcomePrompt string // media URI played once before music on hold; empty for none
 	ClosedPrompt  string // media URI played to callers outside opening hours
 	Agents        []string
+	// CallbackOfferAfter is the wait after which the caller is offered a
+	// callback (0: 60 s; negative: only when no agent is logged in or the
+	// queue is closed). Offers need Config.Callbacks.
+	CallbackOfferAfter time.Duration
 }
 
 // CallRecord is one finished call as callmon measured it.
@@ -66,11 +74,15 @@ type Config struct {
 	Application  string
 	Queues       []Queue
 	Agents       []Agent
+	// Location is the contact centre's time zone (callback times read back).
+	Location *time.Location
 	// Open reports whether the contact centre is open at t (calendar).
 	Open    func(t time.Time) bool
 	Clock   Clock
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
+	// Callbacks, if set, lets callers agree a callback (DESIGN §4.1 step 4).
+	Callbacks Callbacks
 	// Record, if set, receives every finished call; it must not block.
 	Record func(CallRecord)
 	// MaxConns bounds REST connections to Asterisk (keep below http.conf sessionlimit).
@@ -145,6 +157,9 @@ func New(cfg Config) (*App, error) {
 		}
 		if q.ShortAbandon > q.Threshold {
 			return nil, fmt.Errorf("ari: queue %q: short abandon %v exceeds the threshold %v", q.Name, q.ShortAbandon, q.Threshold)
+		}
+		if q.CallbackOfferAfter == 0 {
+			q.CallbackOfferAfter = time.Minute
 		}
 		if q.MOHClass == "" {
 			q.MOHClass = "default"

@@ -70,6 +70,8 @@ type harnessOptions struct {
 	noLogin     bool
 	welcome     string // queue welcome prompt
 	logLimit    int    // records the fake keeps (0 = all); benchmarks bound it
+	callbacks   *fakeCallbacks
+	offerAfter  time.Duration
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -114,17 +116,22 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	logs := &logBuffer{}
 	recs := &recordSink{}
-	app, err := ari.New(ari.Config{
+	cfg := ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
 		Queues: []ari.Queue{{Name: "general", Threshold: o.threshold, ShortAbandon: 5 * time.Second, Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
-			ClosedPrompt: "sound:custom/closed", WelcomePrompt: o.welcome, Agents: ids}},
-		Agents:  agents,
-		Open:    func(time.Time) bool { return !o.closed },
-		Clock:   clk,
-		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: m,
-		Record:  recs.add,
-	})
+			ClosedPrompt: "sound:custom/closed", WelcomePrompt: o.welcome, Agents: ids, CallbackOfferAfter: o.offerAfter}},
+		Agents:   agents,
+		Open:     func(time.Time) bool { return !o.closed },
+		Location: amsterdam,
+		Clock:    clk,
+		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:  m,
+		Record:   recs.add,
+	}
+	if o.callbacks != nil {
+		cfg.Callbacks = o.callbacks
+	}
+	app, err := ari.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

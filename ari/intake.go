@@ -52,7 +52,7 @@ type intake struct {
 	wsURL    string
 	user     string
 	password string
-	clock    Clock
+	clock    interface{ Now() time.Time }
 	log      *slog.Logger
 	m        intakeMetrics
 

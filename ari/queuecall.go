@@ -38,17 +38,24 @@ type queueCall struct {
 	mb       *mailbox
 	ws       waitState // guarded by Agents.mu
 
-	phase    phase
-	attempts map[string]*attempt
-	seq      int
-	talking  *attempt
-	answered bool // reported to metrics as answered
-	playback string
-	inHold   bool
-	welcomed bool
-	bridges  map[string]bool // bridges created and not yet deleted
+	phase     phase
+	attempts  map[string]*attempt
+	seq       int
+	talking   *attempt
+	answered  bool     // reported to metrics as answered
+	playback  string   // the playback running now
+	media     []string // still to play in the current prompt
+	then      func()   // after the current prompt
+	ivr       *ivr     // the callback dialogue, while the caller is in it
+	timerGen  int      // identifies the live timer; older ones are ignored
+	stopTimer func() bool
+	inHold    bool
+	welcomed  bool
+	bridges   map[string]bool // bridges created and not yet deleted
 
 	callerNumber string
+	callerName   string
+	callback     bool // agreed a callback
 	answeredAt   time.Time
 	agentID      string
 }
@@ -75,6 +82,7 @@ func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
 	if cl := e.Channel.Caller; cl != nil && (cl.Name != "" || cl.Number != "") {
 		c.callerID = fmt.Sprintf("%q <%s>", cl.Name, cl.Number)
 		c.callerNumber = cl.Number
+		c.callerName = cl.Name
 	}
 	return c
 }
@@ -129,17 +137,16 @@ func (c *queueCall) handle(msg any) {
 			}
 		}
 	case *ari.PlaybackFinished:
-		if m.Playback.ID != c.playback {
-			return
+		if m.Playback.ID == c.playback {
+			c.playback = ""
+			c.nextMedia()
 		}
-		c.playback = ""
-		switch c.phase {
-		case phaseClosed:
-			c.a.hangup(c.id)
-			c.end(time.Time(m.Timestamp))
-		case phaseWaiting:
-			c.moh()
+	case *ari.ChannelDtmfReceived:
+		if m.Channel.ID == c.id && c.ivr != nil {
+			c.ivrDigit(m.Digit)
 		}
+	case timerMsg:
+		c.timer(m)
 	}
 }
 
@@ -167,6 +174,7 @@ func (c *queueCall) start(e *ari.StasisStart) {
 	}
 	c.hold()
 	c.a.agents.enqueue(c)
+	c.scheduleOffer()
 }
 
 // hold puts the caller in a holding bridge with music on hold (after the
@@ -185,9 +193,8 @@ func (c *queueCall) hold() {
 	c.inHold = true
 	if c.q.WelcomePrompt != "" && !c.welcomed {
 		c.welcomed = true
-		if c.play(c.q.WelcomePrompt) {
-			return // music starts when the welcome has played
-		}
+		c.say(c.moh, c.q.WelcomePrompt) // music starts when the welcome has played
+		return
 	}
 	c.moh()
 }
@@ -201,18 +208,47 @@ func (c *queueCall) moh() {
 	}
 }
 
-// play starts a playback on the caller; PlaybackFinished comes back to us.
-func (c *queueCall) play(media string) bool {
-	c.seq++
-	pb := fmt.Sprintf("%s%s-pb%d", idPrefix, c.id, c.seq)
-	c.a.route(pb, c)
-	if _, err := c.a.rest.Channel().Play(c.key(), pb, media); err != nil {
-		c.restErr("play "+media, err)
-		c.a.unroute(pb)
-		return false
+// say plays media to the caller one after another, then runs then (also
+// when a playback cannot be started, so a flow never stalls in silence).
+// A new say replaces what was still to be played.
+func (c *queueCall) say(then func(), media ...string) {
+	c.stopPrompt()
+	c.media, c.then = media, then
+	c.nextMedia()
+}
+
+func (c *queueCall) nextMedia() {
+	for len(c.media) > 0 {
+		m := c.media[0]
+		c.media = c.media[1:]
+		c.seq++
+		pb := fmt.Sprintf("%s%s-pb%d", idPrefix, c.id, c.seq)
+		c.a.route(pb, c)
+		if _, err := c.a.rest.Channel().Play(c.key(), pb, m); err != nil {
+			c.restErr("play "+m, err)
+			c.a.unroute(pb)
+			continue
+		}
+		c.playback = pb
+		return
 	}
-	c.playback = pb
-	return true
+	if then := c.then; then != nil {
+		c.then = nil
+		then()
+	}
+}
+
+// stopPrompt cuts the current prompt short (the caller pressed a key).
+func (c *queueCall) stopPrompt() {
+	c.media, c.then = nil, nil
+	if c.playback == "" {
+		return
+	}
+	pb := c.playback
+	c.playback = ""
+	if err := c.a.rest.Playback().Stop(ari.NewKey(ari.PlaybackKey, pb)); err != nil && !gone(err) {
+		c.restErr("stop playback", err)
+	}
 }
 
 func (c *queueCall) closed() {
@@ -221,10 +257,19 @@ func (c *queueCall) closed() {
 	if err := c.a.rest.Channel().Answer(c.key()); err != nil {
 		c.restErr("answer caller", err)
 	}
-	if c.q.ClosedPrompt == "" || !c.play(c.q.ClosedPrompt) {
+	bye := func() {
 		c.a.hangup(c.id)
-		c.end(c.entry)
+		c.end(c.a.clock.Now())
 	}
+	var media []string
+	if c.q.ClosedPrompt != "" {
+		media = append(media, c.q.ClosedPrompt)
+	}
+	if c.a.cfg.Callbacks != nil {
+		c.say(c.offerCallback, media...)
+		return
+	}
+	c.say(bye, media...)
 }
 
 // ring originates a channel to each offered agent.
@@ -271,6 +316,9 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	}
 	c.phase = phaseTalking
 	c.talking = at
+	c.stopPrompt() // an agent beats any prompt or callback offer
+	c.ivr = nil
+	c.cancelTimer()
 	for _, other := range c.attempts {
 		if other != at {
 			c.a.hangup(other.ch)
@@ -370,6 +418,7 @@ func (c *queueCall) end(at time.Time) {
 		return
 	}
 	c.record(at)
+	c.cancelTimer()
 	c.phase = phaseDone
 	for _, at := range c.attempts {
 		c.a.hangup(at.ch)
@@ -453,6 +502,9 @@ func (c *queueCall) record(ended time.Time) {
 	switch {
 	case c.phase == phaseClosed || c.phase == phaseNew:
 		r.Outcome = "closed"
+	case c.callback:
+		r.Outcome = "callback"
+		r.WaitMS = max(0, ended.UnixMilli()-c.entry.UnixMilli())
 	case c.answered:
 		r.Outcome, r.Answered, r.Agent = "answered", c.answeredAt, c.agentID
 		r.WaitMS = max(0, c.answeredAt.UnixMilli()-c.entry.UnixMilli())

@@ -522,6 +522,9 @@ type fixedClock time.Time
 
 func (c fixedClock) Now() time.Time { return time.Time(c) }
 
+// AfterFunc never fires: a replay has no callback offers or other timers.
+func (c fixedClock) AfterFunc(time.Duration, func()) func() bool { return func() bool { return false } }
+
 // ---- the trace, as callmon should see it ----
 
 type replayTraceLine struct {

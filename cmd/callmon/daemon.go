@@ -21,11 +21,16 @@ import (
 
 // clock is the time source of the daemon: the wall clock in production, the
 // simulated clock of the demo.
-type clock interface{ Now() time.Time }
+type clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
 
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // daemon is callmon's running parts, built in dependency order:
 // calendar → metrics → ARI app → HTTP.
@@ -111,6 +116,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Queues:      aq,
 		Agents:      agents,
 		Open:        cal.IsOpen,
+		Location:    cal.Location(),
 		Clock:       o.Clock,
 		Log:         o.Log,
 		Metrics:     m,
