@@ -118,6 +118,7 @@ func (c *queueCall) scheduleOffer() {
 }
 
 func (c *queueCall) offerCallback() {
+	c.a.m.CallbackOffered(c.q.Name)
 	c.ivr = &ivr{step: ivrOffered}
 	c.say(func() { c.after(offerTimeout, "ivr") }, promptOffer)
 }
@@ -243,6 +244,7 @@ func (c *queueCall) book(s Slot) {
 		return
 	}
 	v.step = ivrDone
+	c.a.m.CallbackAccepted(c.q.Name)
 	at := c.a.clock.Now()
 	c.callback = true
 	if c.phase == phaseWaiting {

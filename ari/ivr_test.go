@@ -135,6 +135,9 @@ func TestCallbackOfferedAfterTheWait(t *testing.T) {
 		t.Errorf("booking = %+v", b[0])
 	}
 	h.eventually("outcome callback", func() bool { return h.value("callmon_calls_total", "outcome", "callback") == 1 })
+	if o, a := h.value("callmon_callbacks_offered_total"), h.value("callmon_callbacks_accepted_total"); o != 1 || a != 1 {
+		t.Errorf("callbacks offered/accepted = %v/%v, want 1/1", o, a)
+	}
 	if got := h.value("callmon_calls_abandoned_total") + h.value("callmon_calls_short_abandoned_total"); got != 0 {
 		t.Errorf("a callback counted as abandoned (%v)", got)
 	}

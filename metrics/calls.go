@@ -24,6 +24,8 @@ type queue struct {
 	thresholdMs int64
 	shortMs     int64 // < 0: no short abandons
 	offered     prometheus.Counter
+	cbOffered   prometheus.Counter
+	cbAccepted  prometheus.Counter
 	answered    prometheus.Counter
 	within      prometheus.Counter
 	abandoned   prometheus.Counter
@@ -94,6 +96,8 @@ func newQueue(cfg Queue, v *vecs) *queue {
 		thresholdMs: cfg.Threshold.Milliseconds(),
 		shortMs:     cfg.ShortAbandon.Milliseconds(),
 		offered:     v.offered.WithLabelValues(n),
+		cbOffered:   v.cbOffered.WithLabelValues(n),
+		cbAccepted:  v.cbAccepted.WithLabelValues(n),
 		answered:    v.answered.WithLabelValues(n),
 		within:      v.within.WithLabelValues(n),
 		abandoned:   v.abandoned.WithLabelValues(n),
@@ -290,6 +294,20 @@ func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
 func (m *Metrics) Closed(queue string, at time.Time) {
 	if q := m.queues[queue]; q != nil {
 		q.calls[oClosed].Inc()
+	}
+}
+
+// CallbackOffered counts a callback offer to a caller of queue.
+func (m *Metrics) CallbackOffered(queue string) {
+	if q := m.queues[queue]; q != nil {
+		q.cbOffered.Inc()
+	}
+}
+
+// CallbackAccepted counts a callback a caller of queue agreed to.
+func (m *Metrics) CallbackAccepted(queue string) {
+	if q := m.queues[queue]; q != nil {
+		q.cbAccepted.Inc()
 	}
 }
 

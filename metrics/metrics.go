@@ -196,7 +196,7 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 	build.Set(1)
 
 	for _, c := range []prometheus.Collector{
-		v.offered, v.answered, v.within, v.abandoned, v.short, v.calls,
+		v.offered, v.answered, v.within, v.abandoned, v.short, v.calls, v.cbOffered, v.cbAccepted,
 		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
 		&live{m: m},
 		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool,
@@ -242,6 +242,7 @@ func withDefaults(q Queue) (Queue, error) {
 // vecs are the per-queue metric vectors; each queue resolves its children once.
 type vecs struct {
 	offered, answered, within, abandoned, short *prometheus.CounterVec
+	cbOffered, cbAccepted                       *prometheus.CounterVec
 	calls                                       *prometheus.CounterVec
 	wait, timeInQueue                           *prometheus.HistogramVec
 	threshold, target, agents                   *prometheus.GaugeVec
@@ -250,6 +251,14 @@ type vecs struct {
 func newVecs(buckets []float64) *vecs {
 	q := []string{"queue"}
 	return &vecs{
+		cbOffered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_callbacks_offered_total",
+			Help: "Callers offered a callback (\"press 1 to be called back\"): after the offer wait, with no agent logged in, or when closed.",
+		}, q),
+		cbAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callmon_callbacks_accepted_total",
+			Help: "Callbacks agreed by callers in the queue's dialogue and stored.",
+		}, q),
 		offered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "callmon_calls_offered_total",
 			Help: "Calls that entered the queue while it was open (offered), counted at entry.",
