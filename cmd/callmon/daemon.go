@@ -79,7 +79,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			short = -1
 		}
 		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: short})
-		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: short, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
+		offer := q.CallbackOfferAfter
+		if offer == 0 {
+			offer = -1 // ari: zero is the default, negative is never after a wait
+		}
+		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: short, CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
 			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
 	}
 	var agents []ari.Agent

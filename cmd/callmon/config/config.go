@@ -109,6 +109,11 @@ type Queue struct {
 	WelcomePrompt string // ARI media URI, or "" for none
 	ClosedPrompt  string // ARI media URI
 	Agents        []string
+	// CallbackOfferAfter is the wait after which a caller is offered a
+	// callback; 0 offers only when no agent is logged in or when closed.
+	CallbackOfferAfter time.Duration
+	// CallbackCapacity is how many callbacks one 15-minute slot may hold.
+	CallbackCapacity int
 }
 
 // DefaultQueue returns a queue with every default applied.
@@ -122,8 +127,17 @@ func DefaultQueue(name string) Queue {
 		RingTimeout:  DefaultRingTimeout,
 		MOHClass:     DefaultMOHClass,
 		ClosedPrompt: DefaultClosedPrompt,
+
+		CallbackOfferAfter: DefaultCallbackOfferAfter,
+		CallbackCapacity:   DefaultCallbackCapacity,
 	}
 }
+
+// Callback defaults (DESIGN §4.1 step 4).
+const (
+	DefaultCallbackOfferAfter = time.Minute
+	DefaultCallbackCapacity   = 4
+)
 
 // Agent is a member of contact-centre staff who answers queue calls.
 type Agent struct {
@@ -668,6 +682,23 @@ func (b *builder) queues(v *yaml.Node) {
 					}
 					b.fail(v, hint, "strategy: %q is not a strategy", s)
 				}
+			}},
+			{name: "callback_offer_after", set: func(v *yaml.Node) {
+				if b.duration("callback_offer_after", v, &q.CallbackOfferAfter) && q.CallbackOfferAfter < 0 {
+					b.fail(v, "write 60s, or 0s to offer only when no agent is logged in or when closed", "callback_offer_after: %s is negative", q.CallbackOfferAfter)
+				}
+			}},
+			{name: "callback_capacity", set: func(v *yaml.Node) {
+				s, ok := b.scalar("callback_capacity", v)
+				if !ok {
+					return
+				}
+				n, err := strconv.Atoi(s)
+				if err != nil || n < 1 || n > 1000 {
+					b.fail(v, "write how many callbacks agents can make in 15 minutes, e.g. 4", "callback_capacity: %q is not a number from 1 to 1000", s)
+					return
+				}
+				q.CallbackCapacity = n
 			}},
 			{name: "ring_timeout", set: func(v *yaml.Node) {
 				if b.duration("ring_timeout", v, &q.RingTimeout) && q.RingTimeout < time.Second {

@@ -189,7 +189,7 @@ var sections = []struct {
 	{"ari", []string{"url", "user", "application", "password_file"}},
 	{"database", []string{"spool_file", "migrate_on_start"}},
 	{"opening_hours", []string{"timezone", "days", "open", "close", "closed_on_good_friday", "closed_on_liberation_day", "extra_closed"}},
-	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "agents"}},
+	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "callback_offer_after", "callback_capacity", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "agents"}},
 	{"agent", []string{"id", "name", "endpoint"}},
 }
 
