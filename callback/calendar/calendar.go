@@ -5,9 +5,9 @@
 // configuration (DESIGN §3 "Closed").
 //
 // It knows no telephony and no database: call flows ask it whether a call is
-// offered or closed, and callback scheduling asks it when the next opening is.
-// Callback slots (per-queue capacity in 15-minute slots) will be built on
-// OpeningTimes, which gives the opening and closing instant of each day.
+// offered or closed, and callback scheduling asks it when the next opening is
+// and which 15-minute callback slots are free (slots.go). How many callbacks
+// a slot holds is the caller's to say: the calendar knows no tasks.
 package calendar
 
 import (
