@@ -15,6 +15,7 @@ import (
 
 	"callmon/ari"
 	"callmon/callback/store"
+	"callmon/callback/tasks"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
 )
@@ -97,8 +98,22 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	}
 	var p *persistence
 	var record func(ari.CallRecord)
+	var cbs ari.Callbacks
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
+			return nil, err
+		}
+		ts := tasks.New(p.db.Pool())
+		capacity := map[string]int{}
+		var names []string
+		for _, q := range cfg.Queues {
+			capacity[q.Name] = q.CallbackCapacity
+			names = append(names, q.Name)
+		}
+		cbs = newCallbacks(cal, ts, p.rec, capacity, o.Log)
+		p.start(ctx, o.Log)
+		if err := reg.Register(newTaskCollector(ts, o.Clock, names)); err != nil {
+			p.Close()
 			return nil, err
 		}
 		if err := restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location()); err != nil {
@@ -125,6 +140,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Log:         o.Log,
 		Metrics:     m,
 		Record:      record,
+		Callbacks:   cbs,
 	})
 	if err != nil {
 		if p != nil {

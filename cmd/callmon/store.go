@@ -58,13 +58,17 @@ func openPersistence(ctx context.Context, url, spoolFile string, migrate bool, l
 		log.Warn("spool: cut off a torn last line left by a crash", "file", sp.Path(), "bytes", n)
 	}
 	rec := store.NewRecorder(db, sp, log, store.RecorderOptions{})
-	rec.Start(ctx)
-	// Whatever a previous run left in the spool is written before today's
-	// counts are read, so they include it.
-	if err := rec.Flush(ctx); err != nil {
-		log.Warn("spool: could not write the backlog to PostgreSQL yet; it stays in the spool", "records", rec.Backlog(), "err", err)
-	}
 	return &persistence{db: db, sp: sp, rec: rec}, nil
+}
+
+// start begins writing; spool writers of other kinds (callbacks) are
+// registered before. Whatever a previous run left in the spool is written
+// before today's counts are read, so they include it.
+func (p *persistence) start(ctx context.Context, log *slog.Logger) {
+	p.rec.Start(ctx)
+	if err := p.rec.Flush(ctx); err != nil {
+		log.Warn("spool: could not write the backlog to PostgreSQL yet; it stays in the spool", "records", p.rec.Backlog(), "err", err)
+	}
 }
 
 func (p *persistence) Close() {

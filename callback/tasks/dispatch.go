@@ -1,0 +1,159 @@
+package tasks
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// claimDueSQL takes up to @n due tasks of a queue in one statement: rows
+// another transaction holds are skipped, not waited for, so dispatchers of
+// several callmon instances never take the same task. A task is due when
+// its window has started and it is pending or its lease has expired.
+const claimDueSQL = `
+WITH due AS (
+	SELECT id, status, lease_owner FROM tasks
+	WHERE queue = @queue AND window_start <= @now
+		AND (status = 'pending' OR (status IN ('claimed', 'dialing') AND lease_expires < @now))
+	ORDER BY window_start, id
+	LIMIT @n
+	FOR UPDATE SKIP LOCKED
+), claimed AS (
+	UPDATE tasks t SET status = 'claimed', lease_owner = @owner, lease_expires = @expires,
+		assignee = CASE WHEN t.claimed_from_pool THEN NULL ELSE t.assignee END,
+		claimed_from_pool = false, updated_at = @now, version = t.version + 1
+	FROM due
+	WHERE t.id = due.id
+	RETURNING t.*, due.status AS from_status, due.lease_owner AS previous_owner
+), events AS (
+	INSERT INTO task_events (task_id, at, actor, action, from_status, to_status, detail)
+	SELECT id, @now, @owner, 'claimed', from_status, 'claimed',
+		jsonb_build_object('lease_owner', lease_owner, 'lease_expires', lease_expires,
+			'previous_owner', coalesce(previous_owner, ''))
+	FROM claimed
+)
+SELECT ` + columns + ` FROM claimed ORDER BY window_start, id`
+
+// ClaimDue claims for owner (a dispatcher) up to n tasks of queue that are
+// due at now — pending, or held under a lease that expired — oldest window
+// first, with a lease until now+lease. A task claimed from the pool by an
+// agent whose lease expired returns to the pool; other assignees stay, so
+// the dispatcher can ring the task's own agent first. It returns the tasks
+// it claimed, none when nothing is due.
+func (s *Store) ClaimDue(ctx context.Context, queue, owner string, n int, lease time.Duration, now time.Time) ([]Task, error) {
+	if err := checkName("queue", queue); err != nil {
+		return nil, err
+	}
+	if err := checkName("owner", owner); err != nil {
+		return nil, err
+	}
+	if n <= 0 || n > MaxClaimBatch {
+		return nil, invalidf("a batch of %d tasks is not between 1 and %d", n, MaxClaimBatch)
+	}
+	if lease <= 0 {
+		return nil, invalidf("the lease must be positive, not %s", lease)
+	}
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, claimDueSQL, pgx.NamedArgs{
+		"queue": queue, "owner": owner, "n": n, "now": now, "expires": now.Add(lease),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return collectTasks(rows)
+}
+
+// ExpireLeases returns every task whose lease expired before now to
+// Pending (a pool claim to the pool), and says how many. Tasks another
+// transaction is changing are left for the next call.
+func (s *Store) ExpireLeases(ctx context.Context, now time.Time) (int, error) {
+	if err := checkNow(now); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		WITH expired AS (
+			SELECT id, status, lease_owner, lease_expires FROM tasks
+			WHERE status IN ('claimed', 'dialing') AND lease_expires < @now
+			FOR UPDATE SKIP LOCKED
+		), released AS (
+			UPDATE tasks t SET status = 'pending', lease_owner = NULL, lease_expires = NULL,
+				assignee = CASE WHEN t.claimed_from_pool THEN NULL ELSE t.assignee END,
+				claimed_from_pool = false, updated_at = @now, version = t.version + 1
+			FROM expired
+			WHERE t.id = expired.id
+			RETURNING t.id, expired.status AS from_status, expired.lease_owner, expired.lease_expires
+		), events AS (
+			INSERT INTO task_events (task_id, at, actor, action, from_status, to_status, detail)
+			SELECT id, @now, @actor::text, 'lease_expired', from_status, 'pending',
+				jsonb_build_object('lease_owner', lease_owner, 'lease_expires', lease_expires)
+			FROM released
+		)
+		SELECT count(*) FROM released`, pgx.NamedArgs{"now": now, "actor": systemActor}).Scan(&n)
+	return n, err
+}
+
+// Booked counts the callbacks agreed in queue per window start, for windows
+// starting in [from, to): active and done queue_callback tasks (cancelled
+// and failed ones free their slot). Keys are in UTC.
+func (s *Store) Booked(ctx context.Context, queue string, from, to time.Time) (map[time.Time]int, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT window_start, count(*) FROM tasks
+		WHERE queue = @queue AND kind = 'queue_callback' AND status NOT IN ('cancelled', 'failed')
+			AND window_start >= @from AND window_start < @to
+		GROUP BY window_start`, pgx.NamedArgs{"queue": queue, "from": from, "to": to})
+	if err != nil {
+		return nil, err
+	}
+	out := map[time.Time]int{}
+	var start time.Time
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&start, &n}, func() error {
+		out[start.UTC()] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Counts are one queue's tasks, for the metrics. Done, Failed and Attempts
+// grow monotonically (tasks are never deleted), so they can be exported as
+// counters.
+type Counts struct {
+	Queue      string
+	Pending    int64 // active: pending, claimed or dialing
+	Overdue    int64 // pending or claimed, window ended before now
+	DoneOnTime int64 // done, completed_at <= window_end
+	DoneLate   int64 // done, completed_at > window_end
+	Failed     int64
+	Attempts   int64 // results recorded, over all tasks
+}
+
+// Counts returns the counts of every queue that has tasks, by queue name.
+func (s *Store) Counts(ctx context.Context, now time.Time) ([]Counts, error) {
+	if err := checkNow(now); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT queue,
+			count(*) FILTER (WHERE status IN ('pending', 'claimed', 'dialing')),
+			count(*) FILTER (WHERE status IN ('pending', 'claimed') AND window_end < @now),
+			count(*) FILTER (WHERE status = 'done' AND completed_at <= window_end),
+			count(*) FILTER (WHERE status = 'done' AND completed_at > window_end),
+			count(*) FILTER (WHERE status = 'failed'),
+			coalesce(sum(attempts), 0)
+		FROM tasks GROUP BY queue ORDER BY queue`, pgx.NamedArgs{"now": now})
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Counts, error) {
+		var c Counts
+		err := r.Scan(&c.Queue, &c.Pending, &c.Overdue, &c.DoneOnTime, &c.DoneLate, &c.Failed, &c.Attempts)
+		return c, err
+	})
+}
