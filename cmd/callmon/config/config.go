@@ -60,6 +60,7 @@ type Config struct {
 	OpeningHours calendar.Config
 	Queues       []Queue
 	Agents       []Agent
+	Supervisors  []Supervisor
 }
 
 // DatabaseEnv names the environment variable holding the PostgreSQL URL;
@@ -90,6 +91,9 @@ type ARI struct {
 	// PasswordFile holds the password when PasswordEnv is not set; a
 	// relative path in the file is resolved against the file's directory.
 	PasswordFile string
+	// OutboundEndpoint dials customers for automatic callbacks; {number}
+	// is replaced by the E.164 number (e.g. PJSIP/{number}@pstn).
+	OutboundEndpoint string
 	// Password is never read from the file; code may set it (Demo does)
 	// and it then wins over the environment and PasswordFile.
 	Password string
@@ -114,6 +118,9 @@ type Queue struct {
 	CallbackOfferAfter time.Duration
 	// CallbackCapacity is how many callbacks one 15-minute slot may hold.
 	CallbackCapacity int
+	// AutoDial: at the start of a callback's window callmon rings an
+	// available agent, then the customer, and bridges them.
+	AutoDial bool
 }
 
 // DefaultQueue returns a queue with every default applied.
@@ -144,6 +151,15 @@ type Agent struct {
 	ID       string
 	Name     string // display name; the ID when not configured
 	Endpoint string // Asterisk endpoint, TECH/resource, e.g. PJSIP/1001
+	// TokenHash is the SHA-256 (hex) of the agent's API token; empty: the
+	// agent cannot use the task API and page.
+	TokenHash string
+}
+
+// Supervisor sees every task and every agent's page.
+type Supervisor struct {
+	ID, Name  string
+	TokenHash string
 }
 
 // Load reads and parses the configuration file at path.
@@ -359,6 +375,7 @@ func (b *builder) top(root *yaml.Node) {
 		{name: "opening_hours", set: b.openingHours},
 		{name: "queues", required: true, example: "a queues: list with at least one queue", set: b.queues},
 		{name: "agents", set: b.agents},
+		{name: "supervisors", set: b.supervisors},
 	})
 }
 
@@ -389,6 +406,16 @@ func (b *builder) ari(v *yaml.Node) {
 				b.fail(v, "use letters, digits, _ . and -, as in Stasis(callmon,...)", "application: %q is not a valid ARI application name", s)
 			default:
 				a.Application = s
+			}
+		}},
+		{name: "outbound_endpoint", set: func(v *yaml.Node) {
+			s, ok := b.scalar("outbound_endpoint", v)
+			switch {
+			case !ok:
+			case !strings.Contains(s, "{number}") || !strings.Contains(s, "/"):
+				b.fail(v, "write an endpoint with {number} in it, e.g. PJSIP/{number}@pstn", "outbound_endpoint: %q has no {number}", s)
+			default:
+				a.OutboundEndpoint = s
 			}
 		}},
 		{name: "password_file", set: func(v *yaml.Node) {
@@ -730,6 +757,7 @@ func (b *builder) queues(v *yaml.Node) {
 					q.ClosedPrompt = s
 				}
 			}},
+			{name: "auto_dial", set: func(v *yaml.Node) { b.boolean("auto_dial", v, &q.AutoDial) }},
 			{name: "agents", set: func(v *yaml.Node) {
 				items, _ := b.list("agents", v)
 				for _, it := range items {
@@ -754,6 +782,49 @@ func (b *builder) queues(v *yaml.Node) {
 		b.queueNames = append(b.queueNames, nameNode)
 		b.queueNums = append(b.queueNums, nums)
 		b.queueAgents = append(b.queueAgents, agents)
+	}
+}
+
+var tokenHashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// tokenHash accepts the SHA-256 of a token, never the token itself.
+func (b *builder) tokenHash(v *yaml.Node, s string) string {
+	if !tokenHashRE.MatchString(s) {
+		b.fail(v, "write the SHA-256 of the token in hex: printf %s TOKEN | sha256sum (never the token itself)", "token_hash: not 64 lower-case hex digits")
+		return ""
+	}
+	return s
+}
+
+func (b *builder) supervisors(v *yaml.Node) {
+	items, _ := b.list("supervisors", v)
+	for _, it := range items {
+		var sv Supervisor
+		b.mapping(it, "supervisor", []field{
+			{name: "id", required: true, example: "id: sanne", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("id", v); ok {
+					if !idRE.MatchString(s) {
+						b.fail(v, "use lower-case letters, digits, _ and -", "id: %q is not a valid supervisor id", s)
+						return
+					}
+					sv.ID = s
+				}
+			}},
+			{name: "name", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("name", v); ok {
+					sv.Name = strings.TrimSpace(s)
+				}
+			}},
+			{name: "token_hash", required: true, example: "token_hash: <sha256 hex>", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("token_hash", v); ok {
+					sv.TokenHash = b.tokenHash(v, s)
+				}
+			}},
+		})
+		if sv.Name == "" {
+			sv.Name = sv.ID
+		}
+		b.cfg.Supervisors = append(b.cfg.Supervisors, sv)
 	}
 }
 
@@ -855,6 +926,11 @@ func (b *builder) agents(v *yaml.Node) {
 					b.fail(v, hint, "endpoint: %q is not an Asterisk endpoint", s)
 				default:
 					a.Endpoint, epNode = s, v
+				}
+			}},
+			{name: "token_hash", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("token_hash", v); ok {
+					a.TokenHash = b.tokenHash(v, s)
 				}
 			}},
 		}) {

@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:4: unknown key "queues" in ari (hint: "queues" belongs at the top level, not indented)`,
 		}},
 		{"unrelated unknown key", head + tail + "colour: blue\n", []string{
-			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents)`,
+			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors)`,
 		}},
 		{"duplicate key", head + tail + "agents: []\n", []string{
 			`callmon.yml:8: duplicate key "agents" at the top level (hint: it is already set on line 5; keep one)`,
@@ -574,7 +574,7 @@ func TestExampleFile(t *testing.T) {
 		switch k {
 		case "ari", "database", "opening_hours":
 			note(k, v)
-		case "queues", "agents":
+		case "queues", "agents", "supervisors":
 			for _, item := range v.Content {
 				note(strings.TrimSuffix(k, "s"), item)
 			}
@@ -682,6 +682,25 @@ func TestSuggest(t *testing.T) {
 	} {
 		if got := suggest(in, sections[4].keys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTokensAndAutoDial(t *testing.T) {
+	c, err := Load("../../../callmon.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Supervisors) != 1 || c.Supervisors[0].ID != "sanne" || len(c.Supervisors[0].TokenHash) != 64 {
+		t.Errorf("supervisors = %+v", c.Supervisors)
+	}
+	if c.Agents[0].TokenHash == "" || c.ARI.OutboundEndpoint != "PJSIP/{number}@pstn" {
+		t.Errorf("agent token hash %q, outbound endpoint %q", c.Agents[0].TokenHash, c.ARI.OutboundEndpoint)
+	}
+	_, err = Parse("callmon.yml", []byte("ari:\n  url: http://127.0.0.1:8088/ari\n  user: callmon\n  outbound_endpoint: PJSIP/pstn\nqueues:\n  - name: general\n    agents: [anna]\nagents:\n  - id: anna\n    endpoint: PJSIP/1001\n    token_hash: secret123\n"))
+	for _, want := range []string{"callmon.yml:4: outbound_endpoint", "callmon.yml:11: token_hash: not 64 lower-case hex digits"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
 		}
 	}
 }

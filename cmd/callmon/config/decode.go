@@ -185,12 +185,13 @@ var sections = []struct {
 	name string
 	keys []string
 }{
-	{"", []string{"ari", "database", "opening_hours", "queues", "agents"}},
-	{"ari", []string{"url", "user", "application", "password_file"}},
+	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors"}},
+	{"ari", []string{"url", "user", "application", "outbound_endpoint", "password_file"}},
 	{"database", []string{"spool_file", "migrate_on_start"}},
 	{"opening_hours", []string{"timezone", "days", "open", "close", "closed_on_good_friday", "closed_on_liberation_day", "extra_closed"}},
-	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "callback_offer_after", "callback_capacity", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "agents"}},
-	{"agent", []string{"id", "name", "endpoint"}},
+	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "callback_offer_after", "callback_capacity", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "auto_dial", "agents"}},
+	{"agent", []string{"id", "name", "endpoint", "token_hash"}},
+	{"supervisor", []string{"id", "name", "token_hash"}},
 }
 
 func keysOf(fields []field) []string {
