@@ -1,0 +1,119 @@
+"use strict";
+// The agent page: actions post JSON to /api/tasks; the task list is
+// re-fetched as HTML whenever the server-sent event stream reports a change.
+(function () {
+  const body = document.body;
+  const base = body.dataset.base;
+  const list = document.getElementById("tasks");
+  const status = document.getElementById("status");
+  const live = document.getElementById("live");
+
+  function show(text, ok) {
+    status.textContent = text;
+    status.className = ok ? "ok" : "err";
+  }
+
+  // refresh re-reads the list; calls while one runs are folded into one more.
+  let running = null;
+  let again = false;
+  function refresh() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async function () {
+      do {
+        again = false;
+        const r = await fetch(base + "/tasks", { credentials: "same-origin", cache: "no-store" });
+        if (!r.ok) {
+          show("Could not load the tasks: HTTP " + r.status);
+          return;
+        }
+        list.innerHTML = await r.text();
+      } while (again);
+    })().catch(function (e) { show("Could not load the tasks: " + e.message); })
+      .finally(function () { running = null; });
+    return running;
+  }
+
+  async function post(path, data) {
+    const r = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(data),
+    });
+    let answer = {};
+    try { answer = await r.json(); } catch (e) { /* not JSON */ }
+    if (!r.ok) throw new Error(answer.error || "HTTP " + r.status);
+    return answer;
+  }
+
+  function text(form, name) {
+    const v = new FormData(form).get(name);
+    return v === null ? "" : String(v);
+  }
+
+  document.addEventListener("submit", async function (ev) {
+    const form = ev.target;
+    const action = form.dataset.action;
+    if (!action) return;
+    ev.preventDefault();
+    const task = "/api/tasks/" + form.dataset.id;
+    const version = Number(form.dataset.version);
+    try {
+      switch (action) {
+        case "claim":
+          await post(task + "/claim", { version: version });
+          show("Claimed.", true);
+          break;
+        case "complete":
+          await post(task + "/complete", {
+            version: version, result: ev.submitter ? ev.submitter.value : "reached", notes: text(form, "notes"),
+          });
+          show("Saved.", true);
+          break;
+        case "reschedule":
+          await post(task + "/reschedule", {
+            version: version, window_start: text(form, "window_start"), window_end: text(form, "window_end"),
+            notes: text(form, "notes"),
+          });
+          show("Rescheduled.", true);
+          break;
+        case "cancel":
+          await post(task + "/cancel", { version: version, reason: text(form, "reason") });
+          show("Cancelled.", true);
+          break;
+        case "create": {
+          const t = await post("/api/tasks", {
+            queue: text(form, "queue"), number: text(form, "number"), caller_name: text(form, "caller_name"),
+            window_start: text(form, "window_start"), window_end: text(form, "window_end"), notes: text(form, "notes"),
+          });
+          form.querySelectorAll("input[name=number], input[name=caller_name], input[name=notes]")
+            .forEach(function (i) { i.value = ""; });
+          show("Callback " + t.id + " created for " + t.number + ".", true);
+          break;
+        }
+      }
+    } catch (e) {
+      show(e.message);
+    }
+    refresh();
+  });
+
+  // The stream says "ready" once the server listens for this page (after
+  // every reconnect): re-read then, so nothing changed in between is missed.
+  const events = new EventSource(base + "/events");
+  events.addEventListener("ready", function () {
+    refresh().then(function () {
+      body.dataset.live = "1";
+      live.textContent = "live";
+    });
+  });
+  events.addEventListener("task", refresh);
+  events.addEventListener("resync", refresh);
+  events.onerror = function () {
+    body.dataset.live = "0";
+    live.textContent = "reconnecting…";
+  };
+})();

@@ -1,0 +1,267 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"callmon/callback/tasks"
+)
+
+//go:embed assets
+var assets embed.FS
+
+var (
+	pageTemplate = template.Must(template.ParseFS(assets, "assets/page.html"))
+	pageScript   = mustRead("assets/page.js")
+	pageStyle    = mustRead("assets/page.css")
+	// The page runs only its own inline script and style: the policy names
+	// their hashes, so an injected script would not run.
+	pagePolicy = "default-src 'none'; script-src " + cspHash(pageScript) + "; style-src " + cspHash(pageStyle) +
+		"; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+func mustRead(name string) string {
+	b, err := assets.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func cspHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+}
+
+// pageData is what page.html renders; the "tasks" fragment uses Due,
+// Upcoming and Updated.
+type pageData struct {
+	Agent, Base, Zone      string
+	Viewer                 Principal
+	Queues                 []string
+	Due, Upcoming          []taskRow
+	Updated                string
+	CreateStart, CreateEnd string // datetime-local defaults: the next free slot
+	Script                 template.JS
+	Style                  template.CSS
+}
+
+// taskRow is a task as the page shows it.
+type taskRow struct {
+	tasks.Task
+	Window, KindText     string
+	StartInput, EndInput string // datetime-local values
+	Overdue              bool
+}
+
+const inputLayout = "2006-01-02T15:04"
+
+var kindTexts = map[tasks.Kind]string{
+	tasks.KindQueueCallback: "callback (IVR)",
+	tasks.KindVoicemail:     "voicemail",
+	tasks.KindAgreedByAgent: "agreed by agent",
+}
+
+// pageAuth authenticates a request for agent {id}'s page, fragment or
+// events: 401 without valid credentials, 403 for another agent's page,
+// 404 for an agent nobody knows.
+func (s *Server) pageAuth(w http.ResponseWriter, r *http.Request) (Principal, string, bool) {
+	agent := r.PathValue("id")
+	p, err := s.authenticate(r)
+	switch {
+	case err != nil:
+		challenge(w)
+		http.Error(w, "401 Unauthorized: "+err.Error()+" (or open this page once with ?token=<your token>)", http.StatusUnauthorized)
+	case !p.Supervisor && p.ID != agent:
+		http.Error(w, "403 Forbidden: this is the page of another agent; yours is /agent/"+url.PathEscape(p.ID), http.StatusForbidden)
+	case !s.knownAgent(agent):
+		http.Error(w, fmt.Sprintf("404 Not Found: no agent %q", agent), http.StatusNotFound)
+	default:
+		return p, agent, true
+	}
+	return Principal{}, "", false
+}
+
+// GET /agent/{id}: the page. ?token= signs in (sets the cookie) and
+// redirects to the same page without the token.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if token := q.Get("token"); token != "" {
+		if _, ok := s.principals.byToken(token); !ok {
+			challenge(w)
+			http.Error(w, "401 Unauthorized: "+errBadCredentials.Error(), http.StatusUnauthorized)
+			return
+		}
+		s.setTokenCookie(w, r, token)
+		q.Del("token")
+		to := r.URL.EscapedPath()
+		if len(q) > 0 {
+			to += "?" + q.Encode()
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
+	p, agent, ok := s.pageAuth(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.pageData(r, p, agent)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", pagePolicy)
+	s.render(w, "page.html", d)
+}
+
+// GET /agent/{id}/tasks: the task list as an HTML fragment, which the page
+// fetches when told that tasks changed.
+func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
+	p, agent, ok := s.pageAuth(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.pageData(r, p, agent)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, "tasks", d)
+}
+
+func (s *Server) render(w http.ResponseWriter, name string, d pageData) {
+	var b bytes.Buffer
+	if err := pageTemplate.ExecuteTemplate(&b, name, d); err != nil {
+		s.log.Error("agent page", "template", name, "err", err)
+		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b.Bytes())
+}
+
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	s.log.Error("agent page: task store", "path", r.URL.Path, "err", err)
+	http.Error(w, "500 Internal Server Error: the task store failed; reload to try again", http.StatusInternalServerError)
+}
+
+// pageData reads the agent's active tasks — their own and their queues'
+// pool — and splits them into due (window started) and upcoming.
+func (s *Server) pageData(r *http.Request, viewer Principal, agent string) (pageData, error) {
+	now := s.now()
+	queues := s.agentQueues(agent)
+	list, err := s.store.List(r.Context(), tasks.Filter{
+		Assignee: agent, Queues: queues, Statuses: activeStatuses, Limit: defaultListLimit,
+	})
+	if err != nil {
+		return pageData{}, err
+	}
+	d := pageData{
+		Agent:   agent,
+		Base:    "/agent/" + url.PathEscape(agent),
+		Zone:    s.loc.String(),
+		Viewer:  viewer,
+		Queues:  slices.Clone(queues),
+		Updated: now.In(s.loc).Format("15:04:05"),
+		Script:  template.JS(pageScript),
+		Style:   template.CSS(pageStyle),
+	}
+	if len(queues) > 0 { // else the page offers no form
+		if start, end, ok := s.nextSlot(queues[0], now); ok {
+			d.CreateStart, d.CreateEnd = start.In(s.loc).Format(inputLayout), end.In(s.loc).Format(inputLayout)
+		}
+	}
+	for _, t := range list {
+		row := taskRow{
+			Task:       t,
+			Window:     s.span(t.WindowStart, t.WindowEnd),
+			KindText:   kindTexts[t.Kind],
+			StartInput: t.WindowStart.In(s.loc).Format(inputLayout),
+			EndInput:   t.WindowEnd.In(s.loc).Format(inputLayout),
+			Overdue:    !t.WindowEnd.After(now),
+		}
+		if row.KindText == "" {
+			row.KindText = string(t.Kind)
+		}
+		if t.WindowStart.After(now) {
+			d.Upcoming = append(d.Upcoming, row)
+		} else {
+			d.Due = append(d.Due, row)
+		}
+	}
+	return d, nil
+}
+
+// changeEvent is the data of a "task" event.
+type changeEvent struct {
+	ID       int64        `json:"id"`
+	Queue    string       `json:"queue"`
+	Assignee string       `json:"assignee"`
+	Status   tasks.Status `json:"status"`
+}
+
+// GET /agent/{id}/events: server-sent events. "ready" once the stream is
+// subscribed (after each reconnect of the browser), "task" for a change of
+// one of the agent's tasks or of a task in one of their queues, "resync"
+// when changes may have been missed (re-read everything). A comment every
+// 25 s keeps proxies from closing an idle stream.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	_, agent, ok := s.pageAuth(w, r)
+	if !ok {
+		return
+	}
+	queues := s.agentQueues(agent)
+	sub, unsubscribe := s.broker.subscribe(func(c tasks.Change) bool {
+		// A task of the agent's queues, whoever has it now: a pool task
+		// another agent claims must leave this page too.
+		return c.Assignee == agent || slices.Contains(queues, c.Queue)
+	})
+	defer unsubscribe()
+
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{}) // a stream outlives any write timeout of the server
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 3000\nevent: ready\ndata: {}\n\n")
+	if rc.Flush() != nil {
+		return
+	}
+	heartbeat := time.NewTicker(heartbeatInterval)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-sub.done:
+			return
+		case <-heartbeat.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		case <-sub.wake:
+			changes, lost := sub.take()
+			if lost {
+				fmt.Fprint(w, "event: resync\ndata: {}\n\n")
+			}
+			for _, c := range changes {
+				data, _ := json.Marshal(changeEvent{ID: c.ID, Queue: c.Queue, Assignee: c.Assignee, Status: c.Status})
+				fmt.Fprintf(w, "event: task\ndata: %s\n\n", data)
+			}
+		}
+		if rc.Flush() != nil {
+			return
+		}
+	}
+}
