@@ -42,13 +42,20 @@ type agent struct {
 	ringing            *queueCall // set while callmon rings this agent for a call
 	onCall             *queueCall
 	idleSince          time.Time // end of the last call, for longest-idle
+	// callback is the automatic callback (dial.go) holding the agent:
+	// ringing until callbackUp, then on a call.
+	callback   *dialCall
+	callbackUp bool
+	// callbackSkip: the agent did not take an automatic callback and is
+	// not rung for one before this time.
+	callbackSkip time.Time
 }
 
 func (a *agent) state() string {
 	switch {
-	case a.onCall != nil:
+	case a.onCall != nil || (a.callback != nil && a.callbackUp):
 		return StateOnCall
-	case a.ringing != nil:
+	case a.ringing != nil || a.callback != nil:
 		return StateRinging
 	case !a.loggedIn:
 		return StateLoggedOut
@@ -413,3 +420,88 @@ func (s *Agents) publishLocked() {
 
 // offerMsg tells a call which agents to ring.
 type offerMsg struct{ agents []Agent }
+
+// callbackSkipFor is how long an agent who did not take an automatic
+// callback (no answer, busy, unreachable, hung up during the announcement)
+// is not rung for another one. Queue calls still ring them.
+const callbackSkipFor = 2 * time.Minute
+
+// callbackCandidateLocked reports whether a can be rung for an automatic
+// callback at now.
+func (a *agent) callbackCandidateLocked(now time.Time) bool {
+	return a.state() == StateAvailable && !now.Before(a.callbackSkip)
+}
+
+// callbackAvailable is the number of agents of queue who could be rung for
+// an automatic callback now.
+func (s *Agents) callbackAvailable(queue string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	n := 0
+	for _, id := range s.queues[queue].Agents {
+		if s.byID[id].callbackCandidateLocked(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// reserveCallback takes an agent of queue for the automatic callback d:
+// prefer when that agent (of any queue) can be rung, else the agent of the
+// queue idle longest (config order breaks ties). ok is false when nobody
+// can be rung. The agent shows as ringing until callbackAnswered.
+func (s *Agents) reserveCallback(queue, prefer string, d *dialCall) (Agent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	best := s.byID[prefer]
+	if best != nil && !best.callbackCandidateLocked(now) {
+		best = nil
+	}
+	if best == nil {
+		for _, id := range s.queues[queue].Agents {
+			a := s.byID[id]
+			if a.callbackCandidateLocked(now) && (best == nil || a.idleSince.Before(best.idleSince)) {
+				best = a
+			}
+		}
+	}
+	if best == nil {
+		return Agent{}, false
+	}
+	best.callback, best.callbackUp = d, false
+	s.publishLocked()
+	return Agent{ID: best.id, Name: best.name, Endpoint: best.endpoint}, true
+}
+
+// callbackAnswered marks the agent reserved for d as on a call.
+func (s *Agents) callbackAnswered(id string, d *dialCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.byID[id]; a != nil && a.callback == d {
+		a.callbackUp = true
+		s.publishLocked()
+	}
+}
+
+// releaseCallback frees the agent reserved for d. After a conversation the
+// agent is idle from now; skip keeps them from automatic callbacks for
+// callbackSkipFor.
+func (s *Agents) releaseCallback(id string, d *dialCall, skip bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[id]
+	if a == nil || a.callback != d {
+		return
+	}
+	now := s.clock.Now()
+	if a.callbackUp {
+		a.idleSince = now
+	}
+	a.callback, a.callbackUp = nil, false
+	if skip {
+		a.callbackSkip = now.Add(callbackSkipFor)
+	}
+	s.dispatchLocked()
+}

@@ -87,6 +87,10 @@ type Config struct {
 	Record func(CallRecord)
 	// MaxConns bounds REST connections to Asterisk (keep below http.conf sessionlimit).
 	MaxConns int
+	// OutboundEndpoint is how DialCallback reaches customers: an endpoint
+	// with {number} in it, replaced by the E.164 number, e.g.
+	// PJSIP/{number}@pstn. Empty: DialCallback is refused.
+	OutboundEndpoint string
 }
 
 // App is the ARI application: intake, dispatch table and call flows.
@@ -100,9 +104,12 @@ type App struct {
 	agents *Agents
 	in     *intake
 
-	mu     sync.Mutex
-	routes map[string]*queueCall // channel, bridge and playback ids → their call
-	calls  map[string]*queueCall // by caller channel id
+	mu      sync.Mutex
+	routes  map[string]flow       // channel, bridge and playback ids → their flow
+	calls   map[string]*queueCall // by caller channel id
+	dials   map[string]*dialCall  // automatic callbacks, by their id
+	dialSeq int
+	stopped bool
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -138,8 +145,9 @@ func New(cfg Config) (*App, error) {
 		m:      cfg.Metrics,
 		clock:  cfg.Clock,
 		queues: map[string]*Queue{},
-		routes: map[string]*queueCall{},
+		routes: map[string]flow{},
 		calls:  map[string]*queueCall{},
+		dials:  map[string]*dialCall{},
 	}
 	for i := range cfg.Queues {
 		q := &cfg.Queues[i]
@@ -206,8 +214,12 @@ func (a *App) Stop() {
 			a.cancel()
 		}
 		a.mu.Lock()
+		a.stopped = true
 		for _, c := range a.calls {
 			c.mb.close()
+		}
+		for _, d := range a.dials {
+			d.mb.close()
 		}
 		a.mu.Unlock()
 		a.wg.Wait()
@@ -235,6 +247,9 @@ func (a *App) backlog() int {
 	n := 0
 	for _, c := range a.calls {
 		n += c.mb.len()
+	}
+	for _, d := range a.dials {
+		n += d.mb.len()
 	}
 	return n
 }
@@ -276,25 +291,31 @@ func (a *App) dispatch(ev ari.Event) {
 		return
 	}
 	a.mu.Lock()
-	c := a.routes[id]
+	f := a.routes[id]
 	a.mu.Unlock()
-	if c != nil {
-		c.mb.post(ev)
+	if f != nil {
+		f.inbox().post(ev)
 	}
 }
+
+// flow is a call flow with its own mailbox and goroutine: a queue call
+// (queuecall.go) or an automatic callback (dial.go).
+type flow interface{ inbox() *mailbox }
+
+func (c *queueCall) inbox() *mailbox { return c.mb }
 
 func (a *App) stasisStart(e *ari.StasisStart) {
 	id := e.Channel.ID
 	a.mu.Lock()
-	c := a.routes[id]
+	f := a.routes[id]
 	a.mu.Unlock()
-	if c != nil {
-		c.mb.post(e)
+	if f != nil {
+		f.inbox().post(e)
 		return
 	}
-	if len(e.Args) >= 1 && e.Args[0] == "agent" {
-		// An agent leg of a call callmon no longer tracks (it ended, or
-		// callmon restarted): nobody is waiting for it.
+	if len(e.Args) >= 1 && (e.Args[0] == "agent" || e.Args[0] == appArgsCallback) {
+		// An agent (or callback) leg of a call callmon no longer tracks (it
+		// ended, or callmon restarted): nobody is waiting for it.
 		a.log.Info("hanging up agent channel of a finished call", "channel", id)
 		go a.hangup(id)
 		return
@@ -306,7 +327,7 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 		go a.hangup(id)
 		return
 	}
-	c = newQueueCall(a, q, e)
+	c := newQueueCall(a, q, e)
 	a.mu.Lock()
 	a.calls[id] = c
 	a.routes[id] = c
@@ -333,9 +354,9 @@ func (a *App) queueFor(e *ari.StasisStart) *Queue {
 	return nil
 }
 
-func (a *App) route(id string, c *queueCall) {
+func (a *App) route(id string, f flow) {
 	a.mu.Lock()
-	a.routes[id] = c
+	a.routes[id] = f
 	a.mu.Unlock()
 }
 
@@ -380,15 +401,22 @@ func (a *App) resync(ctx context.Context, reconnect bool) {
 		return
 	}
 	a.mu.Lock()
-	calls := make([]*queueCall, 0, len(a.calls))
+	owned := map[string]bool{}
+	var flows []flow
 	for _, c := range a.calls {
-		calls = append(calls, c)
+		flows = append(flows, c)
+		owned[c.holdID] = true
+		owned[c.mixID] = true
+	}
+	for _, d := range a.dials {
+		flows = append(flows, d)
+		owned[d.mixID] = true
 	}
 	a.mu.Unlock()
-	for _, c := range calls {
-		c.mb.post(resyncMsg{channels: chans, at: a.clock.Now()})
+	for _, f := range flows {
+		f.inbox().post(resyncMsg{channels: chans, at: a.clock.Now()})
 	}
-	a.dropOrphanBridges(calls)
+	a.dropOrphanBridges(owned)
 }
 
 // channels is the set of channel ids Asterisk has now (all of them, not
@@ -407,16 +435,11 @@ func (a *App) channels() (map[string]bool, error) {
 
 // dropOrphanBridges deletes callmon's bridges that no live call owns
 // (left behind by calls that ended while the websocket was down).
-func (a *App) dropOrphanBridges(calls []*queueCall) {
+func (a *App) dropOrphanBridges(owned map[string]bool) {
 	keys, err := a.rest.Bridge().List(nil)
 	if err != nil {
 		a.log.Warn("after reconnect: GET /bridges failed", "err", err)
 		return
-	}
-	owned := map[string]bool{}
-	for _, c := range calls {
-		owned[c.holdID] = true
-		owned[c.mixID] = true
 	}
 	for _, k := range keys {
 		if strings.HasPrefix(k.ID, idPrefix) && !owned[k.ID] {

@@ -127,6 +127,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:  m,
 		Record:   recs.add,
+		// Automatic callbacks dial customers through the trunk (dial_test.go).
+		OutboundEndpoint: "PJSIP/{number}@pstn",
 	}
 	if o.callbacks != nil {
 		cfg.Callbacks = o.callbacks

@@ -16,6 +16,9 @@ type Behaviour struct {
 	Congestion  bool          // Congestion() right away (queue-agent-congestion)
 	TalkFor     time.Duration // agent hangs up this long after answering; 0 = stays until the app hangs up
 	NoRinging   bool          // the phone gives no ringing indication
+	// Unallocated: the number does not exist (a SIP 404 from the trunk): the channel ends at
+	// once with Q.850 cause 1, without a final Dial event.
+	Unallocated bool
 }
 
 // describe is the NoOp text the agent's dialplan starts with, worded as the lab's [agents].
@@ -25,6 +28,8 @@ func (b Behaviour) describe() string {
 		return "agent is busy"
 	case b.Congestion:
 		return "agent is congested"
+	case b.Unallocated:
+		return "number does not exist"
 	case b.NoAnswer:
 		return "agent never answers"
 	case b.TalkFor > 0:
@@ -45,6 +50,10 @@ const stayWait = "600"
 // standing for one, "Local/agent-answer3@agents". State is "online" or "offline" (also
 // "unknown", "unavailable"). Local targets are not ARI endpoints: GET /endpoints and
 // subscriptions ignore them, as Asterisk does.
+//
+// A number dialled through a PJSIP trunk, "PJSIP/+31612345678@pstn", is added the same way,
+// with the Behaviour of the phone at that number; its channels are named after the trunk
+// (PJSIP/pstn-0000000N) and, like Local targets, it is no ARI endpoint of its own.
 func (s *Server) AddEndpoint(name, state string, b Behaviour) {
 	tech, res, valid := splitEndpoint(name)
 	if !valid {
@@ -243,6 +252,8 @@ func (s *Server) originateLocal(a *agentCall, res, id, other string, cid callerJ
 		s.reject(a, "Busy", "BUSY", 17)
 	case a.b.Congestion:
 		s.reject(a, "Congestion", "CONGESTION", 34)
+	case a.b.Unallocated:
+		a.fail(causeUnallocated)
 	default:
 		s.ring(a)
 	}
@@ -261,7 +272,12 @@ func (s *Server) originatePJSIP(a *agentCall, res, id string, cid callerJSON) re
 	if id == "" {
 		id = s.uniqueid()
 	}
-	x := s.newChannel(id, fmt.Sprintf("PJSIP/%s-%08x", res, s.pjsipSeq), roleAgent, "PJSIP")
+	// PJSIP/<number>@<trunk> dials through the trunk: the channel is named after it.
+	_, device, viaTrunk := strings.Cut(res, "@")
+	if !viaTrunk {
+		device = res
+	}
+	x := s.newChannel(id, fmt.Sprintf("PJSIP/%s-%08x", device, s.pjsipSeq), roleAgent, "PJSIP")
 	s.pjsipSeq++
 	x.state = "Down"
 	x.caller, x.connected = cid, cid
@@ -281,6 +297,8 @@ func (s *Server) originatePJSIP(a *agentCall, res, id string, cid callerJSON) re
 		s.reject(a, "", "BUSY", 17)
 	case a.b.Congestion:
 		s.reject(a, "", "CONGESTION", 34)
+	case a.b.Unallocated:
+		a.fail(causeUnallocated)
 	default:
 		s.ring(a)
 	}
@@ -382,18 +400,27 @@ func (s *Server) answerAgent(a *agentCall) {
 // timeout is the originate's timeout expiring while the phone rings: no Dial NOANSWER, no
 // Stasis events, X destroyed with 19 (queue-ring-timeout).
 func (a *agentCall) timeout() {
-	s := a.s
 	if a.answered {
 		return
 	}
+	a.fail(19)
+}
+
+// causeUnallocated is Q.850's "Unallocated (unassigned) number" (SIP 404).
+const causeUnallocated = 1
+
+// fail ends an unanswered originate with cause as the ring timeout does (queue-ring-timeout);
+// an unallocated number is extrapolated to end the same way, with its own cause.
+func (a *agentCall) fail(cause int) {
+	s := a.s
 	if a.x2 == nil {
-		s.destroy(a.x, 19)
+		s.destroy(a.x, cause)
 		return
 	}
-	s.hangupRequest(a.x2, 19, false)
-	s.destroy(a.x, 19)
+	s.hangupRequest(a.x2, cause, false)
+	s.destroy(a.x, cause)
 	s.hangupRequest(a.x2, 16, true)
-	s.destroy(a.x2, 19)
+	s.destroy(a.x2, cause)
 }
 
 // agentHangsUp is the agent ending the conversation (queue-answered): the ;2 half runs

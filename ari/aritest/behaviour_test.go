@@ -416,6 +416,47 @@ func TestAgentNoAnswerThenTimeout(t *testing.T) {
 	}
 }
 
+// TestNumberThroughTrunk: PJSIP/<number>@<trunk> reaches the phone added under that name; its
+// channel is named after the trunk; the number is no ARI endpoint; a number not added cannot be
+// dialled; an unallocated number ends at once with cause 1.
+func TestNumberThroughTrunk(t *testing.T) {
+	f := newFixture(t, aritest.Options{})
+	f.s.AddEndpoint("PJSIP/+31612345678@pstn", "online", aritest.Behaviour{AnswerAfter: time.Second})
+	f.s.AddEndpoint("PJSIP/+31687654321@pstn", "online", aritest.Behaviour{Unallocated: true})
+	if eps := string(f.rest(t, 200, "GET", "/endpoints", "")); strings.Contains(eps, "+316") {
+		t.Errorf("GET /endpoints lists a number: %s", eps)
+	}
+	f.rest(t, 404, "GET", "/endpoints/PJSIP/+31612345678@pstn", "")
+	f.rest(t, 500, "POST", "/channels", `{"endpoint":"PJSIP/+31600000000@pstn","app":"callmon","channelId":"n0"}`)
+	f.rest(t, 200, "POST", "/channels", `{"endpoint":"PJSIP/+31612345678@pstn","timeout":30,"app":"callmon","appArgs":"callback","channelId":"n1"}`)
+	f.rest(t, 200, "POST", "/channels", `{"endpoint":"PJSIP/+31687654321@pstn","timeout":30,"app":"callmon","channelId":"n2"}`)
+	if info, _ := f.s.Channel("n1"); !info.Alive || info.State != "Ringing" || !strings.HasPrefix(info.Name, "PJSIP/pstn-") ||
+		info.Endpoint != "PJSIP/+31612345678@pstn" {
+		t.Fatalf("n1 = %+v", info)
+	}
+	f.clock.Advance(time.Second)
+	if info, _ := f.s.Channel("n1"); !info.InStasis || info.State != "Up" {
+		t.Fatalf("n1 after answering = %+v", info)
+	}
+	waitFor(t, f.s, "events written", drained(f.s))
+	var destroyed struct {
+		Cause    int    `json:"cause"`
+		CauseTxt string `json:"cause_txt"`
+		Channel  struct{ ID string }
+	}
+	for _, r := range f.s.Log() {
+		if r.Type == "ChannelDestroyed" {
+			json.Unmarshal(r.Raw, &destroyed)
+		}
+		if r.Type == "Dial" && strings.Contains(string(r.Raw), `"n2"`) && !strings.Contains(string(r.Raw), `"dialstatus":""`) {
+			t.Errorf("an unallocated number sent a final Dial: %s", r.Raw)
+		}
+	}
+	if destroyed.Channel.ID != "n2" || destroyed.Cause != 1 || destroyed.CauseTxt != "Unallocated (unassigned) number" {
+		t.Fatalf("ChannelDestroyed %+v", destroyed)
+	}
+}
+
 func TestEventShape(t *testing.T) {
 	f := newFixture(t, aritest.Options{})
 	c := f.call(t)

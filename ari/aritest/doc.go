@@ -43,5 +43,10 @@
 //   - ApplicationReplaced is {"type","application","asterisk_id"} (app_update + app_send).
 //   - A Local agent's Answer() waits 500 ms for media before its Wait(TalkFor), so it hangs up
 //     TalkFor+500ms after answering, as measured in the lab; a PJSIP agent after TalkFor.
+//   - A number dialled through a trunk, PJSIP/+31612345678@pstn, is a PJSIP agent whose channel
+//     is named after the trunk (PJSIP/pstn-0000000N); AddEndpoint gives each number its
+//     Behaviour, and a number not added cannot be dialled (500 Allocation failed). A number
+//     that does not exist (Behaviour.Unallocated, a SIP 404) ends like a ring timeout, no final
+//     Dial, with cause 1 "Unallocated (unassigned) number".
 //   - Playbacks that end early (stopped, hung up) finish with state "done", like Asterisk.
 package aritest

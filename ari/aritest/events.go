@@ -138,6 +138,8 @@ func causeText(cause int) string {
 	switch cause {
 	case 0:
 		return "Unknown"
+	case causeUnallocated:
+		return "Unallocated (unassigned) number"
 	case 16:
 		return "Normal Clearing"
 	case 17:

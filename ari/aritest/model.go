@@ -128,7 +128,9 @@ type endpoint struct {
 
 func (e *endpoint) name() string { return e.tech + "/" + e.resource }
 
-func (e *endpoint) listed() bool { return e.tech != "Local" }
+// listed: Local targets and numbers dialled through a trunk (PJSIP/+31612345678@pstn) are no
+// ARI endpoints.
+func (e *endpoint) listed() bool { return e.tech != "Local" && !strings.Contains(e.resource, "@") }
 
 func (e *endpoint) snapshot() endpointJSON {
 	ids := make([]string, 0, len(e.channels))

@@ -13,6 +13,8 @@ import (
 	"callmon/callback/spool"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
+	cbweb "callmon/callback/web"
+	"callmon/cmd/callmon/config"
 )
 
 // spoolKindCallback marks agreed callbacks kept in the spool while
@@ -95,4 +97,51 @@ func (c *callbacks) writeSpooled(ctx context.Context, _ *store.DB, entries []spo
 		}
 	}
 	return nil
+}
+
+// newTasksWeb builds the agents' task API and pages from the configuration.
+func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *store.DB, cal *calendar.Calendar, cb *callbacks, o daemonOptions) (*cbweb.Server, error) {
+	var creds []cbweb.Credential
+	for _, a := range cfg.Agents {
+		if a.TokenHash != "" {
+			creds = append(creds, cbweb.Credential{ID: a.ID, TokenHash: a.TokenHash})
+		}
+	}
+	for _, sv := range cfg.Supervisors {
+		creds = append(creds, cbweb.Credential{ID: sv.ID, Supervisor: true, TokenHash: sv.TokenHash})
+	}
+	principals, err := cbweb.NewPrincipals(creds)
+	if err != nil {
+		return nil, err
+	}
+	agentQueues := map[string][]string{}
+	var queues []string
+	for _, q := range cfg.Queues {
+		queues = append(queues, q.Name)
+		for _, a := range q.Agents {
+			agentQueues[a] = append(agentQueues[a], q.Name)
+		}
+	}
+	ws := cbweb.New(cbweb.Options{
+		Store:       ts,
+		Pool:        db.Pool(),
+		Principals:  principals,
+		AgentQueues: func(id string) []string { return agentQueues[id] },
+		Queues:      queues,
+		Open:        cal.Contains,
+		NextSlot: func(queue string, after time.Time) (time.Time, time.Time, bool) {
+			slots, err := cb.NextSlots(queue, after, 1)
+			if err != nil {
+				return time.Time{}, time.Time{}, false
+			}
+			return slots[0].Start, slots[0].End, true
+		},
+		Location: cal.Location(),
+		Clock:    o.Clock.Now,
+		Log:      o.Log,
+	})
+	if err := ws.Start(ctx); err != nil {
+		return nil, err
+	}
+	return ws, nil
 }

@@ -16,6 +16,7 @@ import (
 	"callmon/ari"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
+	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
 )
@@ -44,7 +45,10 @@ type daemon struct {
 	srv     *http.Server
 	serveCh chan error
 	log     *slog.Logger
-	store   *persistence // nil without a database
+	store   *persistence  // nil without a database
+	tasks   *cbweb.Server // agents' task API and pages; nil without a database
+
+	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none
 }
 
 type daemonOptions struct {
@@ -97,6 +101,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	var p *persistence
+	var tasksWeb *cbweb.Server
 	var record func(ari.CallRecord)
 	var cbs ari.Callbacks
 	if o.DatabaseURL != "" {
@@ -110,8 +115,13 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			capacity[q.Name] = q.CallbackCapacity
 			names = append(names, q.Name)
 		}
-		cbs = newCallbacks(cal, ts, p.rec, capacity, o.Log)
+		cb := newCallbacks(cal, ts, p.rec, capacity, o.Log)
+		cbs = cb
 		p.start(ctx, o.Log)
+		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, o); err != nil {
+			p.Close()
+			return nil, err
+		}
 		if err := reg.Register(newTaskCollector(ts, o.Clock, names)); err != nil {
 			p.Close()
 			return nil, err
@@ -141,7 +151,16 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Metrics:     m,
 		Record:      record,
 		Callbacks:   cbs,
+
+		OutboundEndpoint: cfg.ARI.OutboundEndpoint,
 	})
+	if err != nil {
+		if p != nil {
+			p.Close()
+		}
+		return nil, err
+	}
+	autoDial, err := newAutoDialer(cfg, p, app, cbs, o) // nil unless a queue has auto_dial
 	if err != nil {
 		if p != nil {
 			p.Close()
@@ -158,6 +177,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		db = p.db
 	}
 	mux.Handle("GET /api/report", reportHandler(db, cal.Location()))
+	if tasksWeb != nil {
+		for _, pat := range cbweb.Patterns() {
+			mux.Handle(pat, tasksWeb.Handler())
+		}
+	}
 	if o.TelemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "callmon",
@@ -180,8 +204,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, fmt.Errorf("--web.listen-address: %w", err)
 	}
-	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1), store: p,
+	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1), store: p, tasks: tasksWeb,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	d.autoDial = autoDial
 	webCfg := o.WebConfigFile
 	go func() {
 		d.serveCh <- web.Serve(ln, d.srv, &web.FlagConfig{WebConfigFile: &webCfg}, o.Log)
@@ -190,6 +215,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		d.srv.Close()
 		return nil, err
 	}
+	if d.autoDial != nil {
+		d.autoDial.Start()
+	}
 	return d, nil
 }
 
@@ -197,6 +225,12 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 func (d *daemon) Err() <-chan error { return d.serveCh }
 
 func (d *daemon) Stop() {
+	if d.tasks != nil {
+		d.tasks.Stop() // ends the agents' event streams, or Shutdown would wait for them
+	}
+	if d.autoDial != nil {
+		d.autoDial.Stop() // before the App: dials in progress are hung up, their tasks released
+	}
 	d.App.Stop()
 	if d.store != nil {
 		// After the App: the last finished calls are recorded (or spooled).

@@ -1,0 +1,420 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Automatic dialling (DESIGN §4.3): for queues with auto_dial, a Dispatcher
+// takes the tasks whose window has started and has a Dialer — callmon's ARI
+// application, behind this small interface, as this package knows no
+// telephony — ring an agent and then the customer. The outcome is recorded
+// on the task like an agent's own attempt.
+
+// Call is one task to call back, as a Dialer needs it.
+type Call struct {
+	TaskID     int64
+	Kind       Kind
+	Queue      string
+	Number     string // E.164
+	CallerName string
+	// Assignee is the task's agent, to be rung first when available; ""
+	// for the queue's pool.
+	Assignee string
+	Attempt  int // 1 for the first attempt
+}
+
+// AgentUnavailable is the Outcome of a Dial in which no agent took the
+// call (none answered, or the agent left before the customer answered):
+// the customer was not called, so it is no Result of an attempt (Valid
+// reports false) and the task goes back to Pending without one.
+const AgentUnavailable Result = "agent_unavailable"
+
+// Outcome is what became of a Dial.
+type Outcome struct {
+	// Result is Reached, NoAnswer or WrongNumber for an attempt at the
+	// customer, recorded with Complete; AgentUnavailable (or "") when no
+	// attempt was made.
+	Result Result
+	Agent  string // the agent who was rung
+	Note   string // what happened, added to the task's notes with the result
+}
+
+// Dialer makes one automatic callback. Dial returns once the outcome is
+// known (for Reached: once customer and agent are connected; their
+// conversation may go on). An error means the customer was not reached and
+// nothing is left ringing; the task goes back to Pending without an
+// attempt. Dial must return when ctx ends, and well within the lease.
+type Dialer interface {
+	Dial(ctx context.Context, c Call) (Outcome, error)
+}
+
+// DialerFunc is a function used as a Dialer.
+type DialerFunc func(ctx context.Context, c Call) (Outcome, error)
+
+// Dial calls f.
+func (f DialerFunc) Dial(ctx context.Context, c Call) (Outcome, error) { return f(ctx, c) }
+
+// Clock is the Dispatcher's time source.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc runs f after d of this clock's time; stop cancels it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// DispatcherConfig configures a Dispatcher.
+type DispatcherConfig struct {
+	Store  *Store
+	Dialer Dialer
+	// Owner is the lease owner and the actor in the tasks' history: this
+	// callmon instance, unique among the instances sharing the database
+	// (e.g. callmon@host/pid).
+	Owner string
+	// Queues are the queues whose tasks are dialled automatically.
+	Queues []string
+	// Idle reports how many agents of queue could take a call now; a tick
+	// claims no more of the queue's due tasks than that, so tasks are not
+	// claimed only to be released. nil: one task per queue and tick.
+	Idle func(queue string) int
+	// Next returns the next free slot of queue after a time, for a task
+	// whose customer did not answer (Complete's next). nil or !ok: the
+	// task keeps its window and shows as overdue.
+	Next func(queue string, after time.Time) (start, end time.Time, ok bool)
+	// Every is the time between ticks (0: DefaultDispatchEvery).
+	Every time.Duration
+	// Lease is how long a claimed task is held (0: DefaultDialLease); it
+	// must outlast any Dial, or another instance may call the customer
+	// again.
+	Lease time.Duration
+	// ErrorPause: after a Dial that failed (Asterisk unreachable, say), the
+	// queue is not dispatched for this long (0: DefaultErrorPause), so a
+	// failure does not claim and release tasks every tick.
+	ErrorPause time.Duration
+	Clock      Clock // nil: the wall clock
+	Log        *slog.Logger
+}
+
+// Defaults of DispatcherConfig.
+const (
+	DefaultDispatchEvery = 5 * time.Second
+	DefaultDialLease     = 10 * time.Minute
+	DefaultErrorPause    = time.Minute
+)
+
+// ActionReleased is the history action of Release.
+const ActionReleased = "released"
+
+// Dispatcher dials due tasks of the auto-dial queues: each tick it returns
+// expired leases (ExpireLeases), and for each queue claims (ClaimDue, FOR
+// UPDATE SKIP LOCKED with a lease, so two instances never take one task) as
+// many due tasks as the queue has idle agents, marks each Dialing and dials
+// it on a goroutine of its own. Then: Reached → Done; NoAnswer → Pending in
+// the next slot (Failed after the task's last attempt); WrongNumber →
+// Failed; AgentUnavailable or an error → Release: Pending again, no attempt
+// counted, dialled again on a later tick.
+type Dispatcher struct {
+	cfg    DispatcherConfig
+	ctx    context.Context // ends with Stop: dials in progress are abandoned
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	stopTick func() bool
+	paused   map[string]time.Time // queue → not dispatched before then
+	ticking  sync.WaitGroup
+	dials    sync.WaitGroup
+}
+
+// NewDispatcher checks cfg and returns a Dispatcher; Start makes it tick,
+// RunOnce runs one tick.
+func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	if cfg.Store == nil || cfg.Dialer == nil {
+		return nil, invalidf("a dispatcher needs a store and a dialer")
+	}
+	if err := checkName("owner", cfg.Owner); err != nil {
+		return nil, err
+	}
+	for _, q := range cfg.Queues {
+		if err := checkName("queue", q); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = DefaultDispatchEvery
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultDialLease
+	}
+	if cfg.ErrorPause <= 0 {
+		cfg.ErrorPause = DefaultErrorPause
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{cfg: cfg, paused: map[string]time.Time{}}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	return d, nil
+}
+
+// Start runs a tick now and then every cfg.Every of the clock, until Stop.
+func (d *Dispatcher) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started || d.stopped {
+		return
+	}
+	d.started = true
+	d.ticking.Add(1)
+	go func() { defer d.ticking.Done(); d.tick() }()
+}
+
+func (d *Dispatcher) tick() {
+	if _, err := d.RunOnce(d.ctx, d.cfg.Clock.Now()); err != nil && d.ctx.Err() == nil {
+		d.cfg.Log.Warn("automatic callbacks: dispatching failed; trying again", "err", err, "retry_in", d.cfg.Every)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.stopped {
+		d.stopTick = d.cfg.Clock.AfterFunc(d.cfg.Every, d.nextTick)
+	}
+}
+
+func (d *Dispatcher) nextTick() {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return
+	}
+	d.ticking.Add(1)
+	d.mu.Unlock()
+	defer d.ticking.Done()
+	d.tick()
+}
+
+// Stop ends the ticks, abandons the dials in progress (the Dialer hangs up;
+// their tasks are released) and waits for them.
+func (d *Dispatcher) Stop() {
+	d.mu.Lock()
+	d.stopped = true
+	if d.stopTick != nil {
+		d.stopTick()
+	}
+	d.mu.Unlock()
+	d.cancel()
+	d.ticking.Wait()
+	d.dials.Wait()
+}
+
+// Wait waits for the dials started so far to be finished and recorded.
+func (d *Dispatcher) Wait() { d.dials.Wait() }
+
+// RunOnce is one tick at now: it returns expired leases, claims the due
+// tasks its queues' idle agents can take and starts dialling them (Wait
+// waits for those dials). It says how many dials it started.
+func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (int, error) {
+	if n, err := d.cfg.Store.ExpireLeases(ctx, now); err != nil {
+		return 0, fmt.Errorf("expire leases: %w", err)
+	} else if n > 0 {
+		d.cfg.Log.Info("expired task leases returned", "tasks", n)
+	}
+	started := 0
+	var errs []error
+	for _, q := range d.cfg.Queues {
+		n := 1
+		if d.cfg.Idle != nil {
+			n = min(d.cfg.Idle(q), MaxClaimBatch)
+		}
+		if n <= 0 || d.pausedAt(q, now) {
+			continue
+		}
+		claimed, err := d.cfg.Store.ClaimDue(ctx, q, d.cfg.Owner, n, d.cfg.Lease, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("queue %s: claim due tasks: %w", q, err))
+			continue
+		}
+		for _, t := range claimed {
+			if d.dial(t) {
+				started++
+			}
+		}
+	}
+	return started, errors.Join(errs...)
+}
+
+func (d *Dispatcher) pausedAt(queue string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return now.Before(d.paused[queue])
+}
+
+func (d *Dispatcher) pause(queue string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.paused[queue] = d.cfg.Clock.Now().Add(d.cfg.ErrorPause)
+}
+
+// dial starts the attempt at a claimed task; a stopping dispatcher
+// releases it instead.
+func (d *Dispatcher) dial(t Task) bool {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		d.release(t, "dispatcher stopped")
+		return false
+	}
+	d.dials.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.dials.Done()
+		d.attempt(t)
+	}()
+	return true
+}
+
+func (d *Dispatcher) attempt(t Task) {
+	log := d.cfg.Log.With("task", t.ID, "queue", t.Queue)
+	cur, err := d.cfg.Store.SetDialing(d.ctx, t.ID, d.cfg.Owner, t.Version, d.cfg.Clock.Now())
+	if err != nil {
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrNotFound) {
+			log.Info("automatic callback: task changed before dialling; left alone", "err", err)
+			return
+		}
+		log.Warn("automatic callback: cannot mark the task as dialling; releasing it", "err", err)
+		d.release(t, "could not mark as dialling")
+		return
+	}
+	out, err := d.cfg.Dialer.Dial(d.ctx, Call{
+		TaskID: cur.ID, Kind: cur.Kind, Queue: cur.Queue, Number: cur.Number, CallerName: cur.CallerName,
+		Assignee: cur.Assignee, Attempt: cur.Attempts + 1,
+	})
+	switch {
+	case err != nil:
+		if d.ctx.Err() == nil {
+			log.Warn("automatic callback failed; the task waits for the next try", "err", err, "pause", d.cfg.ErrorPause)
+			d.pause(cur.Queue)
+		}
+		d.release(cur, "no call made: "+err.Error())
+	case !out.Result.Valid():
+		reason := out.Note
+		if reason == "" {
+			reason = "no agent took the call"
+		}
+		log.Info("automatic callback: no agent took the call; the task waits for the next try", "agent", out.Agent)
+		d.release(cur, reason)
+	default:
+		d.complete(cur, out)
+	}
+}
+
+// Recording an outcome is retried briefly: a lost Reached would have the
+// customer called again once the lease expires.
+const (
+	recordTries   = 3
+	recordTimeout = 10 * time.Second
+	recordBackoff = time.Second
+)
+
+// record runs op until it succeeds, fails for good, or recordTries are
+// used up. It does not stop with the dispatcher: the outcome of a call
+// made must be kept.
+func (d *Dispatcher) record(op func(ctx context.Context) error) error {
+	var err error
+	for i := range recordTries {
+		if i > 0 {
+			time.Sleep(recordBackoff << (i - 1))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		err = op(ctx)
+		cancel()
+		if err == nil || errors.Is(err, ErrConflict) || errors.Is(err, ErrForbidden) ||
+			errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+			return err
+		}
+	}
+	return err
+}
+
+func (d *Dispatcher) complete(t Task, out Outcome) {
+	next := func(after time.Time) (time.Time, time.Time, bool) {
+		if d.cfg.Next == nil {
+			return time.Time{}, time.Time{}, false
+		}
+		return d.cfg.Next(t.Queue, after)
+	}
+	var done Task
+	err := d.record(func(ctx context.Context) (err error) {
+		done, err = d.cfg.Store.Complete(ctx, t.ID, d.cfg.Owner, t.Version, out.Result, clip(out.Note), d.cfg.Clock.Now(), next)
+		return err
+	})
+	log := d.cfg.Log.With("task", t.ID, "queue", t.Queue, "result", out.Result, "agent", out.Agent)
+	if err != nil {
+		log.Error("automatic callback: the result could not be recorded", "err", err)
+		return
+	}
+	log.Info("automatic callback recorded", "status", done.Status, "attempts", done.Attempts)
+}
+
+func (d *Dispatcher) release(t Task, reason string) {
+	err := d.record(func(ctx context.Context) error {
+		_, err := d.cfg.Store.Release(ctx, t.ID, d.cfg.Owner, t.Version, clip(reason), d.cfg.Clock.Now())
+		return err
+	})
+	if err != nil {
+		d.cfg.Log.Warn("automatic callback: the task could not be released; it returns when its lease expires",
+			"task", t.ID, "err", err)
+	}
+}
+
+// clip makes a note storable: valid text of at most MaxNoteLen characters
+// (a Dialer's words must not cost the record of a call).
+func clip(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if utf8.RuneCountInString(s) > MaxNoteLen {
+		s = string([]rune(s)[:MaxNoteLen])
+	}
+	return s
+}
+
+// Release gives up owner's hold on a task without a result: a task owner
+// has claimed or is dialling becomes Pending again, with its lease cleared
+// (a pool claim returns to the pool) and no attempt counted; reason goes
+// to the history. A task held by someone else gives ErrForbidden, one not
+// held ErrConflict.
+func (s *Store) Release(ctx context.Context, id int64, owner string, version int64, reason string, now time.Time) (Task, error) {
+	if err := checkName("owner", owner); err != nil {
+		return Task{}, err
+	}
+	if err := checkText("reason", reason, MaxNoteLen); err != nil {
+		return Task{}, err
+	}
+	if err := checkNow(now); err != nil {
+		return Task{}, err
+	}
+	return s.change(ctx, id, version, owner, now, func(cur Task, _ time.Time) (step, error) {
+		if cur.Status != Claimed && cur.Status != Dialing {
+			return step{}, conflict(cur, "is %s, not claimed", cur.Status)
+		}
+		if cur.LeaseOwner != owner {
+			return step{}, fmt.Errorf("%w: task %d is held by %s, not by %s", ErrForbidden, cur.ID, cur.LeaseOwner, owner)
+		}
+		n := cur.release()
+		n.Status = Pending
+		return step{n, ActionReleased, map[string]any{"reason": strings.TrimSpace(reason)}}, nil
+	})
+}
