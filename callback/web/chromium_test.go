@@ -66,6 +66,9 @@ func TestAgentPageInChromium(t *testing.T) {
 	b.eval(ctx, t, fmt.Sprintf(`document.querySelector(%q + ' button[value=reached]').click()`, row))
 	// The row leaves the page once the result is stored and the list re-read.
 	b.waitFor(ctx, t, fmt.Sprintf(`document.querySelector(%q) === null`, row))
+	// The list may be re-read (server-sent event) before the POST's own
+	// response is handled: wait for the confirmation rather than racing it.
+	b.waitFor(ctx, t, `document.getElementById("status").textContent === "Saved."`)
 	got := e.get(task.ID)
 	if got.Status != tasks.Done || got.Result != "reached" || got.Attempts != 1 {
 		t.Fatalf("in PostgreSQL the task is %s (result %q, %d attempts), want done", got.Status, got.Result, got.Attempts)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
+	"callmon/callback/tasks"
+	cbweb "callmon/callback/web"
 )
 
 func (s *site) plays(media string) int {
@@ -139,5 +143,66 @@ func TestCallbackAgreedWhileDatabaseDownLandsOnce(t *testing.T) {
 	s.start()
 	if got := s.tasks(dbURL); len(got) != 1 {
 		t.Fatalf("tasks after a restart = %d, want 1", len(got))
+	}
+}
+
+func TestAgentHandlesAgreedCallbackThroughTheAPI(t *testing.T) {
+	dbURL := pgtest.URL(t, "cmd_callback_api")
+	s := newSite(t, dbURL)
+	s.cfg.Queues[0].RingTimeout = 5 * time.Minute
+	const token = "anna-secret-token-0123456789"
+	s.cfg.Agents[0].TokenHash = cbweb.HashToken(token)
+	s.start()
+	s.agreeCallback()
+
+	base := "http://" + s.d.Addr.String()
+	call := func(method, path, body string, out any) int {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+		}
+		return resp.StatusCode
+	}
+	var list struct{ Tasks []tasks.Task }
+	if code := call("GET", "/api/tasks?view=pool", "", &list); code != 200 || len(list.Tasks) != 1 {
+		t.Fatalf("pool: %d %+v", code, list)
+	}
+	tk := list.Tasks[0]
+	if tk.Number != "+31612345678" || tk.Kind != tasks.KindQueueCallback {
+		t.Fatalf("task = %+v", tk)
+	}
+	var claimed tasks.Task
+	if code := call("POST", fmt.Sprintf("/api/tasks/%d/claim", tk.ID), fmt.Sprintf(`{"version":%d}`, tk.Version), &claimed); code != 200 {
+		t.Fatalf("claim: %d", code)
+	}
+	// A stale version is refused and changes nothing.
+	if code := call("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), fmt.Sprintf(`{"version":%d,"result":"reached"}`, tk.Version), nil); code != http.StatusConflict {
+		t.Fatalf("stale complete: %d, want 409", code)
+	}
+	if code := call("POST", fmt.Sprintf("/api/tasks/%d/complete", tk.ID), fmt.Sprintf(`{"version":%d,"result":"reached","notes":"called back"}`, claimed.Version), nil); code != 200 {
+		t.Fatalf("complete: %d", code)
+	}
+	if code := call("GET", "/api/tasks?view=pool", "", nil); code != 200 {
+		t.Fatalf("list after: %d", code)
+	}
+	s.eventually("callback done on time", func() bool {
+		return s.value("callmon_callbacks_completed_total", "queue", "general", "when", "on_time") == 1 &&
+			s.value("callmon_callbacks_pending", "queue", "general") == 0
+	})
+	if got := s.tasks(dbURL); len(got) != 1 || got[0].status != "done" {
+		t.Errorf("tasks = %+v, want one done", got)
 	}
 }

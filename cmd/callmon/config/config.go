@@ -950,6 +950,12 @@ func (b *builder) agents(v *yaml.Node) {
 // exist. It skips values that were already reported as invalid.
 func (b *builder) crossCheck() {
 	c := b.cfg
+	for i, q := range c.Queues {
+		if q.AutoDial && c.ARI.OutboundEndpoint == "" && b.queueNames[i] != nil {
+			b.fail(b.queueNames[i], "set ari.outbound_endpoint, e.g. PJSIP/{number}@pstn, or auto_dial: false",
+				"queue %q has auto_dial but callmon has no way to dial customers", q.Name)
+		}
+	}
 	names := map[string]*yaml.Node{}
 	nums := map[string]*yaml.Node{}
 	numQueue := map[string]string{}

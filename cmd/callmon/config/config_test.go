@@ -704,3 +704,10 @@ func TestTokensAndAutoDial(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoDialNeedsOutboundEndpoint(t *testing.T) {
+	_, err := Parse("callmon.yml", []byte("ari:\n  url: http://127.0.0.1:8088/ari\n  user: callmon\nqueues:\n  - name: general\n    auto_dial: true\n"))
+	if err == nil || !strings.Contains(err.Error(), `callmon.yml:5: queue "general" has auto_dial`) {
+		t.Fatalf("err = %v", err)
+	}
+}
