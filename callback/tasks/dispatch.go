@@ -10,11 +10,13 @@ import (
 // claimDueSQL takes up to @n due tasks of a queue in one statement: rows
 // another transaction holds are skipped, not waited for, so dispatchers of
 // several callmon instances never take the same task. A task is due when
-// its window has started and it is pending or its lease has expired.
+// its window has started and it is pending or its lease has expired. A
+// task without a number (a voicemail whose caller withheld it) is never
+// dialled.
 const claimDueSQL = `
 WITH due AS (
 	SELECT id, status, lease_owner FROM tasks
-	WHERE queue = @queue AND window_start <= @now
+	WHERE queue = @queue AND window_start <= @now AND number IS NOT NULL
 		AND (status = 'pending' OR (status IN ('claimed', 'dialing') AND lease_expires < @now))
 	ORDER BY window_start, id
 	LIMIT @n

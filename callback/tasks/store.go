@@ -72,7 +72,7 @@ type Event struct {
 const systemActor = "system"
 
 // columns selects a task for scanTask.
-const columns = `id, kind, queue, number, coalesce(caller_name, ''), window_start, window_end,
+const columns = `id, kind, queue, coalesce(number, ''), coalesce(caller_name, ''), window_start, window_end,
 	coalesce(assignee, ''), claimed_from_pool, status, attempts, max_attempts, coalesce(lease_owner, ''),
 	lease_expires, notes, coalesce(result, ''), coalesce(source_key, ''), created_at, updated_at,
 	completed_at, version`
@@ -146,6 +146,21 @@ func insertEvent(ctx context.Context, tx pgx.Tx, taskID int64, at time.Time, act
 // nothing. Invalid input gives ErrInvalid; any other error means the
 // database could not be reached or failed, and retrying may succeed.
 func (s *Store) Create(ctx context.Context, t NewTask) (task Task, created bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		task, created, err = s.CreateTx(ctx, tx, t)
+		return err
+	})
+	if err != nil {
+		return Task{}, false, dbError(err)
+	}
+	return task, created, nil
+}
+
+// CreateTx is Create inside the caller's transaction tx, for a task that
+// must exist exactly when the caller's own rows do (a voicemail and its
+// task). The task, its history row and its NOTIFY take effect when tx
+// commits. After an error, roll tx back: it may be aborted.
+func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, t NewTask) (task Task, created bool, err error) {
 	t.CallerName = cleanName(t.CallerName)
 	if err := t.validate(); err != nil {
 		return Task{}, false, err
@@ -153,36 +168,36 @@ func (s *Store) Create(ctx context.Context, t NewTask) (task Task, created bool,
 	if t.MaxAttempts == 0 {
 		t.MaxAttempts = DefaultMaxAttempts
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		task, err = scanTask(tx.QueryRow(ctx, `
-			INSERT INTO tasks (kind, queue, number, caller_name, window_start, window_end, assignee,
-				max_attempts, notes, source_key)
-			VALUES (@kind, @queue, @number, NULLIF(@caller_name, ''), @window_start, @window_end,
-				NULLIF(@assignee, ''), @max_attempts, @notes, NULLIF(@source_key, ''))
-			ON CONFLICT (source_key) DO NOTHING
-			RETURNING `+columns, pgx.NamedArgs{
-			"kind": string(t.Kind), "queue": t.Queue, "number": t.Number, "caller_name": t.CallerName,
-			"window_start": t.WindowStart, "window_end": t.WindowEnd, "assignee": t.Assignee,
-			"max_attempts": t.MaxAttempts, "notes": strings.TrimSpace(t.Notes), "source_key": t.SourceKey,
-		}))
-		if errors.Is(err, pgx.ErrNoRows) {
-			// The key exists (a concurrent Create with it has committed).
-			task, err = scanTask(tx.QueryRow(ctx, `SELECT `+columns+` FROM tasks WHERE source_key = $1`, t.SourceKey))
-			return err
-		}
+	task, err = scanTask(tx.QueryRow(ctx, `
+		INSERT INTO tasks (kind, queue, number, caller_name, window_start, window_end, assignee,
+			max_attempts, notes, source_key)
+		VALUES (@kind, @queue, NULLIF(@number, ''), NULLIF(@caller_name, ''), @window_start, @window_end,
+			NULLIF(@assignee, ''), @max_attempts, @notes, NULLIF(@source_key, ''))
+		ON CONFLICT (source_key) DO NOTHING
+		RETURNING `+columns, pgx.NamedArgs{
+		"kind": string(t.Kind), "queue": t.Queue, "number": t.Number, "caller_name": t.CallerName,
+		"window_start": t.WindowStart, "window_end": t.WindowEnd, "assignee": t.Assignee,
+		"max_attempts": t.MaxAttempts, "notes": strings.TrimSpace(t.Notes), "source_key": t.SourceKey,
+	}))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The key exists (a concurrent Create with it has committed).
+		task, err = scanTask(tx.QueryRow(ctx, `SELECT `+columns+` FROM tasks WHERE source_key = $1`, t.SourceKey))
 		if err != nil {
-			return err
+			return Task{}, false, dbError(err)
 		}
-		created = true
-		return insertEvent(ctx, tx, task.ID, task.CreatedAt, t.Actor, ActionCreated, "", Pending, map[string]any{
-			"kind": task.Kind, "queue": task.Queue, "assignee": task.Assignee,
-			"window_start": task.WindowStart, "window_end": task.WindowEnd, "source_key": task.SourceKey,
-		})
+		return task, false, nil
+	}
+	if err != nil {
+		return Task{}, false, dbError(err)
+	}
+	err = insertEvent(ctx, tx, task.ID, task.CreatedAt, t.Actor, ActionCreated, "", Pending, map[string]any{
+		"kind": task.Kind, "queue": task.Queue, "assignee": task.Assignee,
+		"window_start": task.WindowStart, "window_end": task.WindowEnd, "source_key": task.SourceKey,
 	})
 	if err != nil {
 		return Task{}, false, dbError(err)
 	}
-	return task, created, nil
+	return task, true, nil
 }
 
 // Get returns the task with id, or ErrNotFound.

@@ -79,10 +79,12 @@ func (r Result) Valid() bool { return r == Reached || r == NoAnswer || r == Wron
 // Task is a callback task. Times are in UTC; compare them with Equal.
 // Optional fields are "" or the zero time when not set.
 type Task struct {
-	ID          int64     `json:"id"`
-	Kind        Kind      `json:"kind"`
-	Queue       string    `json:"queue"`
-	Number      string    `json:"number"` // E.164, e.g. +31612345678
+	ID    int64  `json:"id"`
+	Kind  Kind   `json:"kind"`
+	Queue string `json:"queue"`
+	// Number is E.164, e.g. +31612345678; "" only for a voicemail whose
+	// caller withheld their number.
+	Number      string    `json:"number"`
 	CallerName  string    `json:"caller_name"`
 	WindowStart time.Time `json:"window_start"` // agreed window, start inclusive
 	WindowEnd   time.Time `json:"window_end"`   // agreed window, end exclusive
@@ -109,7 +111,7 @@ type Task struct {
 type NewTask struct {
 	Kind        Kind      `json:"kind"`
 	Queue       string    `json:"queue"`
-	Number      string    `json:"number"`                // E.164
+	Number      string    `json:"number"`                // E.164; "" only for KindVoicemail (number withheld)
 	CallerName  string    `json:"caller_name,omitempty"` // cut to MaxTextLen characters, never refused
 	WindowStart time.Time `json:"window_start"`
 	WindowEnd   time.Time `json:"window_end"`
@@ -211,7 +213,7 @@ func (n *NewTask) validate() error {
 	if err := checkName("queue", n.Queue); err != nil {
 		return err
 	}
-	if !ValidNumber(n.Number) {
+	if !ValidNumber(n.Number) && (n.Number != "" || n.Kind != KindVoicemail) {
 		return invalidf("number %q is not an international (E.164) number like +31612345678", n.Number)
 	}
 	if err := checkWindow(n.WindowStart, n.WindowEnd); err != nil {

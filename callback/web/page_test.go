@@ -354,3 +354,26 @@ func TestPatterns(t *testing.T) {
 		}
 	}
 }
+
+// TestPageVoicemailWithheld: a voicemail whose caller withheld their number
+// shows as such, with nothing to dial.
+func TestPageVoicemailWithheld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	vm, _, err := e.store.Create(context.Background(), tasks.NewTask{
+		Kind: tasks.KindVoicemail, Queue: "direct", Assignee: "anna", CallerName: "",
+		WindowStart: at(9, 0), WindowEnd: at(17, 0), Notes: "Voicemail 1: a message of 12s for anna.", Actor: "caller",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, page := e.fetch("/agent/anna", basic("anna", e.tokens["anna"]))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("page: %d", resp.StatusCode)
+	}
+	row := page[strings.Index(page, fmt.Sprintf(`id="task-%d"`, vm.ID)):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, "<td>withheld</td>") || strings.Contains(row, `href="tel:`) || !strings.Contains(row, "voicemail") {
+		t.Errorf("voicemail row without a number:\n%s", row)
+	}
+}

@@ -61,6 +61,9 @@ type Config struct {
 	Queues       []Queue
 	Agents       []Agent
 	Supervisors  []Supervisor
+	// Employees are reached on their own direct numbers (DESIGN §4.2).
+	Employees []Employee
+	Voicemail Voicemail
 }
 
 // DatabaseEnv names the environment variable holding the PostgreSQL URL;
@@ -180,7 +183,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root == nil {
 		return nil, p.err()
 	}
-	c := &Config{File: name, OpeningHours: defaultOpeningHours(), Database: Database{SpoolFile: DefaultSpoolFile}}
+	c := &Config{File: name, OpeningHours: defaultOpeningHours(), Database: Database{SpoolFile: DefaultSpoolFile},
+		Voicemail: DefaultVoicemail()}
 	b := &builder{parser: p, cfg: c, dir: filepath.Dir(name), anyIDs: map[string]bool{}}
 	b.top(root)
 	b.crossCheck()
@@ -288,6 +292,7 @@ func Demo(agents int) *Config {
 			Password:    "demo",
 		},
 		OpeningHours: defaultOpeningHours(),
+		Voicemail:    DefaultVoicemail(),
 	}
 	c.OpeningHours.Hours = calendar.Hours{
 		Weekdays: []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday},
@@ -361,6 +366,11 @@ type builder struct {
 	// naming an agent whose id is malformed is not reported twice.
 	anyIDs       map[string]bool
 	agentsBroken bool // the agents: value is not a list
+
+	employeeIDs    []*yaml.Node // per employee, nil when missing or invalid
+	employeeNums   [][]numRef
+	employeeAgents []*yaml.Node // the agent: value, nil when not set
+	mailboxes      []*yaml.Node // the mailbox: value, nil when defaulted or invalid
 }
 
 type numRef struct {
@@ -376,6 +386,8 @@ func (b *builder) top(root *yaml.Node) {
 		{name: "queues", required: true, example: "a queues: list with at least one queue", set: b.queues},
 		{name: "agents", set: b.agents},
 		{name: "supervisors", set: b.supervisors},
+		{name: "employees", set: b.employees},
+		{name: "voicemail", set: b.voicemail},
 	})
 }
 
@@ -664,21 +676,7 @@ func (b *builder) queues(v *yaml.Node) {
 					q.Name, nameNode = s, v
 				}
 			}},
-			{name: "numbers", set: func(v *yaml.Node) {
-				items, _ := b.list("numbers", v)
-				for _, it := range items {
-					s, ok := b.scalar("numbers", it)
-					if !ok {
-						continue
-					}
-					n, err := NormalizeNumber(s)
-					if err != nil {
-						b.fail(it, "write a Dutch number of 10 digits starting with 0, e.g. 0503164911", "numbers: %q is not a Dutch phone number", s)
-						continue
-					}
-					nums = append(nums, numRef{node: it, number: n})
-				}
-			}},
+			{name: "numbers", set: func(v *yaml.Node) { nums = b.numbers(v, "0503164911") }},
 			{name: "threshold", set: func(v *yaml.Node) {
 				thrNode = v
 				if thrOK = b.duration("threshold", v, &q.Threshold); thrOK && q.Threshold <= 0 {
@@ -882,7 +880,11 @@ func (b *builder) media(key string, v *yaml.Node, s string) bool {
 	}
 	hint := "write an ARI media URI such as sound:custom/welcome"
 	if !strings.Contains(s, ":") && !strings.ContainsAny(s, " \t") {
-		hint = "write sound:" + strings.TrimSuffix(strings.TrimSuffix(s, ".wav"), ".gsm")
+		scheme := "sound:" // a file in Asterisk's sounds directory
+		if key == "greeting" {
+			scheme = "recording:" // greetings are usually recorded by the employee
+		}
+		hint = "write " + scheme + strings.TrimSuffix(strings.TrimSuffix(s, ".wav"), ".gsm")
 	}
 	b.fail(v, hint, "%s: %q is not an ARI media URI", key, s)
 	return false
@@ -913,18 +915,7 @@ func (b *builder) agents(v *yaml.Node) {
 				}
 			}},
 			{name: "endpoint", required: true, example: "endpoint: PJSIP/1001", set: func(v *yaml.Node) {
-				s, ok := b.scalar("endpoint", v)
-				switch {
-				case !ok:
-				case strings.HasPrefix(strings.ToUpper(s), "SIP/"):
-					b.fail(v, "write PJSIP/"+s[4:], "endpoint: %q uses chan_sip, which Asterisk 21 removed", s)
-				case !endpointRE.MatchString(s):
-					hint := "write TECH/resource, e.g. PJSIP/1001"
-					if !strings.Contains(s, "/") && s != "" && !strings.ContainsAny(s, " \t") {
-						hint = "write PJSIP/" + s
-					}
-					b.fail(v, hint, "endpoint: %q is not an Asterisk endpoint", s)
-				default:
+				if s, ok := b.endpoint(v); ok {
 					a.Endpoint, epNode = s, v
 				}
 			}},
@@ -945,6 +936,25 @@ func (b *builder) agents(v *yaml.Node) {
 	}
 }
 
+// endpoint validates an Asterisk endpoint, TECH/resource.
+func (b *builder) endpoint(v *yaml.Node) (string, bool) {
+	s, ok := b.scalar("endpoint", v)
+	switch {
+	case !ok:
+	case strings.HasPrefix(strings.ToUpper(s), "SIP/"):
+		b.fail(v, "write PJSIP/"+s[4:], "endpoint: %q uses chan_sip, which Asterisk 21 removed", s)
+	case !endpointRE.MatchString(s):
+		hint := "write TECH/resource, e.g. PJSIP/1001"
+		if !strings.Contains(s, "/") && s != "" && !strings.ContainsAny(s, " \t") {
+			hint = "write PJSIP/" + s
+		}
+		b.fail(v, hint, "endpoint: %q is not an Asterisk endpoint", s)
+	default:
+		return s, true
+	}
+	return "", false
+}
+
 // crossCheck reports what no single value shows: duplicate queue names,
 // numbers, agent ids and endpoints, and queues naming agents that do not
 // exist. It skips values that were already reported as invalid.
@@ -957,8 +967,6 @@ func (b *builder) crossCheck() {
 		}
 	}
 	names := map[string]*yaml.Node{}
-	nums := map[string]*yaml.Node{}
-	numQueue := map[string]string{}
 	for i, q := range c.Queues {
 		if node := b.queueNames[i]; node != nil {
 			if first, dup := names[q.Name]; dup {
@@ -967,14 +975,8 @@ func (b *builder) crossCheck() {
 				names[q.Name] = node
 			}
 		}
-		for _, n := range b.queueNums[i] {
-			if first, dup := nums[n.number]; dup {
-				b.fail(n.node, fmt.Sprintf("it is already listed on line %d; a number routes to one queue", first.Line), "numbers: %s is already a number of queue %q", n.number, numQueue[n.number])
-				continue
-			}
-			nums[n.number], numQueue[n.number] = n.node, q.Name
-		}
 	}
+	b.checkNumbers()
 
 	ids := map[string]*yaml.Node{}
 	var idList []string
@@ -1016,6 +1018,8 @@ func (b *builder) crossCheck() {
 			}
 		}
 	}
+
+	b.checkEmployees(ids, idList)
 
 	if len(b.errs) == 0 {
 		if _, err := c.Calendar(); err != nil {

@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:4: unknown key "queues" in ari (hint: "queues" belongs at the top level, not indented)`,
 		}},
 		{"unrelated unknown key", head + tail + "colour: blue\n", []string{
-			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors)`,
+			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, employees, voicemail)`,
 		}},
 		{"duplicate key", head + tail + "agents: []\n", []string{
 			`callmon.yml:8: duplicate key "agents" at the top level (hint: it is already set on line 5; keep one)`,
@@ -294,6 +294,118 @@ agents:
 		}},
 		{"agents is not a list", head + "queues:\n  - name: general\n    agents: [anna]\nagents: anna\n", []string{
 			`callmon.yml:5: agents: expected a list, found "anna" (hint: write [anna])`,
+		}},
+
+		// employees.
+		{"employees", head + tail + `employees:
+  - id: Erik
+    numbers: ["050-316 12 34", "12345"]
+    endpoint: 2001
+    greeting: greeting-erik
+    direct_ring_timeout: 500ms
+  - id: fleur
+    numbers: []
+    endpoint: PJSIP/2002
+    agent: ana
+    mailbox: "fleur mailbox"
+  - id: fleur
+    numbers: [0503161236]
+    endpoint: PJSIP/2003
+    agent: anna
+  - id: gijs
+    numbers: [0503161237]
+    endpoint: PJSIP/2004
+    agent: anna
+  - id: ivo
+    numbers: [0503161238]
+    endpoint: PJSIP/2005
+    mailbox: gijs@callmon
+    direct_ring_timeout: 20
+  - name: Henk
+    numbers:
+`, []string{
+			`callmon.yml:9: id: "Erik" is not a valid employee id (hint: write erik)`,
+			`callmon.yml:10: numbers: "12345" is not a Dutch phone number (hint: write a Dutch number of 10 digits starting with 0, e.g. 0503161234)`,
+			`callmon.yml:11: endpoint: "2001" is not an Asterisk endpoint (hint: write PJSIP/2001)`,
+			`callmon.yml:12: greeting: "greeting-erik" is not an ARI media URI (hint: write recording:greeting-erik)`,
+			`callmon.yml:13: direct_ring_timeout: 500ms is shorter than a second (hint: write at least 1s; 20s is usual)`,
+			`callmon.yml:15: numbers: the employee has no direct number (hint: write the employee's direct number, e.g. [050-316 12 34])`,
+			`callmon.yml:17: agent: agent "ana" is not defined (hint: did you mean "anna"?)`,
+			`callmon.yml:18: mailbox: "fleur mailbox" is not a mailbox name (hint: write a mailbox name such as anna@callmon (letters, digits, _ . + -, optionally @context))`,
+			`callmon.yml:19: id: employee "fleur" is defined twice (hint: the first is on line 14; employee ids must be unique)`,
+			`callmon.yml:26: agent: agent "anna" is already employee "fleur" (hint: one person is one employee, with several numbers if need be (line 22))`,
+			`callmon.yml:30: mailbox: gijs@callmon is used by two employees (hint: it is already the mailbox on line 23; each employee needs their own)`,
+			`callmon.yml:31: direct_ring_timeout: "20" is not a duration (hint: write 20s)`,
+			`callmon.yml:32: employee is missing "id" (hint: add id: anna)`,
+			`callmon.yml:32: employee is missing "endpoint" (hint: add endpoint: PJSIP/2001)`,
+			`callmon.yml:33: numbers: the employee has no direct number (hint: write the employee's direct number, e.g. [050-316 12 34])`,
+		}},
+		{"employee without numbers", head + tail + "employees:\n  - id: erik\n    endpoint: PJSIP/2001\n", []string{
+			`callmon.yml:9: employee is missing "numbers" (hint: add numbers: [050-316 12 34], the employee's direct number)`,
+		}},
+		{"numbers shared by queues and employees", head + `queues:
+  - name: general
+    numbers: [0503164911]
+employees:
+  - id: anna
+    numbers: ["+31 50 316 49 11", 0503161234, "050-316 12 34"]
+    endpoint: PJSIP/1001
+  - id: bram
+    numbers: [0031503161234]
+    endpoint: PJSIP/1002
+`, []string{
+			`callmon.yml:7: numbers: 0503164911 is already a number of queue "general" (hint: it is already listed on line 4; a number routes to one queue or one employee)`,
+			`callmon.yml:7: numbers: 0503161234 is already a number of employee "anna" (hint: it is already listed on line 7; a number routes to one queue or one employee)`,
+			`callmon.yml:10: numbers: 0503161234 is already a number of employee "anna" (hint: it is already listed on line 7; a number routes to one queue or one employee)`,
+		}},
+		{"employee number before a queue's", head + `employees:
+  - id: anna
+    numbers: [050-316 49 11]
+    endpoint: PJSIP/1001
+queues:
+  - name: general
+    numbers: ["+31503164911"]
+`, []string{
+			`callmon.yml:8: numbers: 0503164911 is already a number of employee "anna" (hint: it is already listed on line 4; a number routes to one queue or one employee)`,
+		}},
+		{"employee agent when agents is broken", head + "queues:\n  - name: general\nagents: anna\nemployees:\n  - {id: anna, numbers: [0503161234], endpoint: PJSIP/1001, agent: anna}\n", []string{
+			`callmon.yml:4: agents: expected a list, found "anna" (hint: write [anna])`,
+		}},
+		{"employees is not a list", head + tail + "employees: anna\n", []string{
+			`callmon.yml:8: employees: expected a list, found "anna" (hint: write [anna])`,
+		}},
+
+		// voicemail.
+		{"voicemail values", head + tail + `voicemail:
+  mode: dial-plan
+  context: "my context"
+  max_duration: 90.5s
+  max_silence: -1s
+  min_duration: -1s
+  greeting: sound:vm-intro
+`, []string{
+			`callmon.yml:9: mode: "dial-plan" is not a voicemail mode (hint: did you mean "dialplan"?)`,
+			`callmon.yml:10: context: "my context" is not a dialplan context name (hint: write the name of a context in extensions.conf, e.g. callmon-voicemail)`,
+			`callmon.yml:11: max_duration: 1m30.5s is not a whole number of seconds (hint: write 1m30s or 1m31s; Asterisk takes it in whole seconds)`,
+			`callmon.yml:12: max_silence: -1s is negative (hint: write 5s, or 0s never to stop for silence)`,
+			`callmon.yml:13: min_duration: -1s is negative (hint: write 0s to keep every message, or a short duration such as 1s)`,
+			`callmon.yml:14: unknown key "greeting" in voicemail (hint: "greeting" belongs in employee)`,
+		}},
+		{"dialplan mode without context", head + tail + "voicemail:\n  max_silence: 2.5s\n  mode: dialplan\n", []string{
+			`callmon.yml:9: max_silence: 2.5s is not a whole number of seconds (hint: write 2s or 3s; Asterisk takes it in whole seconds)`,
+			`callmon.yml:10: voicemail is missing "context", which mode dialplan needs (hint: add context: callmon-voicemail, the dialplan context that runs VoiceMail())`,
+		}},
+		{"min_duration not below max_duration", head + tail + "voicemail:\n  max_duration: 2s\n  min_duration: 2s\n", []string{
+			`callmon.yml:10: min_duration: min_duration 2s is not shorter than max_duration 2s (hint: messages shorter than min_duration are discarded; keep it a second or two)`,
+		}},
+		{"max_duration not above default min_duration", head + tail + "voicemail:\n  max_duration: 1s\n", []string{
+			`callmon.yml:9: max_duration: min_duration 1s is not shorter than max_duration 1s (hint: messages shorter than min_duration are discarded; keep it a second or two)`,
+		}},
+		{"max_duration too short", head + tail + "voicemail:\n  max_duration: 0s\n  min_duration: 0s\n", []string{
+			`callmon.yml:9: max_duration: 0s is shorter than 1s (hint: write at least 1s; 180s is usual)`,
+		}},
+		{"voicemail is not a mapping", head + tail + "voicemail: ari\n", []string{
+			`callmon.yml:8: voicemail: expected a mapping of keys and values, found "ari" (hint: write its keys on the lines below it, indented, as key: value)`,
 		}},
 	}
 	for _, tt := range tests {
@@ -572,9 +684,9 @@ func TestExampleFile(t *testing.T) {
 	for i := 0; i < len(root.Content); i += 2 {
 		k, v := root.Content[i].Value, root.Content[i+1]
 		switch k {
-		case "ari", "database", "opening_hours":
+		case "ari", "database", "opening_hours", "voicemail":
 			note(k, v)
-		case "queues", "agents", "supervisors":
+		case "queues", "agents", "supervisors", "employees":
 			for _, item := range v.Content {
 				note(strings.TrimSuffix(k, "s"), item)
 			}

@@ -14,7 +14,7 @@ import (
 
 // Summary writes a human summary of the configuration, as `callmon
 // check-config` shows it: ARI, opening hours with the closed days of the
-// coming 12 months, queues and agents. It never writes the password, only
+// coming 12 months, queues, agents, employees and voicemail. It never writes the password, only
 // whether one is set and where it comes from.
 func (c *Config) Summary(w io.Writer) error {
 	return c.SummaryAt(w, time.Now())
@@ -132,6 +132,46 @@ func (c *Config) SummaryAt(w io.Writer, now time.Time) error {
 			queues = "queues " + strings.Join(qs, ", ")
 		}
 		pf("  %s\t%s\t%s\t%s\n", a.ID, a.Name, a.Endpoint, queues)
+	}
+
+	pf("\nEmployees (%d; direct dial, measured as queue %q)\n", len(c.Employees), DirectQueue)
+	for _, e := range c.Employees {
+		if e.Name != e.ID {
+			pf("  %s (%s)\n", e.ID, e.Name)
+		} else {
+			pf("  %s\n", e.ID)
+		}
+		pf("    numbers\t%s\n", strings.Join(e.Numbers, ", "))
+		pf("    rings\t%s for %s, then voicemail\n", e.Endpoint, formatDuration(e.DirectRingTimeout))
+		switch {
+		case c.Voicemail.Mode == VoicemailDialplan:
+			pf("    greeting\tapp_voicemail's\n")
+		case e.Greeting != "":
+			pf("    greeting\t%s\n", e.Greeting)
+		default:
+			pf("    greeting\tdefault, naming %s\n", e.Name)
+		}
+		pf("    mailbox\t%s\n", e.Mailbox)
+		if e.Agent != "" {
+			pf("    voicemail tasks\tfor agent %s\n", e.Agent)
+		} else {
+			pf("    voicemail tasks\tfor %s\n", e.ID)
+		}
+	}
+
+	vm := c.Voicemail
+	pf("\nVoicemail\n")
+	switch vm.Mode {
+	case VoicemailDialplan:
+		pf("  mode\tdialplan: callers continue in context %s (VoiceMail() records; app_voicemail keeps the waiting indicators)\n", vm.Context)
+	default:
+		pf("  mode\tari: callmon records and sets the waiting indicators (res_mwi_external)\n")
+		silence := "never stops for silence"
+		if vm.MaxSilence > 0 {
+			silence = "stops after " + formatDuration(vm.MaxSilence) + " of silence"
+		}
+		pf("  recording\tup to %s, %s or on #\n", formatDuration(vm.MaxDuration), silence)
+		pf("  shortest message\t%s (shorter ones are discarded)\n", formatDuration(vm.MinDuration))
 	}
 	return tw.Flush()
 }
