@@ -173,12 +173,16 @@ func (h *harness) await(what string, cond func() bool) {
 // the fake cannot observe; it polls until a deadline.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(wait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			h.t.Fatalf("timed out waiting for %s\nlog:\n%s", what, h.logs)
+		case <-tick.C:
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -90,12 +90,16 @@ func (s *site) await(what string, cond func() bool) {
 
 func (s *site) eventually(what string, cond func() bool) {
 	s.t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			s.t.Fatalf("timed out waiting for %s\nchannels: %+v\nbridges: %+v\nlog:\n%s", what, s.fake.Channels(), s.fake.Bridges(), s.logs)
+		case <-tick.C:
 		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
