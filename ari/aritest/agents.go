@@ -19,11 +19,21 @@ type Behaviour struct {
 	// Unallocated: the number does not exist (a SIP 404 from the trunk): the channel ends at
 	// once with Q.850 cause 1, without a final Dial event.
 	Unallocated bool
+	// DND: the phone is on do-not-disturb and rejects the call at once, without ringing. The
+	// fake models the rejection as SIP 603 Decline, which chan_pjsip turns into Q.850 cause 21
+	// "Call Rejected" (ast_sip_hangup_sip2cause): ChannelHangupRequest 21, a final Dial
+	// NOANSWER (dial.c's status for a peer that hung up with a cause other than busy or
+	// congestion; ARI has no DND status) and ChannelDestroyed 21. Phones that answer DND with
+	// 486 Busy Here look like Busy instead. On a Local target it is the agent's dialplan doing
+	// Hangup(21).
+	DND bool
 }
 
 // describe is the NoOp text the agent's dialplan starts with, worded as the lab's [agents].
 func (b Behaviour) describe() string {
 	switch {
+	case b.DND:
+		return "agent is on do-not-disturb"
 	case b.Busy:
 		return "agent is busy"
 	case b.Congestion:
@@ -248,6 +258,8 @@ func (s *Server) originateLocal(a *agentCall, res, id, other string, cid callerJ
 	s.dial(a, "")
 	s.dialplanStep(x2, "NoOp", a.b.describe())
 	switch {
+	case a.b.DND:
+		s.decline(a)
 	case a.b.Busy:
 		s.reject(a, "Busy", "BUSY", 17)
 	case a.b.Congestion:
@@ -293,6 +305,8 @@ func (s *Server) originatePJSIP(a *agentCall, res, id string, cid callerJSON) re
 	x.subs++
 	s.dial(a, "")
 	switch {
+	case a.b.DND:
+		s.decline(a)
 	case a.b.Busy:
 		s.reject(a, "", "BUSY", 17)
 	case a.b.Congestion:
@@ -320,6 +334,28 @@ func (s *Server) reject(a *agentCall, app, status string, cause int) {
 	s.destroy(a.x, 0)
 	s.hangupRequest(a.x2, 16, true)
 	s.destroy(a.x2, cause)
+}
+
+// causeRejected is Q.850's "Call Rejected" (SIP 603 Decline).
+const causeRejected = 21
+
+// decline is a do-not-disturb phone rejecting the call (Behaviour.DND). PJSIP: the 603 hangs
+// the channel up with cause 21, dial.c reads the hang-up and reports NOANSWER. Local: the ;2
+// half runs Hangup(21), which reaches X as a remote hang-up, in the order of agentHangsUp.
+func (s *Server) decline(a *agentCall) {
+	a.answered = true // no answer can come any more
+	if a.x2 == nil {
+		s.hangupRequest(a.x, causeRejected, false)
+		s.dial(a, "NOANSWER")
+		s.destroy(a.x, causeRejected)
+		return
+	}
+	s.dialplanStep(a.x2, "Hangup", strconv.Itoa(causeRejected))
+	s.hangupRequest(a.x2, causeRejected, true)
+	s.hangupRequest(a.x, causeRejected, false)
+	s.dial(a, "NOANSWER")
+	s.destroy(a.x2, causeRejected)
+	s.destroy(a.x, causeRejected)
 }
 
 // ring runs the phone until it answers (queue-answered: NoOp, Ringing(), X Ringing, Wait(3),
@@ -442,7 +478,7 @@ func (s *Server) agentHangsUp(a *agentCall) {
 // endAgent takes X out of bridge and Stasis and destroys it.
 func (s *Server) endAgent(a *agentCall, cause int) {
 	x := a.x
-	s.stopPlaybacks(x)
+	s.stopMedia(x)
 	s.leaveBridge(x, false)
 	s.leaveStasis(x)
 	s.destroy(x, cause)
@@ -464,7 +500,7 @@ func (s *Server) hangupAgentByApp(a *agentCall) {
 	}
 	s.hangupRequest(x, 32, true)
 	if a.answered {
-		s.stopPlaybacks(x)
+		s.stopMedia(x)
 		s.leaveBridge(x, false)
 		s.leaveStasis(x)
 	} else {

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// REST: /applications, /endpoints, /recordings, /asterisk.
+// REST: /applications, /endpoints, /asterisk.
 
 // appJSON lists what the app is subscribed to. Asterisk keeps the application (and its
 // subscriptions) between connections; it exists from the first websocket on.
@@ -138,13 +138,6 @@ func (s *Server) getEndpoint(q *request) reply {
 		return fail(http.StatusNotFound, "Endpoint not found")
 	}
 	return ok(e.snapshot())
-}
-
-// Recordings are not emulated; the store is empty.
-func (s *Server) listRecordings(*request) reply { return ok([]object{}) }
-
-func (s *Server) getRecording(*request) reply {
-	return fail(http.StatusNotFound, "Recording not found")
 }
 
 // asteriskInfo is a minimal GET /asterisk/info.

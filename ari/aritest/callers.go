@@ -169,7 +169,7 @@ func (s *Server) hangupCaller(c *channel, remote bool) {
 	} else {
 		s.hangupRequest(c, 32, true)
 	}
-	s.stopPlaybacks(c)
+	s.stopMedia(c)
 	s.leaveBridge(c, false)
 	wasInStasis := c.inStasis
 	s.leaveStasis(c)
@@ -211,7 +211,7 @@ func (s *Server) destroy(c *channel, cause int) {
 		c.bridge.remove(c)
 		c.bridge = nil
 	}
-	s.stopPlaybacks(c)
+	s.stopMedia(c)
 	s.chanEvent(c, nil, "ChannelDestroyed", member{"cause", cause}, member{"cause_txt", causeText(cause)})
 	c.subs = 0
 	s.forget(c)
@@ -249,7 +249,8 @@ func (c *Caller) HangupAfter(d time.Duration) {
 	c.s.after(d, func() { c.s.hangupCaller(c.ch, true) })
 }
 
-// SendDTMF is the caller pressing keys: one ChannelDtmfReceived (duration 100 ms) per digit.
+// SendDTMF is the caller pressing keys: one ChannelDtmfReceived (duration 100 ms) per digit; a
+// terminateOn digit then ends the channel's recording (RecordingFinished, direct-voicemail-hash).
 func (c *Caller) SendDTMF(digits string) {
 	c.s.mu.Lock()
 	for _, d := range digits {
@@ -257,6 +258,11 @@ func (c *Caller) SendDTMF(digits string) {
 			break
 		}
 		c.s.chanEvent(c.ch, nil, "ChannelDtmfReceived", member{"digit", string(d)}, member{"duration_ms", 100})
+		// A recording ends on a terminateOn digit, unless the beep still plays (its
+		// ast_stream_and_wait takes no digits).
+		if r := c.ch.recording; r != nil && !c.s.now().Before(r.audioFrom) && strings.ContainsRune(r.accept, d) {
+			c.s.finishRecording(r, endDTMF)
+		}
 	}
 	c.s.mu.Unlock()
 	c.s.notify()

@@ -2,6 +2,7 @@ package aritest
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -73,19 +74,81 @@ func (s *Server) answer(c *channel) {
 		return
 	}
 	c.answered = true
+	c.ringing = false
 	s.stateChange(c, "Up")
 	if c.half != nil && c.role == roleCaller {
 		s.stateChange(c.half, "Up")
 	}
 }
 
-// ringChannel: indicating ringing to a caller changes nothing the app can see (its state stays
-// Ring, direct-voicemail).
+// ringChannel is POST (start) and DELETE (stop) /channels/{id}/ring: indicating ringing to a
+// caller changes nothing the app can see (no event, its state stays Ring: direct-voicemail);
+// ChannelInfo.Ringing tells a test whether the caller hears it.
 func (s *Server) ringChannel(q *request) reply {
-	if _, errRep := s.stasisChannel(q); errRep != nil {
+	c, errRep := s.stasisChannel(q)
+	if errRep != nil {
 		return *errRep
 	}
+	c.ringing = q.r.Method == http.MethodPost && !c.answered
 	return noContent
+}
+
+// continueChannel is POST /channels/{id}/continue: the channel leaves Stasis for the dialplan,
+// once the commands queued before it (playbacks, a recording) are done. The location follows
+// ast_ari_channels_continue_in_dialplan: no context keeps the channel's context (and, without
+// an extension, its extension at the next priority); a context without an extension means "s";
+// a numeric label is a priority. The fake knows no dialplan: a named label is recorded as it is
+// (ChannelInfo.Label, priority 0), and nothing runs at the new location: the channel stays up,
+// outside Stasis, until the caller hangs up.
+func (s *Server) continueChannel(q *request) reply {
+	c, errRep := s.stasisChannel(q)
+	if errRep != nil {
+		return *errRep
+	}
+	p := q.params
+	ctx, exten, label := p.str("context"), p.str("extension"), p.str("label")
+	loc := dialplanLocation{context: ctx, exten: exten}
+	switch {
+	case ctx == "":
+		loc.context = c.dialplan.Context
+		if exten == "" {
+			loc.exten = c.dialplan.Exten
+		}
+	case exten == "":
+		loc.exten = "s"
+	}
+	switch prio := p.integer("priority", 0); {
+	case label != "":
+		n, err := strconv.Atoi(label)
+		switch {
+		case err != nil:
+			loc.label = label
+		case n == 0:
+			return fail(http.StatusBadRequest, "Requested priority is illegal")
+		default:
+			loc.priority = n
+		}
+	case prio != 0:
+		loc.priority = prio
+	case ctx == "" && exten == "":
+		loc.priority = c.dialplan.Priority + 1
+	default:
+		loc.priority = 1
+	}
+	c.ops = append(c.ops, chanOp{cont: &loc})
+	s.runOps(c)
+	return noContent
+}
+
+// continueInDialplan runs a continue on the channel's control (app_control_continue): out of
+// its bridge (ChannelLeftBridge), out of Stasis (StasisEnd; STASISSTATUS=SUCCESS for a
+// subscriber), into the dialplan location.
+func (s *Server) continueInDialplan(c *channel, loc dialplanLocation) {
+	s.dropOps(c)
+	s.leaveBridge(c, false)
+	s.leaveStasis(c)
+	c.continued = &loc
+	c.dialplan = dialplanJSON{Context: loc.context, Exten: loc.exten, Priority: loc.priority}
 }
 
 // channelNoop accepts operations that have no visible effect on the fake (DTMF sent to the

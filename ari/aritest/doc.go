@@ -4,9 +4,9 @@
 // per event type, timestamps, causes, the order of events within a flow). callmon's tests,
 // benchmarks and `callmon demo` run against it. It imports nothing of callmon.
 //
-// The fake owns the telephony side: callers (Call), agents' phones (AddEndpoint with a
-// Behaviour, or AddLabEndpoints for the lab's [agents]), channels, bridges, playbacks and the
-// app's subscriptions. Time comes from an injectable Clock; with a ManualClock a 30-second ring
+// The fake owns the telephony side: callers (Call; what they say: Caller.Speak), agents' phones
+// (AddEndpoint with a Behaviour, or AddLabEndpoints for the lab's [agents]), channels, bridges,
+// playbacks, live and stored recordings, mailboxes and the app's subscriptions. Time comes from an injectable Clock; with a ManualClock a 30-second ring
 // runs in microseconds and every timestamp is reproducible.
 //
 //	clock := aritest.NewManualClock(start)
@@ -29,8 +29,17 @@
 //     would run is not modelled, so that channel does not show in GET /channels.
 //   - subscribeAll is accepted and ignored: no BridgeCreated, DeviceStateChanged or events of
 //     channels outside the app.
-//   - Not emulated (501): recording, continue, channels/create, externalMedia, originating
-//     into the dialplan or to another application. The stored-recordings list is empty.
+//   - Not emulated (501): channels/create, externalMedia, originating into the dialplan or to
+//     another application, bridge recordings, pausing and muting live recordings.
+//   - The 201 of a play or record request says "queued" or already "playing"/"recording" in
+//     Asterisk, depending on a race between two of its threads; the fake says the started
+//     state when it sends the events before the response (Options.Order), "queued" otherwise.
+//   - Callers always send audio (a frame every 20 ms: speech during Caller.Speak, silence
+//     otherwise), like a phone; the lab's Local callers in Wait() send none.
+//   - POST /continue records where the channel was sent (Server.Continued, ChannelInfo) but runs
+//     no dialplan there; labels are not resolved.
+//   - A HEAD request gets Asterisk's 405 with its 28-byte body, and "Connection: close" (see
+//     writeHead).
 //
 // Extrapolated where the traces are silent (from Asterisk's source or the brief):
 //   - An offline, unregistered or unknown PJSIP endpoint cannot be originated to: chan_pjsip
@@ -49,4 +58,17 @@
 //     that does not exist (Behaviour.Unallocated, a SIP 404) ends like a ring timeout, no final
 //     Dial, with cause 1 "Unallocated (unassigned) number".
 //   - Playbacks that end early (stopped, hung up) finish with state "done", like Asterisk.
+//   - Recordings (recordings.go) follow res_stasis_recording and ast_play_and_record (main/app.c):
+//     commands on a channel run one at a time in order (a recording waits for the playback
+//     before it, a continue for both); the durations and the file's length come from the
+//     caller's speech frame by frame (the three direct-voicemail traces to the byte); the beep
+//     lasts BeepDuration; "#" ends even a recording with terminateOn=none (Asterisk's empty
+//     accept list falls back to its default "#"); a hang-up during the beep leaves no file and
+//     a RecordingFinished without durations; DELETE /recordings/live/{name} deletes the file but
+//     reports RecordingFinished "done" (record_file sets COMPLETE after the cancel); a
+//     recording stopped or discarded while still queued vanishes without an event; a bridged
+//     channel cannot record (RecordingFailed "Cannot record channel while in bridge").
+//   - Behaviour.DND is a SIP 603 Decline: cause 21 "Call Rejected", final Dial NOANSWER (see
+//     Behaviour).
+//   - Mailboxes (PUT/GET/DELETE /mailboxes) keep counts only; Asterisk sends the app no event.
 package aritest

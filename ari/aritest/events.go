@@ -146,6 +146,8 @@ func causeText(cause int) string {
 		return "User busy"
 	case 19:
 		return "User alerting, no answer"
+	case causeRejected:
+		return "Call Rejected"
 	case 34:
 		return "Circuit/channel congestion"
 	default:

@@ -7,6 +7,13 @@ type ChannelInfo struct {
 	Endpoint        string // "PJSIP/pstn", "Local/agent-answer3@agents", "Local/0503164911@from-pstn"
 	InStasis        bool
 	Alive           bool
+	// Where the channel is in the dialplan. After POST /continue that is the location it was
+	// sent to (Continued), with a label the fake could not resolve in Label.
+	Context, Exten string
+	Priority       int
+	Label          string
+	Continued      bool
+	Ringing        bool // the app indicates ringing to it (POST /ring, until DELETE /ring or answer)
 }
 
 // BridgeInfo is a snapshot of a bridge for tests.
@@ -17,11 +24,25 @@ type BridgeInfo struct {
 }
 
 func (c *channel) info() ChannelInfo {
-	i := ChannelInfo{ID: c.id, Name: c.name, State: c.state, Endpoint: c.epName, InStasis: c.inStasis, Alive: !c.dead}
+	i := ChannelInfo{ID: c.id, Name: c.name, State: c.state, Endpoint: c.epName, InStasis: c.inStasis, Alive: !c.dead,
+		Context: c.dialplan.Context, Exten: c.dialplan.Exten, Priority: c.dialplan.Priority, Ringing: c.ringing}
 	if c.bridge != nil {
 		i.Bridge = c.bridge.id
 	}
+	if c.continued != nil {
+		i.Continued, i.Label = true, c.continued.label
+	}
 	return i
+}
+
+// Continued reports where POST /channels/{id}/continue sent a channel (live or recently
+// destroyed); ok is false if it never continued.
+func (s *Server) Continued(id string) (context, exten string, ok bool) {
+	info, found := s.Channel(id)
+	if !found || !info.Continued {
+		return "", "", false
+	}
+	return info.Context, info.Exten, true
 }
 
 // Channels returns the live channels in creation order, then the most recently destroyed ones

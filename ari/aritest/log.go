@@ -33,7 +33,11 @@ type Record struct {
 	Path     string // with the query string
 	Body     []byte
 	Status   int
-	Response []byte // nil for 204
+	Response []byte // the body written; nil for 204, and for audio (see Length)
+	// ContentType is the response's Content-Type ("" without a body), Length the bytes of its
+	// body: for a stored recording's audio only these are kept, as in the traces.
+	ContentType string
+	Length      int
 }
 
 // Stats counts what the fake has done.

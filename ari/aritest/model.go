@@ -43,8 +43,32 @@ type channel struct {
 	subs int
 	dead bool
 
-	playing *playback   // current playback on the channel
-	queued  []*playback // playbacks waiting for it
+	// The channel's Stasis control runs one media command at a time, in order: what plays or
+	// records now, and what waits behind it (playbacks, recordings, a continue).
+	playing   *playback
+	recording *liveRecording
+	ops       []chanOp
+
+	speech    []span            // when the caller talked (Caller.Speak), oldest first
+	failRec   string            // Caller.FailRecording: the next recording fails with this cause
+	ringing   bool              // POST /ring indication on
+	continued *dialplanLocation // where POST /continue sent it
+}
+
+// chanOp is a command waiting on a channel's Stasis control: exactly one field is set.
+type chanOp struct {
+	pb   *playback
+	rec  *liveRecording
+	cont *dialplanLocation
+}
+
+// span is a stretch of time [from, to).
+type span struct{ from, to time.Time }
+
+// dialplanLocation is where POST /channels/{id}/continue sends a channel.
+type dialplanLocation struct {
+	context, exten, label string
+	priority              int
 }
 
 func (c *channel) snapshot() channelJSON {

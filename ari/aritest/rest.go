@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,21 +28,24 @@ type request struct {
 
 func (q *request) path(name string) string { return q.r.PathValue(name) }
 
-// reply is a handler's answer: a status and, unless nil, a JSON body.
+// reply is a handler's answer: a status and, unless nil, a JSON body; or a body in another
+// format (data, with its Content-Type: the audio of a stored recording).
 type reply struct {
 	status int
 	body   any
+	data   []byte
+	ctype  string
 }
 
-func ok(body any) reply { return reply{http.StatusOK, body} }
+func ok(body any) reply { return reply{status: http.StatusOK, body: body} }
 
 var noContent = reply{status: http.StatusNoContent}
 
-func fail(status int, msg string) reply { return reply{status, errorBody(msg)} }
+func fail(status int, msg string) reply { return reply{status: status, body: errorBody(msg)} }
 
 // allocationFailed is ARI's answer when no channel could be created; unlike other errors its
 // key is "error" (rest-errors).
-var allocationFailed = reply{http.StatusInternalServerError, object{{"error", "Allocation failed"}}}
+var allocationFailed = reply{status: http.StatusInternalServerError, body: object{{"error", "Allocation failed"}}}
 
 type methods map[string]func(*request) reply
 
@@ -64,8 +68,8 @@ func (s *Server) routes() http.Handler {
 	handle("/ari/channels/{id}/play", methods{"POST": s.playOnChannel})
 	handle("/ari/channels/{id}/play/{playback}", methods{"POST": s.playOnChannel})
 	handle("/ari/channels/{id}/variable", methods{"GET": s.getVariable, "POST": s.setVariable})
-	handle("/ari/channels/{id}/continue", methods{"POST": s.notEmulated})
-	handle("/ari/channels/{id}/record", methods{"POST": s.notEmulated})
+	handle("/ari/channels/{id}/continue", methods{"POST": s.continueChannel})
+	handle("/ari/channels/{id}/record", methods{"POST": s.recordChannel})
 
 	handle("/ari/bridges", methods{"GET": s.listBridges, "POST": s.createBridge})
 	handle("/ari/bridges/{id}", methods{"GET": s.getBridge, "POST": s.createBridge, "DELETE": s.destroyBridge})
@@ -74,6 +78,7 @@ func (s *Server) routes() http.Handler {
 	handle("/ari/bridges/{id}/moh", methods{"POST": s.startMOH, "DELETE": s.stopMOH})
 	handle("/ari/bridges/{id}/play", methods{"POST": s.playOnBridge})
 	handle("/ari/bridges/{id}/play/{playback}", methods{"POST": s.playOnBridge})
+	handle("/ari/bridges/{id}/record", methods{"POST": s.notEmulated})
 
 	handle("/ari/playbacks/{id}", methods{"GET": s.getPlayback, "DELETE": s.stopPlayback})
 
@@ -85,8 +90,18 @@ func (s *Server) routes() http.Handler {
 	handle("/ari/endpoints/{tech}", methods{"GET": s.listEndpoints})
 	handle("/ari/endpoints/{tech}/{resource}", methods{"GET": s.getEndpoint})
 
-	handle("/ari/recordings/stored", methods{"GET": s.listRecordings})
-	handle("/ari/recordings/stored/{name}", methods{"GET": s.getRecording})
+	handle("/ari/recordings/stored", methods{"GET": s.listStoredRecordings})
+	handle("/ari/recordings/stored/{name}", methods{"GET": s.getStoredRecording, "DELETE": s.deleteStoredRecording})
+	handle("/ari/recordings/stored/{name}/file", methods{"GET": s.storedRecordingFile})
+	handle("/ari/recordings/stored/{name}/copy", methods{"POST": s.copyStoredRecording})
+	handle("/ari/recordings/live/{name}", methods{"GET": s.getLiveRecording, "DELETE": s.cancelLiveRecording})
+	handle("/ari/recordings/live/{name}/stop", methods{"POST": s.stopLiveRecording})
+	handle("/ari/recordings/live/{name}/pause", methods{"POST": s.notEmulated, "DELETE": s.notEmulated})
+	handle("/ari/recordings/live/{name}/mute", methods{"POST": s.notEmulated, "DELETE": s.notEmulated})
+
+	handle("/ari/mailboxes", methods{"GET": s.listMailboxes})
+	handle("/ari/mailboxes/{name}", methods{"GET": s.getMailbox, "PUT": s.updateMailbox, "DELETE": s.deleteMailbox})
+
 	handle("/ari/asterisk/info", methods{"GET": s.asteriskInfo})
 	return mux
 }
@@ -98,7 +113,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, m methods) {
 	if !s.authorized(r) {
 		resp := marshal(errorBody("Authentication required"))
 		w.Header().Set("WWW-Authenticate", `Basic realm="Asterisk REST Interface"`)
-		s.logREST(0, r, body, http.StatusUnauthorized, resp)
+		s.logREST(0, r, body, http.StatusUnauthorized, resp, "application/json", len(resp))
 		writeJSON(w, http.StatusUnauthorized, resp)
 		return
 	}
@@ -125,17 +140,55 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, m methods) {
 		case <-time.After(2 * time.Second):
 		}
 	}
-	var resp []byte
-	if rep.body != nil {
-		resp = marshal(rep.body)
+	var resp, logged []byte
+	ctype := ""
+	switch {
+	case rep.data != nil:
+		resp, ctype = rep.data, rep.ctype // audio: the log keeps its type and size only
+	case rep.body != nil:
+		resp, ctype = marshal(rep.body), "application/json"
+		logged = resp
 	}
 	// Logged before it is written, so that a client holding the response finds it in Log.
-	s.logREST(cur.seq, r, body, rep.status, resp)
+	s.logREST(cur.seq, r, body, rep.status, logged, ctype, len(resp))
 	s.notify()
-	writeJSON(w, rep.status, resp)
+	if r.Method == http.MethodHead {
+		writeHead(w, rep.status, ctype, resp)
+		return
+	}
+	writeBody(w, rep.status, ctype, resp)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// writeHead answers a HEAD request as Asterisk does: ARI has no HEAD methods, and its 405 comes
+// with the 28-byte body {"message":"Invalid method"} although a HEAD response has none (README
+// scenario 5). net/http never writes a body for HEAD, so the response is written on the raw
+// connection. Unlike Asterisk the fake then closes the connection (and says so): a client that
+// reused it would read those 28 bytes as the start of its next response (Go's transport logs
+// "Unsolicited response received on idle HTTP channel", or fails the next request if it won
+// the race to the idle connection).
+func writeHead(w http.ResponseWriter, status int, ctype string, body []byte) {
+	hj, canHijack := w.(http.Hijacker)
+	if !canHijack {
+		writeBody(w, status, ctype, body)
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	fmt.Fprintf(buf, "Server: Asterisk/22.10.1\r\nDate: %s\r\nConnection: close\r\nCache-Control: no-cache, no-store\r\n",
+		time.Now().UTC().Format(http.TimeFormat))
+	if ctype != "" {
+		fmt.Fprintf(buf, "Content-Type: %s\r\n", ctype)
+	}
+	fmt.Fprintf(buf, "Content-Length: %d\r\n\r\n", len(body))
+	buf.Write(body)
+	buf.Flush()
 }
 
 func (s *Server) handle(r *http.Request, body []byte, m methods) reply {
@@ -163,11 +216,11 @@ func (s *Server) pickOrder() Order {
 	return OrderResponseFirst
 }
 
-func (s *Server) logREST(seq int, r *http.Request, body []byte, status int, resp []byte) {
+func (s *Server) logREST(seq int, r *http.Request, body []byte, status int, resp []byte, ctype string, length int) {
 	s.record(Record{
 		Kind: KindREST, Time: s.now(), Seq: seq,
 		Method: r.Method, Path: r.URL.RequestURI(), Body: body,
-		Status: status, Response: resp,
+		Status: status, Response: resp, ContentType: ctype, Length: length,
 	})
 }
 
@@ -182,8 +235,18 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	default:
 		data = marshal(b)
 	}
+	ctype := ""
 	if data != nil {
-		w.Header().Set("Content-Type", "application/json")
+		ctype = "application/json"
+	}
+	writeBody(w, status, ctype, data)
+}
+
+// writeBody writes a response; without a body it has no Content-Type either.
+func writeBody(w http.ResponseWriter, status int, ctype string, data []byte) {
+	if ctype != "" {
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
@@ -245,6 +308,15 @@ func (p params) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// boolean is a boolean parameter: a JSON true, or a string Asterisk's ast_true accepts.
+func (p params) boolean(name string) bool {
+	switch strings.ToLower(p.str(name)) {
+	case "true", "yes", "y", "t", "1", "on":
+		return true
+	}
+	return false
 }
 
 // list is a list parameter: a JSON array, or a comma-separated string (ari/v5 sends addChannel's

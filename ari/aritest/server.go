@@ -68,18 +68,23 @@ type Server struct {
 	bridgeOrd []*bridge
 	endpoints map[string]*endpoint
 	playbacks map[string]*playback
-	app       appState
-	conns     map[*wsConn]bool // every open events socket, live or deaf
-	live      *wsConn          // the socket the app's events go to
-	phantom   bool             // another process owns the app (ReplaceApp)
-	refuse    bool
-	closed    bool
-	uniqueSeq int // Asterisk's uniqueid counter
-	localSeq  int // Local/...-0000000N counter
-	pjsipSeq  int // PJSIP/...-0000000N counter
-	reqSeq    int // REST requests received
-	cur       *reqState
-	held      atomic.Bool // HoldEvents: writers wait; read without mu by the writers
+	// recordings are the live ones (queued or recording), stored the recordings directory,
+	// mailboxes ARI's external MWI mailboxes.
+	recordings map[string]*liveRecording
+	stored     map[string]*storedRecording
+	mailboxes  map[string]mailbox
+	app        appState
+	conns      map[*wsConn]bool // every open events socket, live or deaf
+	live       *wsConn          // the socket the app's events go to
+	phantom    bool             // another process owns the app (ReplaceApp)
+	refuse     bool
+	closed     bool
+	uniqueSeq  int // Asterisk's uniqueid counter
+	localSeq   int // Local/...-0000000N counter
+	pjsipSeq   int // PJSIP/...-0000000N counter
+	reqSeq     int // REST requests received
+	cur        *reqState
+	held       atomic.Bool // HoldEvents: writers wait; read without mu by the writers
 
 	connSeq atomic.Int64
 	stats   statCounters
@@ -112,17 +117,20 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opt:       opt,
-		clock:     opt.Clock,
-		ln:        ln,
-		rng:       rand.New(rand.NewPCG(uint64(opt.Seed), 0x5eed)),
-		order:     opt.Order,
-		channels:  make(map[string]*channel),
-		bridges:   make(map[string]*bridge),
-		endpoints: make(map[string]*endpoint),
-		playbacks: make(map[string]*playback),
-		conns:     make(map[*wsConn]bool),
-		changed:   make(chan struct{}),
+		opt:        opt,
+		clock:      opt.Clock,
+		ln:         ln,
+		rng:        rand.New(rand.NewPCG(uint64(opt.Seed), 0x5eed)),
+		order:      opt.Order,
+		channels:   make(map[string]*channel),
+		bridges:    make(map[string]*bridge),
+		endpoints:  make(map[string]*endpoint),
+		playbacks:  make(map[string]*playback),
+		recordings: make(map[string]*liveRecording),
+		stored:     make(map[string]*storedRecording),
+		mailboxes:  make(map[string]mailbox),
+		conns:      make(map[*wsConn]bool),
+		changed:    make(chan struct{}),
 	}
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) //nolint:errcheck // returns http.ErrServerClosed on Close

@@ -33,6 +33,9 @@ type traceLine struct {
 	Status int             `json:"status"`
 	Resp   json.RawMessage `json:"response"`
 	Raw    json.RawMessage `json:"raw"`
+	// Audio and HEAD responses: only the type and size of what Asterisk sent are kept.
+	ContentType   string `json:"content_type"`
+	ContentLength string `json:"content_length"`
 
 	ev ordered // Raw, parsed with its key order
 }
@@ -305,12 +308,15 @@ func sortByID(v ordered) ordered {
 }
 
 // eventSubject is whom an event is about: the channel (Dial: the peer), else the bridge,
-// endpoint or playback.
+// endpoint, playback or recording.
 func eventSubject(ev orderedObject) string {
-	for _, k := range []string{"channel", "peer", "bridge", "endpoint", "playback"} {
+	for _, k := range []string{"channel", "peer", "bridge", "endpoint", "playback", "recording"} {
 		if o := ev.obj(k); o != nil {
-			if k == "endpoint" {
+			switch k {
+			case "endpoint":
 				return o.str("technology") + "/" + o.str("resource")
+			case "recording":
+				return o.str("name")
 			}
 			return o.str("id")
 		}
