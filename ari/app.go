@@ -81,6 +81,10 @@ type Config struct {
 	Clock   Clock
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
+	// Employees are reached on direct numbers (Stasis(callmon,direct,<n>)).
+	Employees []Employee
+	// Voicemail, if set, takes messages for employees who do not answer.
+	Voicemail Voicemail
 	// Callbacks, if set, lets callers agree a callback (DESIGN §4.1 step 4).
 	Callbacks Callbacks
 	// Record, if set, receives every finished call; it must not block.
@@ -105,9 +109,10 @@ type App struct {
 	in     *intake
 
 	mu      sync.Mutex
-	routes  map[string]flow       // channel, bridge and playback ids → their flow
-	calls   map[string]*queueCall // by caller channel id
-	dials   map[string]*dialCall  // automatic callbacks, by their id
+	routes  map[string]flow        // channel, bridge and playback ids → their flow
+	calls   map[string]*queueCall  // by caller channel id
+	dials   map[string]*dialCall   // automatic callbacks, by their id
+	directs map[string]*directCall // direct-dial calls, by caller channel id
 	dialSeq int
 	stopped bool
 
@@ -139,15 +144,16 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{
-		cfg:    cfg,
-		rest:   rest,
-		log:    cfg.Log,
-		m:      cfg.Metrics,
-		clock:  cfg.Clock,
-		queues: map[string]*Queue{},
-		routes: map[string]flow{},
-		calls:  map[string]*queueCall{},
-		dials:  map[string]*dialCall{},
+		cfg:     cfg,
+		rest:    rest,
+		log:     cfg.Log,
+		m:       cfg.Metrics,
+		clock:   cfg.Clock,
+		queues:  map[string]*Queue{},
+		routes:  map[string]flow{},
+		calls:   map[string]*queueCall{},
+		dials:   map[string]*dialCall{},
+		directs: map[string]*directCall{},
 	}
 	for i := range cfg.Queues {
 		q := &cfg.Queues[i]
@@ -221,6 +227,9 @@ func (a *App) Stop() {
 		for _, d := range a.dials {
 			d.mb.close()
 		}
+		for _, d := range a.directs {
+			d.mb.close()
+		}
 		a.mu.Unlock()
 		a.wg.Wait()
 	})
@@ -249,6 +258,9 @@ func (a *App) backlog() int {
 		n += c.mb.len()
 	}
 	for _, d := range a.dials {
+		n += d.mb.len()
+	}
+	for _, d := range a.directs {
 		n += d.mb.len()
 	}
 	return n
@@ -285,6 +297,12 @@ func (a *App) dispatch(ev ari.Event) {
 		id = e.Playback.ID
 	case *ari.PlaybackFinished:
 		id = e.Playback.ID
+	case *ari.RecordingStarted:
+		id = e.Recording.Name
+	case *ari.RecordingFinished:
+		id = e.Recording.Name
+	case *ari.RecordingFailed:
+		id = e.Recording.Name
 	default:
 		// Varsets, dialplan steps, caller-id and connected-line updates,
 		// bridge lifecycle: nothing in the flows depends on them.
@@ -318,6 +336,19 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 		// ended, or callmon restarted): nobody is waiting for it.
 		a.log.Info("hanging up agent channel of a finished call", "channel", id)
 		go a.hangup(id)
+		return
+	}
+	if emp, isDirect := a.directFor(e); isDirect {
+		if emp != nil {
+			a.startDirect(e, emp)
+			return
+		}
+		a.log.Info("direct call to a number no employee has; to the general queue", "channel", id)
+		caller := CallerInfo{}
+		if cl := e.Channel.Caller; cl != nil {
+			caller = CallerInfo{Name: cl.Name, Number: cl.Number}
+		}
+		a.transferToQueue(id, caller, time.Time(e.Timestamp))
 		return
 	}
 	q := a.queueFor(e)
@@ -409,6 +440,10 @@ func (a *App) resync(ctx context.Context, reconnect bool) {
 		owned[c.mixID] = true
 	}
 	for _, d := range a.dials {
+		flows = append(flows, d)
+		owned[d.mixID] = true
+	}
+	for _, d := range a.directs {
 		flows = append(flows, d)
 		owned[d.mixID] = true
 	}

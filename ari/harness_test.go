@@ -72,6 +72,8 @@ type harnessOptions struct {
 	logLimit    int    // records the fake keeps (0 = all); benchmarks bound it
 	callbacks   *fakeCallbacks
 	offerAfter  time.Duration
+	voicemail   *fakeVoicemail
+	employee    *employeePhone // an employee "erik" on 0503161234 (PJSIP/2001)
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -110,7 +112,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		ids = append(ids, id)
 	}
 	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg, clk, amsterdam, []metrics.Queue{{Name: "general", Threshold: o.threshold}}, "test")
+	m, err := metrics.New(reg, clk, amsterdam, []metrics.Queue{{Name: "general", Threshold: o.threshold}, {Name: ari.DirectQueue}}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +134,17 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	if o.callbacks != nil {
 		cfg.Callbacks = o.callbacks
+	}
+	if o.voicemail != nil {
+		cfg.Voicemail = o.voicemail
+	}
+	if o.employee != nil {
+		state := "online"
+		if o.employee.Offline {
+			state = "offline"
+		}
+		fake.AddEndpoint("PJSIP/2001", state, o.employee.Behaviour)
+		cfg.Employees = []ari.Employee{{ID: "erik", Name: "Erik Smit", Numbers: []string{"0503161234"}, Endpoint: "PJSIP/2001"}}
 	}
 	app, err := ari.New(cfg)
 	if err != nil {

@@ -48,10 +48,10 @@ func TestServiceLevelIsExact(t *testing.T) {
 	if got := h.value("callmon_calls_answered_within_threshold_total"); got != 9 {
 		t.Errorf("answered within threshold = %v, want 9", got)
 	}
-	if got := h.value("callmon_service_level_ratio", "window", "today"); got != 0.9 {
+	if got := h.value("callmon_service_level_ratio", "queue", "general", "window", "today"); got != 0.9 {
 		t.Errorf("service level today = %v, want exactly 0.9", got)
 	}
-	if got := h.value("callmon_service_level_ratio", "window", "interval"); got != 0.9 {
+	if got := h.value("callmon_service_level_ratio", "queue", "general", "window", "interval"); got != 0.9 {
 		t.Errorf("service level of the interval = %v, want exactly 0.9", got)
 	}
 	if got := h.bucket("callmon_queue_wait_seconds", 30); got != 9 {
@@ -93,7 +93,7 @@ func TestAbandonsAndShortAbandons(t *testing.T) {
 		}
 	}
 	// 1 within / (4 offered - 2 short) = 0.5
-	if got := h.value("callmon_service_level_ratio", "window", "today"); got != 0.5 {
+	if got := h.value("callmon_service_level_ratio", "queue", "general", "window", "today"); got != 0.5 {
 		t.Errorf("service level = %v, want 0.5 (short abandons leave the denominator)", got)
 	}
 	if got := h.value("callmon_calls_total", "outcome", "short_abandoned"); got != 2 {
@@ -271,7 +271,7 @@ func TestNoAgentLoggedInCallerWaits(t *testing.T) {
 	c := h.call("0612345678")
 	h.eventually("waiting", func() bool { return h.value("callmon_calls_waiting") == 1 })
 	h.clock.Advance(40 * time.Second)
-	if got := h.value("callmon_service_level_ratio", "window", "today"); got != 0 {
+	if got := h.value("callmon_service_level_ratio", "queue", "general", "window", "today"); got != 0 {
 		t.Errorf("live service level = %v, want 0: a call waiting past the threshold is a miss at once", got)
 	}
 	if got := h.value("callmon_oldest_waiting_call_seconds"); got != 40 {
@@ -287,7 +287,7 @@ func TestNoAgentLoggedInCallerWaits(t *testing.T) {
 	if got := h.value("callmon_calls_answered_within_threshold_total"); got != 0 {
 		t.Errorf("within = %v, want 0", got)
 	}
-	if got := h.value("callmon_service_level_ratio", "window", "today"); got != 0 {
+	if got := h.value("callmon_service_level_ratio", "queue", "general", "window", "today"); got != 0 {
 		t.Errorf("service level = %v, want 0 (counted once)", got)
 	}
 }

@@ -1,0 +1,338 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+)
+
+// DirectQueue is the queue label direct-dial calls are measured under.
+const DirectQueue = "direct"
+
+// Employee is someone reachable on a direct number (DESIGN §4.2).
+type Employee struct {
+	ID, Name    string
+	Numbers     []string // national form, e.g. 0503161234
+	Endpoint    string
+	Greeting    string // media of their own greeting; "" for the default
+	Mailbox     string
+	RingTimeout time.Duration // default 20s
+}
+
+// Voicemail takes a message on a caller's channel. Every event of that
+// channel, its playbacks and its recording arrives on events, in order.
+// The outcome is one of "recorded", "discarded", "to_queue", "failed" or
+// "hung_up"; on "to_queue" and "failed" the caller is moved to the general
+// queue.
+type Voicemail interface {
+	Take(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (string, error)
+}
+
+// CallerInfo is who called.
+type CallerInfo struct{ Name, Number string }
+
+type directPhase int
+
+const (
+	directRinging directPhase = iota
+	directTalking
+	directVoicemail
+	directDone
+)
+
+// directCall is a caller on an employee's direct number: ring the employee
+// while the caller hears ringing; answered → bridged and measured under
+// queue "direct"; otherwise voicemail.
+type directCall struct {
+	a      *App
+	id     string
+	emp    *Employee
+	entry  time.Time
+	caller CallerInfo
+	mb     *mailbox
+
+	phase    directPhase
+	leg      string    // the employee's channel
+	upAt     time.Time // employee Up (Asterisk time)
+	answered bool
+	mixID    string
+	bridged  bool
+	vm       chan ari.Event
+}
+
+type vmDoneMsg struct {
+	outcome string
+	err     error
+}
+
+func (d *directCall) inbox() *mailbox { return d.mb }
+
+// directFor finds the employee for Stasis(callmon,direct,<number>).
+func (a *App) directFor(e *ari.StasisStart) (*Employee, bool) {
+	if len(e.Args) < 1 || e.Args[0] != "direct" {
+		return nil, false
+	}
+	num := ""
+	if len(e.Args) >= 2 {
+		num = e.Args[1]
+	}
+	num = strings.Map(func(r rune) rune {
+		if r == '+' || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, num)
+	if n, ok := e164(num); ok {
+		num = "0" + strings.TrimPrefix(n, "+31")
+	}
+	for i := range a.cfg.Employees {
+		for _, x := range a.cfg.Employees[i].Numbers {
+			if x == num {
+				return &a.cfg.Employees[i], true
+			}
+		}
+	}
+	return nil, true
+}
+
+func (a *App) startDirect(e *ari.StasisStart, emp *Employee) {
+	d := &directCall{a: a, id: e.Channel.ID, emp: emp, entry: time.Time(e.Timestamp), mb: newMailbox(),
+		mixID: idPrefix + e.Channel.ID + "-mix", leg: idPrefix + e.Channel.ID + "-e1"}
+	if cl := e.Channel.Caller; cl != nil {
+		d.caller = CallerInfo{Name: cl.Name, Number: cl.Number}
+	}
+	a.mu.Lock()
+	a.routes[d.id] = d
+	a.routes[d.leg] = d
+	a.routes[d.leg+";2"] = d
+	a.directs[d.id] = d
+	a.mu.Unlock()
+	d.mb.post(e)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); d.run() }()
+}
+
+func (d *directCall) run() {
+	defer func() {
+		d.mb.close()
+		d.a.mu.Lock()
+		delete(d.a.directs, d.id)
+		for id, f := range d.a.routes {
+			if f == flow(d) {
+				delete(d.a.routes, id)
+			}
+		}
+		d.a.mu.Unlock()
+	}()
+	for d.phase != directDone {
+		msg, ok := d.mb.next()
+		if !ok {
+			return
+		}
+		d.handle(msg)
+	}
+}
+
+func (d *directCall) handle(msg any) {
+	if d.phase == directVoicemail {
+		switch m := msg.(type) {
+		case vmDoneMsg:
+			d.voicemailDone(m)
+		case ari.Event:
+			d.vm <- m
+		case resyncMsg:
+			if !m.channels[d.id] {
+				d.vm <- &ari.StasisEnd{EventData: ari.EventData{Type: "StasisEnd", Timestamp: ari.DateTime(m.at)}, Channel: ari.ChannelData{ID: d.id}}
+			}
+		}
+		return
+	}
+	switch m := msg.(type) {
+	case *ari.StasisStart:
+		if m.Channel.ID == d.id {
+			d.start()
+		} else if m.Channel.ID == d.leg && d.phase == directRinging {
+			d.employeeAnswered(time.Time(m.Timestamp))
+		}
+	case *ari.ChannelStateChange:
+		if m.Channel.ID == d.leg && m.Channel.State == "Up" && d.upAt.IsZero() {
+			d.upAt = time.Time(m.Timestamp)
+		}
+	case *ari.ChannelHangupRequest:
+		d.hungUp(m.Channel.ID, time.Time(m.Timestamp))
+	case *ari.StasisEnd:
+		d.hungUp(m.Channel.ID, time.Time(m.Timestamp))
+	case *ari.ChannelDestroyed:
+		if m.Channel.ID == d.leg {
+			if d.phase == directRinging {
+				// No answer, busy, congestion, rejected (DND): voicemail.
+				d.a.log.Debug("employee did not answer", "call", d.id, "employee", d.emp.ID, "cause", m.CauseTxt)
+				d.toVoicemail()
+			} else {
+				d.hungUp(d.leg, time.Time(m.Timestamp))
+			}
+		}
+	case resyncMsg:
+		if !m.channels[d.id] {
+			d.hungUp(d.id, m.at)
+		} else if !m.channels[d.leg] && d.phase == directRinging {
+			d.toVoicemail()
+		}
+	}
+}
+
+func (d *directCall) key() *ari.Key { return ari.NewKey(ari.ChannelKey, d.id) }
+
+func (d *directCall) start() {
+	d.a.m.Entered(DirectQueue, d.id, d.entry)
+	// The caller hears ringing, unanswered, while the employee's phone rings.
+	if err := d.a.rest.Channel().Ring(d.key()); err != nil && !gone(err) {
+		d.a.log.Warn("ring caller failed", "call", d.id, "err", err)
+	}
+	timeout := d.emp.RingTimeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	callerID := ""
+	if d.caller.Number != "" {
+		callerID = fmt.Sprintf("%q <%s>", d.caller.Name, d.caller.Number)
+	}
+	_, err := d.a.rest.Channel().Originate(nil, ari.OriginateRequest{
+		Endpoint: d.emp.Endpoint, Timeout: int(timeout.Round(time.Second) / time.Second), CallerID: callerID,
+		App: d.a.cfg.Application, AppArgs: "agent", ChannelID: d.leg,
+	})
+	if err != nil {
+		// Unreachable endpoint (500 Allocation failed) and the like.
+		d.a.log.Info("employee unreachable; voicemail", "call", d.id, "employee", d.emp.ID, "err", err)
+		d.toVoicemail()
+	}
+}
+
+func (d *directCall) employeeAnswered(ts time.Time) {
+	d.phase = directTalking
+	at := d.upAt
+	if at.IsZero() {
+		at = ts
+	}
+	if err := d.a.rest.Channel().Answer(d.key()); err != nil && !gone(err) {
+		d.a.log.Warn("answer caller failed", "call", d.id, "err", err)
+	}
+	mix := ari.NewKey(ari.BridgeKey, d.mixID)
+	if _, err := d.a.rest.Bridge().Create(mix, "mixing", "direct-"+d.emp.ID+"-"+d.id); err != nil {
+		d.a.log.Warn("create bridge failed", "call", d.id, "err", err)
+		return
+	}
+	d.bridged = true
+	if err := d.a.rest.Bridge().AddChannel(mix, d.id); err != nil {
+		return // the caller is gone: their hang-up follows
+	}
+	if err := d.a.rest.Bridge().AddChannel(mix, d.leg); err != nil {
+		return
+	}
+	d.a.m.Answered(DirectQueue, d.id, at)
+	d.answered = true
+}
+
+func (d *directCall) hungUp(ch string, at time.Time) {
+	if d.phase == directDone {
+		return
+	}
+	switch {
+	case ch == d.id:
+		if !d.answered {
+			d.a.m.Abandoned(DirectQueue, d.id, at)
+		}
+		d.a.hangup(d.leg)
+		d.end()
+	case ch == d.leg && d.phase == directTalking:
+		d.a.hangup(d.id)
+		d.end()
+	}
+}
+
+func (d *directCall) end() {
+	d.phase = directDone
+	if d.bridged {
+		if err := d.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, d.mixID)); err != nil && !gone(err) {
+			d.a.log.Warn("delete bridge failed", "call", d.id, "err", err)
+		}
+	}
+}
+
+// toVoicemail hands the caller to the voicemail dialogue, which runs in its
+// own goroutine and is fed this call's events.
+func (d *directCall) toVoicemail() {
+	d.a.hangup(d.leg)
+	if d.a.cfg.Voicemail == nil {
+		d.a.log.Warn("no voicemail configured; hanging up the caller", "call", d.id)
+		d.a.m.Abandoned(DirectQueue, d.id, d.a.clock.Now())
+		d.a.hangup(d.id)
+		d.end()
+		return
+	}
+	d.phase = directVoicemail
+	d.vm = make(chan ari.Event, 256)
+	d.a.route(vmRecordingName(d.id), d)
+	for i := 1; i <= 8; i++ {
+		d.a.route(fmt.Sprintf("%s%s-vm%d", idPrefix, d.id, i), d)
+	}
+	go func() {
+		outcome, err := d.a.cfg.Voicemail.Take(context.Background(), d.id, *d.emp, d.caller, d.vm)
+		d.mb.post(vmDoneMsg{outcome: outcome, err: err})
+	}()
+}
+
+// vmRecordingName is the stored recording of a call's message.
+func vmRecordingName(channelID string) string {
+	return "vm-" + strings.ReplaceAll(channelID, ".", "-")
+}
+
+func (d *directCall) voicemailDone(m vmDoneMsg) {
+	now := d.a.clock.Now()
+	switch m.outcome {
+	case "recorded":
+		d.a.m.Left(DirectQueue, d.id, "voicemail", now)
+		d.a.hangup(d.id)
+		d.end()
+	case "to_queue", "failed":
+		if m.err != nil {
+			d.a.log.Error("voicemail failed; caller moved to the general queue", "call", d.id, "err", m.err)
+		}
+		d.a.m.Left(DirectQueue, d.id, "transferred", now)
+		d.phase = directDone
+		d.a.transferToQueue(d.id, d.caller, now)
+	default: // hung_up, discarded
+		d.a.m.Abandoned(DirectQueue, d.id, now)
+		d.a.hangup(d.id)
+		d.end()
+	}
+}
+
+// transferToQueue makes a caller already in Stasis a new call of the
+// general queue (the first configured queue), entering it now.
+func (a *App) transferToQueue(id string, caller CallerInfo, at time.Time) {
+	var q *Queue
+	if len(a.cfg.Queues) > 0 {
+		q = a.queues[a.cfg.Queues[0].Name]
+	}
+	if q == nil {
+		a.hangup(id)
+		return
+	}
+	e := &ari.StasisStart{
+		EventData: ari.EventData{Type: "StasisStart", Timestamp: ari.DateTime(at)},
+		Args:      []string{"queue", q.Name},
+		Channel:   ari.ChannelData{ID: id, Caller: &ari.CallerID{Name: caller.Name, Number: caller.Number}},
+	}
+	c := newQueueCall(a, q, e)
+	a.mu.Lock()
+	a.calls[id] = c
+	a.routes[id] = c
+	a.mu.Unlock()
+	c.mb.post(e)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); c.run() }()
+}
