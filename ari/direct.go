@@ -267,10 +267,11 @@ func (d *directCall) end() {
 func (d *directCall) toVoicemail() {
 	d.a.hangup(d.leg)
 	if d.a.cfg.Voicemail == nil {
-		d.a.log.Warn("no voicemail configured; hanging up the caller", "call", d.id)
-		d.a.m.Abandoned(DirectQueue, d.id, d.a.clock.Now())
-		d.a.hangup(d.id)
-		d.end()
+		// No way to take a message: someone in the general queue helps.
+		now := d.a.clock.Now()
+		d.a.m.Left(DirectQueue, d.id, "transferred", now)
+		d.phase = directDone
+		d.a.transferToQueue(d.id, d.caller, now)
 		return
 	}
 	d.phase = directVoicemail

@@ -91,6 +91,13 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: short, CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
 			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
 	}
+	// Direct dial is measured like a queue, under queue "direct".
+	queues = append(queues, metrics.Queue{Name: ari.DirectQueue, Threshold: config.DefaultThreshold, Target: config.DefaultTarget, ShortAbandon: config.DefaultShortAbandon})
+	var employees []ari.Employee
+	for _, e := range cfg.Employees {
+		employees = append(employees, ari.Employee{ID: e.ID, Name: e.Name, Numbers: e.Numbers, Endpoint: e.Endpoint,
+			Greeting: e.Greeting, Mailbox: e.Mailbox, RingTimeout: e.DirectRingTimeout})
+	}
 	var agents []ari.Agent
 	for _, a := range cfg.Agents {
 		agents = append(agents, ari.Agent{ID: a.ID, Name: a.Name, Endpoint: a.Endpoint})
@@ -151,6 +158,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Metrics:     m,
 		Record:      record,
 		Callbacks:   cbs,
+		Employees:   employees,
 
 		OutboundEndpoint: cfg.ARI.OutboundEndpoint,
 	})

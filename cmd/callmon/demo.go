@@ -127,15 +127,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for {
 		select {
 		case <-ctx.Done():
-			printSummary(stdout, d, clk, cal.Location(), "final")
+			printSummary(stdout, d, clk, cal.Location(), cfg.Queues[0].Name, "final")
 			return nil
 		case <-deadline:
-			printSummary(stdout, d, clk, cal.Location(), "final")
+			printSummary(stdout, d, clk, cal.Location(), cfg.Queues[0].Name, "final")
 			return nil
 		case err := <-d.Err():
 			return err
 		case <-tick.C:
-			printSummary(stdout, d, clk, cal.Location(), "")
+			printSummary(stdout, d, clk, cal.Location(), cfg.Queues[0].Name, "")
 		}
 	}
 }
@@ -250,7 +250,7 @@ func firstOr(s []string, def string) string {
 
 // printSummary prints one line read back from callmon's own exposition, so
 // the demo shows what Prometheus would scrape.
-func printSummary(w io.Writer, d *daemon, clk aritest.Clock, loc *time.Location, label string) {
+func printSummary(w io.Writer, d *daemon, clk aritest.Clock, loc *time.Location, queue, label string) {
 	mfs, err := d.Reg.Gather()
 	if err != nil {
 		fmt.Fprintf(w, "gather: %v\n", err)
@@ -262,8 +262,9 @@ func printSummary(w io.Writer, d *daemon, clk aritest.Clock, loc *time.Location,
 	answered := v("callmon_calls_answered_total")
 	abandoned := v("callmon_calls_abandoned_total")
 	short := v("callmon_calls_short_abandoned_total")
-	sl := v("callmon_service_level_ratio", "window", "today")
-	slInt := v("callmon_service_level_ratio", "window", "interval")
+	// The demo's traffic is all in its first queue.
+	sl := v("callmon_service_level_ratio", "queue", queue, "window", "today")
+	slInt := v("callmon_service_level_ratio", "queue", queue, "window", "interval")
 	prefix := clk.Now().In(loc).Format("15:04:05")
 	if label != "" {
 		prefix = label + " " + prefix

@@ -161,9 +161,9 @@ func (s *site) play(calls []scall) {
 
 // today is what callmon says about today: the service level and its terms.
 func (s *site) today() map[string]float64 {
-	out := map[string]float64{"sl": s.value("callmon_service_level_ratio", "window", "today")}
+	out := map[string]float64{"sl": s.value("callmon_service_level_ratio", "queue", "general", "window", "today")}
 	for _, c := range []string{"offered", "answered_within_threshold", "short_abandoned", "waiting_over_threshold"} {
-		out[c] = s.value("callmon_window_calls", "window", "today", "class", c)
+		out[c] = s.value("callmon_window_calls", "queue", "general", "window", "today", "class", c)
 	}
 	return out
 }
