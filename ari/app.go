@@ -199,6 +199,10 @@ func New(cfg Config) (*App, error) {
 	return a, nil
 }
 
+// REST is the ARI REST client, for packages that talk to Asterisk on
+// callmon's behalf (voicemail).
+func (a *App) REST() *native.Client { return a.rest }
+
 // Agents gives access to presence (login, pause) for the HTTP API.
 func (a *App) Agents() *Agents { return a.agents }
 

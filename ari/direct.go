@@ -292,6 +292,7 @@ func vmRecordingName(channelID string) string {
 }
 
 func (d *directCall) voicemailDone(m vmDoneMsg) {
+	d.a.log.Info("voicemail ended", "call", d.id, "outcome", m.outcome, "err", m.err)
 	now := d.a.clock.Now()
 	switch m.outcome {
 	case "recorded":

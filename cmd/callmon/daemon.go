@@ -16,6 +16,7 @@ import (
 	"callmon/ari"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
+	"callmon/callback/voicemails"
 	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
@@ -111,6 +112,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var tasksWeb *cbweb.Server
 	var record func(ari.CallRecord)
 	var cbs ari.Callbacks
+	var vmTaker *voicemailTaker
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
@@ -124,6 +126,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		cb := newCallbacks(cal, ts, p.rec, capacity, o.Log)
 		cbs = cb
+		vs := voicemails.New(p.db.Pool(), voicemails.WithWindow(voicemails.CalendarWindow(cal)))
+		p.rec.Register(voicemails.SpoolKind, voicemails.SpoolWriter(vs))
+		if cfg.Voicemail.Mode == config.VoicemailARI && len(cfg.Employees) > 0 {
+			vmTaker = newVoicemailTaker(nil, vs, p.rec, cfg, o.Clock, o.Log)
+		}
 		p.start(ctx, o.Log)
 		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, o); err != nil {
 			p.Close()
@@ -159,6 +166,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Record:      record,
 		Callbacks:   cbs,
 		Employees:   employees,
+		Voicemail:   voicemailOrNil(vmTaker),
 
 		OutboundEndpoint: cfg.ARI.OutboundEndpoint,
 	})
@@ -176,6 +184,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 
+	if vmTaker != nil {
+		vmTaker.rest = app.REST()
+	}
 	mux := http.NewServeMux()
 	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
 	api := app.APIHandler()
@@ -249,4 +260,13 @@ func (d *daemon) Stop() {
 	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		d.log.Warn("HTTP shutdown", "err", err)
 	}
+}
+
+// voicemailOrNil keeps a nil *voicemailTaker from becoming a non-nil
+// interface (ari then sends unanswered direct calls to the general queue).
+func voicemailOrNil(v *voicemailTaker) ari.Voicemail {
+	if v == nil {
+		return nil
+	}
+	return v
 }

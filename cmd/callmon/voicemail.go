@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+	"github.com/CyCoreSystems/ari/v5/client/native"
+
+	"callmon/ari"
+	"callmon/callback/store"
+	"callmon/callback/voicemails"
+	"callmon/cmd/callmon/config"
+	"callmon/voicemail"
+)
+
+// voicemailTaker connects ari's direct-dial flow to package voicemail (the
+// recording dialogue) and to callback/voicemails (the row, the employee's
+// task, the message-waiting indicator).
+type voicemailTaker struct {
+	rest     *native.Client
+	vs       *voicemails.Store
+	rec      *store.Recorder
+	cfg      voicemail.Config
+	assignee map[string]string // employee → the agent id who gets the task
+	mailbox  map[string]string
+	clock    clock
+	log      *slog.Logger
+}
+
+func newVoicemailTaker(rest *native.Client, vs *voicemails.Store, rec *store.Recorder, c *config.Config, clk clock, log *slog.Logger) *voicemailTaker {
+	v := &voicemailTaker{rest: rest, vs: vs, rec: rec, clock: clk, log: log,
+		assignee: map[string]string{}, mailbox: map[string]string{},
+		cfg: voicemail.Config{MaxDuration: c.Voicemail.MaxDuration, MaxSilence: c.Voicemail.MaxSilence,
+			MinDuration: c.Voicemail.MinDuration, DefaultGreeting: []string{"sound:vm-intro"}, Clock: clk}}
+	for _, e := range c.Employees {
+		v.assignee[e.ID] = e.TaskAssignee()
+		v.mailbox[e.ID] = e.Mailbox
+	}
+	return v
+}
+
+func (v *voicemailTaker) Take(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, events <-chan ariv5.Event) (string, error) {
+	var greeting []string
+	if e.Greeting != "" {
+		greeting = []string{e.Greeting}
+	}
+	received := v.clock.Now()
+	res, err := voicemail.Run(ctx, v.rest, ch, greeting, v.cfg, events)
+	if err != nil {
+		return string(voicemail.Failed), err
+	}
+	if res.Outcome != voicemail.Recorded {
+		return string(res.Outcome), nil
+	}
+	nv := voicemails.NewVoicemail{Employee: e.ID, Assignee: v.assignee[e.ID], CallerNumber: caller.Number, CallerName: caller.Name,
+		ReceivedAt: received, Duration: res.Duration, Recording: res.Recording, ChannelID: ch}
+	if _, spooled, err := v.vs.SaveOrSpool(ctx, v.rec, nv); err != nil {
+		// The recording itself is safe in Asterisk; say loudly that its task is missing.
+		v.log.Error("voicemail recorded but not stored", "employee", e.ID, "recording", res.Recording, "err", err)
+	} else if spooled {
+		v.log.Warn("voicemail kept in the spool: PostgreSQL unavailable", "employee", e.ID)
+	} else {
+		v.updateMWI(ctx, e.ID)
+	}
+	return string(res.Outcome), nil
+}
+
+// updateMWI sets the employee's message-waiting indicator through ARI's
+// mailboxes resource (res_mwi_external).
+func (v *voicemailTaker) updateMWI(ctx context.Context, employee string) {
+	newCount, oldCount, err := v.vs.Counts(ctx, employee)
+	if err != nil {
+		v.log.Warn("message-waiting indicator not updated", "employee", employee, "err", err)
+		return
+	}
+	if err := v.rest.Mailbox().Update(ariv5.NewKey(ariv5.MailboxKey, v.mailbox[employee]), oldCount, newCount); err != nil {
+		v.log.Warn("message-waiting indicator not updated", "employee", employee, "err", err)
+	}
+}
