@@ -111,6 +111,8 @@ type Options struct {
 	Location *time.Location
 	Clock    func() time.Time // default time.Now
 	Log      *slog.Logger     // default: discard
+	// Voicemails, if set, adds the voicemail API (voicemails.go).
+	Voicemails Voicemails
 }
 
 // Server serves the API and the pages. Create it with New.
@@ -129,6 +131,7 @@ type Server struct {
 	cookieMaxAge time.Duration
 	broker       *broker
 	handler      http.Handler
+	voicemails   Voicemails // nil: no voicemail API
 
 	mu      sync.Mutex
 	started bool
@@ -154,6 +157,7 @@ func New(o Options) *Server {
 		loc:          o.Location,
 		now:          o.Clock,
 		log:          o.Log,
+		voicemails:   o.Voicemails,
 		cookieMaxAge: defaultCookieMaxAge,
 	}
 	if s.lease <= 0 {
@@ -182,7 +186,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Patterns are the http.ServeMux patterns Handler serves, for a daemon that
 // mounts it in a mux of its own: mux.Handle(p, srv.Handler()) for each.
-func Patterns() []string { return []string{"/api/tasks", "/api/tasks/", "/agent/"} }
+func Patterns() []string {
+	return []string{"/api/tasks", "/api/tasks/", "/agent/", "/api/voicemails", "/api/voicemails/"}
+}
 
 // Start begins listening for task changes (Store.Listen, one connection for
 // all pages) until Stop. It returns at once; Listen re-establishes a lost
@@ -228,6 +234,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /agent/{id}", s.page)
 	mux.HandleFunc("GET /agent/{id}/tasks", s.fragment)
 	mux.HandleFunc("GET /agent/{id}/events", s.events)
+	s.voicemailRoutes(mux)
 	return secure(http.NewCrossOriginProtection().Handler(mux))
 }
 

@@ -132,7 +132,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			vmTaker = newVoicemailTaker(nil, vs, p.rec, cfg, o.Clock, o.Log)
 		}
 		p.start(ctx, o.Log)
-		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, o); err != nil {
+		var vmAPI cbweb.Voicemails
+		if vmTaker != nil {
+			vmAPI = vmTaker
+		}
+		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, o); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -186,6 +190,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 
 	if vmTaker != nil {
 		vmTaker.rest = app.REST()
+		vmTaker.ariURL, vmTaker.ariUser, vmTaker.ariPassword = url, cfg.ARI.User, o.Password
+		vmTaker.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))

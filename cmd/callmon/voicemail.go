@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 	"github.com/CyCoreSystems/ari/v5/client/native"
@@ -26,6 +30,10 @@ type voicemailTaker struct {
 	mailbox  map[string]string
 	clock    clock
 	log      *slog.Logger
+
+	// For streaming recordings from Asterisk.
+	ariURL, ariUser, ariPassword string
+	http                         *http.Client
 }
 
 func newVoicemailTaker(rest *native.Client, vs *voicemails.Store, rec *store.Recorder, c *config.Config, clk clock, log *slog.Logger) *voicemailTaker {
@@ -77,4 +85,50 @@ func (v *voicemailTaker) updateMWI(ctx context.Context, employee string) {
 	if err := v.rest.Mailbox().Update(ariv5.NewKey(ariv5.MailboxKey, v.mailbox[employee]), oldCount, newCount); err != nil {
 		v.log.Warn("message-waiting indicator not updated", "employee", employee, "err", err)
 	}
+}
+
+// The voicemail API (callback/web) reads through the taker.
+
+func (v *voicemailTaker) List(ctx context.Context, employee string, unheardOnly bool) ([]voicemails.Voicemail, error) {
+	return v.vs.List(ctx, employee, unheardOnly)
+}
+
+func (v *voicemailTaker) Get(ctx context.Context, id int64) (voicemails.Voicemail, error) {
+	return v.vs.Get(ctx, id)
+}
+
+// MarkHeard also turns the employee's waiting indicator off (or down).
+func (v *voicemailTaker) MarkHeard(ctx context.Context, id int64) (voicemails.Voicemail, error) {
+	vm, err := v.vs.MarkHeard(ctx, id, v.clock.Now())
+	if err == nil {
+		v.updateMWI(ctx, vm.Employee)
+	}
+	return vm, err
+}
+
+func (v *voicemailTaker) Owner(employee string) string { return v.assignee[employee] }
+
+// Audio streams Asterisk's stored recording (GET /recordings/stored/{name}/file).
+func (v *voicemailTaker) Audio(ctx context.Context, vm voicemails.Voicemail, w http.ResponseWriter) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.ariURL+"/recordings/stored/"+url.PathEscape(vm.Recording)+"/file", nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(v.ariUser, v.ariPassword)
+	resp, err := v.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("asterisk answered %s for recording %q", resp.Status, vm.Recording)
+	}
+	for _, h := range []string{"Content-Type", "Content-Length"} {
+		if val := resp.Header.Get(h); val != "" {
+			w.Header().Set(h, val)
+		}
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", vm.Recording+".wav"))
+	_, err = io.Copy(w, resp.Body)
+	return err
 }

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
+	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/config"
 )
 
@@ -19,6 +24,9 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
 	s.cfg.Employees = []config.Employee{erik}
 	s.cfg.Voicemail = config.DefaultVoicemail()
+	const supervisorToken, agentToken = "sanne-token-0123456789abcdef", "agent01-token-0123456789abcdef"
+	s.cfg.Supervisors = []config.Supervisor{{ID: "sanne", Name: "Sanne", TokenHash: cbweb.HashToken(supervisorToken)}}
+	s.cfg.Agents[0].TokenHash = cbweb.HashToken(agentToken)
 	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{NoAnswer: true})
 	s.start()
 
@@ -61,4 +69,44 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 		t.Errorf("voicemail = %s %s %s %d ms", employee, number, kind, ms)
 	}
 	s.eventually("message waiting", func() bool { _, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 1 })
+
+	// The voicemail API: list, listen, mark heard (which clears the indicator).
+	base := "http://" + s.d.Addr.String()
+	do := func(method, path, token string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	var list struct {
+		Voicemails []struct {
+			ID        int64  `json:"id"`
+			Employee  string `json:"employee"`
+			Recording string `json:"recording"`
+		} `json:"voicemails"`
+	}
+	if err := json.NewDecoder(do("GET", "/api/voicemails?employee=erik", supervisorToken).Body).Decode(&list); err != nil || len(list.Voicemails) != 1 {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+	id := list.Voicemails[0].ID
+	if r := do("GET", fmt.Sprintf("/api/voicemails/%d/audio", id), agentToken); r.StatusCode != http.StatusForbidden {
+		t.Errorf("another agent's voicemail audio: %d, want 403", r.StatusCode)
+	}
+	audio := do("GET", fmt.Sprintf("/api/voicemails/%d/audio", id), supervisorToken)
+	body, _ := io.ReadAll(audio.Body)
+	if audio.StatusCode != 200 || audio.Header.Get("Content-Type") != "audio/wav" || len(body) < 44 || string(body[:4]) != "RIFF" {
+		t.Errorf("audio: %d %q %d bytes", audio.StatusCode, audio.Header.Get("Content-Type"), len(body))
+	}
+	if r := do("POST", fmt.Sprintf("/api/voicemails/%d/heard", id), supervisorToken); r.StatusCode != 200 {
+		t.Fatalf("heard: %d", r.StatusCode)
+	}
+	s.eventually("indicator cleared", func() bool { o, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 0 && o == 1 })
 }
