@@ -105,3 +105,9 @@ func (t *typeCounters) get(typ string) prometheus.Counter {
 	t.m.Store(&next)
 	return c
 }
+
+// VoicemailRecorded counts a message kept for an employee.
+func (m *Metrics) VoicemailRecorded() { m.vmRecorded.Inc() }
+
+// VoicemailDiscarded counts a recording dropped as too short.
+func (m *Metrics) VoicemailDiscarded() { m.vmDiscarded.Inc() }

@@ -95,6 +95,8 @@ type Metrics struct {
 	ariLag        prometheus.Observer
 	queueDepth    atomic.Pointer[func() int]
 	spoolRecords  atomic.Pointer[func() int]
+	vmRecorded    prometheus.Counter
+	vmDiscarded   prometheus.Counter
 }
 
 // New creates callmon's metrics for the given queues and registers them,
@@ -179,6 +181,14 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		}
 		return 0
 	})
+	m.vmRecorded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callmon_voicemails_recorded_total",
+		Help: "Voicemail messages recorded and kept for employees who did not answer their direct number.",
+	})
+	m.vmDiscarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "callmon_voicemails_discarded_total",
+		Help: "Voicemail recordings discarded because they were shorter than the minimum (default 1 s).",
+	})
 	spool := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "callmon_spool_records",
 		Help: "Records (finished calls) waiting to be written to PostgreSQL: queued in memory or kept in the durable local spool while the database is unreachable; read at scrape time.",
@@ -199,7 +209,7 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		v.offered, v.answered, v.within, v.abandoned, v.short, v.calls, v.cbOffered, v.cbAccepted,
 		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
 		&live{m: m},
-		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool,
+		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool, m.vmRecorded, m.vmDiscarded,
 		build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -129,7 +129,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		vs := voicemails.New(p.db.Pool(), voicemails.WithWindow(voicemails.CalendarWindow(cal)))
 		p.rec.Register(voicemails.SpoolKind, voicemails.SpoolWriter(vs))
 		if cfg.Voicemail.Mode == config.VoicemailARI && len(cfg.Employees) > 0 {
-			vmTaker = newVoicemailTaker(nil, vs, p.rec, cfg, o.Clock, o.Log)
+			vmTaker = newVoicemailTaker(nil, vs, p.rec, cfg, m, o.Clock, o.Log)
 		}
 		p.start(ctx, o.Log)
 		var vmAPI cbweb.Voicemails
@@ -137,6 +137,14 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			vmAPI = vmTaker
 		}
 		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, o); err != nil {
+			p.Close()
+			return nil, err
+		}
+		var employeeIDs []string
+		for _, e := range cfg.Employees {
+			employeeIDs = append(employeeIDs, e.ID)
+		}
+		if err := reg.Register(newVoicemailCollector(vs, employeeIDs)); err != nil {
 			p.Close()
 			return nil, err
 		}

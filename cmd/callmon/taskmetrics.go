@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"callmon/callback/tasks"
+	"callmon/callback/voicemails"
 )
 
 // taskCollector reports the callback tasks, which live in PostgreSQL, at
@@ -81,4 +82,32 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// voicemailCollector reports unheard voicemails per employee, read from
+// PostgreSQL at scrape time.
+type voicemailCollector struct {
+	vs        *voicemails.Store
+	employees []string
+	waiting   *prometheus.Desc
+}
+
+func newVoicemailCollector(vs *voicemails.Store, employees []string) *voicemailCollector {
+	return &voicemailCollector{vs: vs, employees: employees,
+		waiting: prometheus.NewDesc("callmon_voicemails_waiting",
+			"Voicemail messages not yet heard, per employee (missing when PostgreSQL could not be read; see callmon_callbacks_up).", []string{"employee"}, nil)}
+}
+
+func (c *voicemailCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.waiting }
+
+func (c *voicemailCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	waiting, err := c.vs.Waiting(ctx)
+	if err != nil {
+		return
+	}
+	for _, e := range c.employees {
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(waiting[e]), e)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"callmon/callback/store"
 	"callmon/callback/voicemails"
 	"callmon/cmd/callmon/config"
+	"callmon/metrics"
 	"callmon/voicemail"
 )
 
@@ -30,14 +31,15 @@ type voicemailTaker struct {
 	mailbox  map[string]string
 	clock    clock
 	log      *slog.Logger
+	m        *metrics.Metrics
 
 	// For streaming recordings from Asterisk.
 	ariURL, ariUser, ariPassword string
 	http                         *http.Client
 }
 
-func newVoicemailTaker(rest *native.Client, vs *voicemails.Store, rec *store.Recorder, c *config.Config, clk clock, log *slog.Logger) *voicemailTaker {
-	v := &voicemailTaker{rest: rest, vs: vs, rec: rec, clock: clk, log: log,
+func newVoicemailTaker(rest *native.Client, vs *voicemails.Store, rec *store.Recorder, c *config.Config, m *metrics.Metrics, clk clock, log *slog.Logger) *voicemailTaker {
+	v := &voicemailTaker{rest: rest, vs: vs, rec: rec, clock: clk, log: log, m: m,
 		assignee: map[string]string{}, mailbox: map[string]string{},
 		cfg: voicemail.Config{MaxDuration: c.Voicemail.MaxDuration, MaxSilence: c.Voicemail.MaxSilence,
 			MinDuration: c.Voicemail.MinDuration, DefaultGreeting: []string{"sound:vm-intro"}, Clock: clk}}
@@ -58,9 +60,13 @@ func (v *voicemailTaker) Take(ctx context.Context, ch string, e ari.Employee, ca
 	if err != nil {
 		return string(voicemail.Failed), err
 	}
+	if res.Outcome == voicemail.Discarded {
+		v.m.VoicemailDiscarded()
+	}
 	if res.Outcome != voicemail.Recorded {
 		return string(res.Outcome), nil
 	}
+	v.m.VoicemailRecorded()
 	nv := voicemails.NewVoicemail{Employee: e.ID, Assignee: v.assignee[e.ID], CallerNumber: caller.Number, CallerName: caller.Name,
 		ReceivedAt: received, Duration: res.Duration, Recording: res.Recording, ChannelID: ch}
 	if _, spooled, err := v.vs.SaveOrSpool(ctx, v.rec, nv); err != nil {

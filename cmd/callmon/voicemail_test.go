@@ -69,6 +69,9 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 		t.Errorf("voicemail = %s %s %s %d ms", employee, number, kind, ms)
 	}
 	s.eventually("message waiting", func() bool { _, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 1 })
+	if r, w := s.value("callmon_voicemails_recorded_total"), s.value("callmon_voicemails_waiting", "employee", "erik"); r != 1 || w != 1 {
+		t.Errorf("voicemails recorded/waiting = %v/%v, want 1/1", r, w)
+	}
 
 	// The voicemail API: list, listen, mark heard (which clears the indicator).
 	base := "http://" + s.d.Addr.String()
@@ -109,4 +112,7 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 		t.Fatalf("heard: %d", r.StatusCode)
 	}
 	s.eventually("indicator cleared", func() bool { o, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 0 && o == 1 })
+	if w := s.value("callmon_voicemails_waiting", "employee", "erik"); w != 0 {
+		t.Errorf("voicemails waiting after heard = %v, want 0", w)
+	}
 }
