@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +115,113 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	s.eventually("indicator cleared", func() bool { o, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 0 && o == 1 })
 	if w := s.value("callmon_voicemails_waiting", "employee", "erik"); w != 0 {
 		t.Errorf("voicemails waiting after heard = %v, want 0", w)
+	}
+}
+
+// directToVoicemail places a direct call to erik (who does not answer) and
+// waits until the greeting plays.
+func directToVoicemail(t *testing.T, s *site) *aritest.Caller {
+	t.Helper()
+	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerName: "Caller", CallerNumber: "0612345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.await("erik's phone ringing", func() bool {
+		for _, ch := range s.fake.Channels() {
+			if ch.Alive && ch.Endpoint == "PJSIP/2001" && ch.State == "Ringing" {
+				return true
+			}
+		}
+		return false
+	})
+	s.clk.Advance(20 * time.Second)
+	s.awaitPlay("sound:vm-intro")
+	return c
+}
+
+func voicemailSite(t *testing.T, dbURL string) *site {
+	s := newSite(t, dbURL)
+	erik := config.DefaultEmployee("erik")
+	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
+	s.cfg.Employees = []config.Employee{erik}
+	s.cfg.Voicemail = config.DefaultVoicemail()
+	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{NoAnswer: true})
+	for _, a := range s.cfg.Agents {
+		s.fake.SetBehaviour(a.Endpoint, aritest.Behaviour{NoAnswer: true})
+	}
+	s.start()
+	return s
+}
+
+func agentRinging(s *site) bool {
+	for _, ch := range s.fake.Channels() {
+		if ch.Alive && ch.State == "Ringing" && ch.Endpoint != "PJSIP/2001" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestVoicemailBranchesThroughTheDaemon(t *testing.T) {
+	t.Run("press 0 goes to the general queue", func(t *testing.T) {
+		s := voicemailSite(t, pgtest.URL(t, "cmd_vm_zero"))
+		c := directToVoicemail(t, s)
+		s.key(c, "0")
+		s.await("an agent rung for the caller", func() bool { return agentRinging(s) })
+		if s.value("callmon_voicemails_recorded_total") != 0 {
+			t.Error("a message was recorded")
+		}
+	})
+	t.Run("failed recording goes to the general queue", func(t *testing.T) {
+		s := voicemailSite(t, pgtest.URL(t, "cmd_vm_fail"))
+		c := directToVoicemail(t, s)
+		c.FailRecording("")
+		s.clk.Advance(aritest.DefaultMediaDuration)
+		s.await("an agent rung for the caller", func() bool { return agentRinging(s) })
+		if !strings.Contains(s.logs.String(), "voicemail failed") {
+			t.Error("the failed recording was not logged")
+		}
+	})
+	t.Run("too short is discarded", func(t *testing.T) {
+		s := voicemailSite(t, pgtest.URL(t, "cmd_vm_short"))
+		c := directToVoicemail(t, s)
+		s.clk.Advance(aritest.DefaultMediaDuration)
+		s.await("recording", func() bool { _, rec := c.Recording(); return rec })
+		s.clk.Advance(aritest.BeepDuration + 100*time.Millisecond)
+		s.key(c, "#") // half a second of nothing: under min_duration
+		s.eventually("discarded", func() bool { return s.value("callmon_voicemails_discarded_total") == 1 })
+		if n := len(s.fake.StoredRecordings()); n != 0 {
+			t.Errorf("%d stored recordings left, want the short one deleted", n)
+		}
+	})
+}
+
+func TestVoicemailWhileDatabaseDownLandsOnce(t *testing.T) {
+	dbURL := pgtest.URL(t, "cmd_vm_down")
+	proxy := pgtest.NewProxy(t, "127.0.0.1:5432")
+	s := voicemailSite(t, proxy.URL(dbURL))
+	proxy.Cut()
+	c := directToVoicemail(t, s)
+	c.SpeakAfter(time.Second, 3*time.Second)
+	s.clk.Advance(aritest.DefaultMediaDuration)
+	s.await("recording", func() bool { _, rec := c.Recording(); return rec })
+	s.clk.Advance(5 * time.Second)
+	c.Hangup()
+	s.eventually("voicemail spooled", func() bool {
+		return s.value("callmon_voicemails_recorded_total") == 1 && s.value("callmon_spool_records") >= 1
+	})
+	proxy.Restore()
+	s.eventually("spool drained", func() bool { return s.value("callmon_spool_records") == 0 })
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n, tasks int
+	if err := conn.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM voicemails), (SELECT count(*) FROM tasks WHERE kind='voicemail')").Scan(&n, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || tasks != 1 {
+		t.Errorf("voicemails/tasks = %d/%d after the outage, want 1/1", n, tasks)
 	}
 }
