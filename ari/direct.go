@@ -24,9 +24,9 @@ type Employee struct {
 
 // Voicemail takes a message on a caller's channel. Every event of that
 // channel, its playbacks and its recording arrives on events, in order.
-// The outcome is one of "recorded", "discarded", "to_queue", "failed" or
-// "hung_up"; on "to_queue" and "failed" the caller is moved to the general
-// queue.
+// The outcome is one of "recorded", "discarded", "to_queue", "failed",
+// "hung_up" or "continued" (handed to the dialplan); on "to_queue" and
+// "failed" the caller is moved to the general queue.
 type Voicemail interface {
 	Take(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (string, error)
 }
@@ -295,6 +295,11 @@ func (d *directCall) voicemailDone(m vmDoneMsg) {
 	d.a.log.Info("voicemail ended", "call", d.id, "outcome", m.outcome, "err", m.err)
 	now := d.a.clock.Now()
 	switch m.outcome {
+	case "continued":
+		// The dialplan's VoiceMail() has the caller now (voicemail.mode:
+		// dialplan); their StasisEnd follows and is no longer ours.
+		d.a.m.Left(DirectQueue, d.id, "voicemail", now)
+		d.end()
 	case "recorded":
 		d.a.m.Left(DirectQueue, d.id, "voicemail", now)
 		d.a.hangup(d.id)

@@ -113,6 +113,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var record func(ari.CallRecord)
 	var cbs ari.Callbacks
 	var vmTaker *voicemailTaker
+	var vmDialplan *dialplanVoicemail
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
@@ -130,6 +131,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		p.rec.Register(voicemails.SpoolKind, voicemails.SpoolWriter(vs))
 		if cfg.Voicemail.Mode == config.VoicemailARI && len(cfg.Employees) > 0 {
 			vmTaker = newVoicemailTaker(nil, vs, p.rec, cfg, m, o.Clock, o.Log)
+		}
+		if cfg.Voicemail.Mode == config.VoicemailDialplan && len(cfg.Employees) > 0 {
+			vmDialplan = newDialplanVoicemail(ts, cfg, o.Clock, o.Log)
 		}
 		p.start(ctx, o.Log)
 		var vmAPI cbweb.Voicemails
@@ -178,7 +182,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Record:      record,
 		Callbacks:   cbs,
 		Employees:   employees,
-		Voicemail:   voicemailOrNil(vmTaker),
+		Voicemail:   voicemailOrNil(vmTaker, vmDialplan),
 
 		OutboundEndpoint: cfg.ARI.OutboundEndpoint,
 	})
@@ -196,6 +200,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 
+	if vmDialplan != nil {
+		vmDialplan.rest = app.REST()
+	}
 	if vmTaker != nil {
 		vmTaker.rest = app.REST()
 		vmTaker.ariURL, vmTaker.ariUser, vmTaker.ariPassword = url, cfg.ARI.User, o.Password
@@ -278,9 +285,12 @@ func (d *daemon) Stop() {
 
 // voicemailOrNil keeps a nil *voicemailTaker from becoming a non-nil
 // interface (ari then sends unanswered direct calls to the general queue).
-func voicemailOrNil(v *voicemailTaker) ari.Voicemail {
-	if v == nil {
-		return nil
+func voicemailOrNil(v *voicemailTaker, d *dialplanVoicemail) ari.Voicemail {
+	switch {
+	case v != nil:
+		return v
+	case d != nil:
+		return d
 	}
-	return v
+	return nil
 }

@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 	"github.com/CyCoreSystems/ari/v5/client/native"
 
 	"callmon/ari"
 	"callmon/callback/store"
+	"callmon/callback/tasks"
 	"callmon/callback/voicemails"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
@@ -138,3 +141,48 @@ func (v *voicemailTaker) Audio(ctx context.Context, vm voicemails.Voicemail, w h
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
+
+// dialplanVoicemail serves sites on app_voicemail (voicemail.mode:
+// dialplan): the caller continues into the configured context, whose
+// VoiceMail() takes the message and lights the indicator; callmon records
+// the outcome and gives the employee a task to call back.
+type dialplanVoicemail struct {
+	rest     *native.Client
+	tasks    *tasks.Store
+	context  string
+	assignee map[string]string
+	mailbox  map[string]string
+	clock    clock
+	log      *slog.Logger
+}
+
+func newDialplanVoicemail(ts *tasks.Store, c *config.Config, clk clock, log *slog.Logger) *dialplanVoicemail {
+	d := &dialplanVoicemail{tasks: ts, context: c.Voicemail.Context, clock: clk, log: log,
+		assignee: map[string]string{}, mailbox: map[string]string{}}
+	for _, e := range c.Employees {
+		d.assignee[e.ID] = e.TaskAssignee()
+		d.mailbox[e.ID] = e.Mailbox
+	}
+	return d
+}
+
+// Take sends the caller to extension <mailbox user> of the context, e.g.
+// [callmon-voicemail] exten => _X.,1,VoiceMail(${EXTEN}@default,u).
+func (d *dialplanVoicemail) Take(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, _ <-chan ariv5.Event) (string, error) {
+	box, _, _ := strings.Cut(d.mailbox[e.ID], "@")
+	if err := d.rest.Channel().Continue(ariv5.NewKey(ariv5.ChannelKey, ch), d.context, box, 1); err != nil {
+		return string(voicemail.Failed), fmt.Errorf("continue to %s,%s: %w", d.context, box, err)
+	}
+	now := d.clock.Now()
+	number, _ := voicemails.E164(caller.Number)
+	_, _, err := d.tasks.Create(ctx, tasks.NewTask{Kind: tasks.KindVoicemail, Queue: voicemails.Queue, Number: number,
+		CallerName: caller.Name, WindowStart: now, WindowEnd: now.Add(24 * time.Hour), Assignee: d.assignee[e.ID],
+		Notes: "Caller sent to app_voicemail mailbox " + d.mailbox[e.ID], SourceKey: "voicemail:" + ch, Actor: "caller"})
+	if err != nil {
+		d.log.Error("voicemail task not stored", "employee", e.ID, "err", err)
+	}
+	return outcomeContinued, nil
+}
+
+// outcomeContinued: the caller left Stasis for the dialplan's VoiceMail().
+const outcomeContinued = "continued"

@@ -225,3 +225,38 @@ func TestVoicemailWhileDatabaseDownLandsOnce(t *testing.T) {
 		t.Errorf("voicemails/tasks = %d/%d after the outage, want 1/1", n, tasks)
 	}
 }
+
+func TestVoicemailDialplanMode(t *testing.T) {
+	dbURL := pgtest.URL(t, "cmd_vm_dialplan")
+	s := newSite(t, dbURL)
+	erik := config.DefaultEmployee("erik")
+	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
+	s.cfg.Employees = []config.Employee{erik}
+	s.cfg.Voicemail = config.DefaultVoicemail()
+	s.cfg.Voicemail.Mode, s.cfg.Voicemail.Context = config.VoicemailDialplan, "callmon-voicemail"
+	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{Busy: true})
+	s.start()
+	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerNumber: "0612345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.await("continued into the voicemail context", func() bool {
+		ctx, exten, ok := s.fake.Continued(c.ID())
+		return ok && ctx == "callmon-voicemail" && exten == "erik"
+	})
+	s.eventually("outcome voicemail", func() bool {
+		return s.value("callmon_calls_total", "queue", "direct", "outcome", "voicemail") == 1
+	})
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var number, assignee string
+	if err := conn.QueryRow(context.Background(), "SELECT number, assignee FROM tasks WHERE kind = 'voicemail'").Scan(&number, &assignee); err != nil {
+		t.Fatalf("voicemail task: %v", err)
+	}
+	if number != "+31612345678" || assignee != "erik" {
+		t.Errorf("task number %q assignee %q", number, assignee)
+	}
+}
