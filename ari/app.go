@@ -352,7 +352,7 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 		if cl := e.Channel.Caller; cl != nil {
 			caller = CallerInfo{Name: cl.Name, Number: cl.Number}
 		}
-		a.transferToQueue(id, caller, time.Time(e.Timestamp))
+		a.transferToQueue(id, caller, time.Time(e.Timestamp), promptUnknownNumber)
 		return
 	}
 	q := a.queueFor(e)

@@ -9,6 +9,10 @@ import (
 	"github.com/CyCoreSystems/ari/v5"
 )
 
+// promptUnknownNumber tells a caller the number they dialled has nobody
+// behind it before they wait in the general queue.
+const promptUnknownNumber = "sound:callmon/number-not-in-use"
+
 // DirectQueue is the queue label direct-dial calls are measured under.
 const DirectQueue = "direct"
 
@@ -320,7 +324,7 @@ func (d *directCall) voicemailDone(m vmDoneMsg) {
 
 // transferToQueue makes a caller already in Stasis a new call of the
 // general queue (the first configured queue), entering it now.
-func (a *App) transferToQueue(id string, caller CallerInfo, at time.Time) {
+func (a *App) transferToQueue(id string, caller CallerInfo, at time.Time, notice ...string) {
 	var q *Queue
 	if len(a.cfg.Queues) > 0 {
 		q = a.queues[a.cfg.Queues[0].Name]
@@ -335,6 +339,9 @@ func (a *App) transferToQueue(id string, caller CallerInfo, at time.Time) {
 		Channel:   ari.ChannelData{ID: id, Caller: &ari.CallerID{Name: caller.Name, Number: caller.Number}},
 	}
 	c := newQueueCall(a, q, e)
+	if len(notice) > 0 {
+		c.notice = notice[0]
+	}
 	a.mu.Lock()
 	a.calls[id] = c
 	a.routes[id] = c

@@ -123,4 +123,5 @@ func TestDirectDialToGeneralQueue(t *testing.T) {
 	h.eventually("unknown number in the general queue", func() bool {
 		return h.value("callmon_calls_offered_total", "queue", "general") == 2
 	})
+	h.awaitPlay("sound:callmon/number-not-in-use", 1)
 }

@@ -51,6 +51,7 @@ type queueCall struct {
 	stopTimer func() bool
 	inHold    bool
 	welcomed  bool
+	notice    string          // played before the welcome: why a transferred caller is here
 	bridges   map[string]bool // bridges created and not yet deleted
 
 	callerNumber string
@@ -191,10 +192,19 @@ func (c *queueCall) hold() {
 		return
 	}
 	c.inHold = true
-	if c.q.WelcomePrompt != "" && !c.welcomed {
+	if !c.welcomed {
 		c.welcomed = true
-		c.say(c.moh, c.q.WelcomePrompt) // music starts when the welcome has played
-		return
+		var media []string
+		if c.notice != "" {
+			media = append(media, c.notice)
+		}
+		if c.q.WelcomePrompt != "" {
+			media = append(media, c.q.WelcomePrompt)
+		}
+		if len(media) > 0 {
+			c.say(c.moh, media...) // music starts when they have played
+			return
+		}
 	}
 	c.moh()
 }
