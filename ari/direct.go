@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
+
+	"callmon/callback/phone"
 )
 
 // promptUnknownNumber tells a caller the number they dialled has nobody
@@ -83,14 +85,8 @@ func (a *App) directFor(e *ari.StasisStart) (*Employee, bool) {
 	if len(e.Args) >= 2 {
 		num = e.Args[1]
 	}
-	num = strings.Map(func(r rune) rune {
-		if r == '+' || (r >= '0' && r <= '9') {
-			return r
-		}
-		return -1
-	}, num)
-	if n, ok := e164(num); ok {
-		num = "0" + strings.TrimPrefix(n, "+31")
+	if n, err := phone.National(num); err == nil {
+		num = n
 	}
 	for i := range a.cfg.Employees {
 		for _, x := range a.cfg.Employees[i].Numbers {

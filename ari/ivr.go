@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"callmon/callback/phone"
 )
 
 // Slot is a callback window the caller can choose.
@@ -303,23 +305,6 @@ func sameDay(a, b time.Time) bool {
 // e164 turns a Dutch number (0612345678, +31612345678, 0031...) into E.164;
 // anything else (withheld, foreign, too short) is not accepted.
 func e164(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	var national string
-	switch {
-	case strings.HasPrefix(s, "+31"):
-		national = "0" + s[3:]
-	case strings.HasPrefix(s, "0031"):
-		national = "0" + s[4:]
-	default:
-		national = s
-	}
-	if len(national) != 10 || national[0] != '0' || national[1] == '0' {
-		return "", false
-	}
-	for _, r := range national {
-		if r < '0' || r > '9' {
-			return "", false
-		}
-	}
-	return "+31" + national[1:], true
+	n, err := phone.E164(s)
+	return n, err == nil
 }

@@ -2,7 +2,8 @@ package web
 
 import (
 	"errors"
-	"strings"
+
+	"callmon/callback/phone"
 )
 
 // errNotDutch explains a number NormalizeNumber refuses.
@@ -14,27 +15,9 @@ var errNotDutch = errors.New("number must be a Dutch phone number: 10 digits sta
 // a service number starting 00 — is refused: callmon only calls back Dutch
 // numbers, as the IVR does.
 func NormalizeNumber(s string) (string, error) {
-	n := strings.ReplaceAll(strings.TrimSpace(s), "(0)", "")
-	n = strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '.', '/', '(', ')', '\u00a0':
-			return -1
-		}
-		return r
-	}, n)
-	switch {
-	case strings.HasPrefix(n, "+31"):
-		n = "0" + n[3:]
-	case strings.HasPrefix(n, "0031"):
-		n = "0" + n[4:]
-	}
-	if len(n) != 10 || n[0] != '0' || n[1] == '0' {
+	n, err := phone.E164(s)
+	if err != nil {
 		return "", errNotDutch
 	}
-	for i := 0; i < len(n); i++ {
-		if n[i] < '0' || n[i] > '9' {
-			return "", errNotDutch
-		}
-	}
-	return "+31" + n[1:], nil
+	return n, nil
 }

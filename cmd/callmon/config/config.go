@@ -7,6 +7,7 @@
 package config
 
 import (
+	"callmon/callback/phone"
 	"fmt"
 	"net/url"
 	"os"
@@ -316,31 +317,9 @@ func Demo(agents int) *Config {
 // NormalizeNumber turns a Dutch phone number written any common way
 // (050-316 49 11, +31 50 316 49 11, +31 (0)50 3164911, 0031503164911) into
 // its national form, 10 digits starting with 0: 0503164911.
-func NormalizeNumber(s string) (string, error) {
-	n := strings.ReplaceAll(strings.TrimSpace(s), "(0)", "")
-	n = strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '.', '/', '(', ')', '\u00a0':
-			return -1
-		}
-		return r
-	}, n)
-	switch {
-	case strings.HasPrefix(n, "+31"):
-		n = "0" + n[3:]
-	case strings.HasPrefix(n, "0031"):
-		n = "0" + n[4:]
-	case strings.HasPrefix(n, "+"):
-		return "", fmt.Errorf("%q is not a Dutch number", s)
-	}
-	if !nationalRE.MatchString(n) {
-		return "", fmt.Errorf("%q is not a Dutch number of 10 digits starting with 0", s)
-	}
-	return n, nil
-}
+func NormalizeNumber(s string) (string, error) { return phone.National(s) }
 
 var (
-	nationalRE    = regexp.MustCompile(`^0[1-9][0-9]{8}$`)
 	idRE          = regexp.MustCompile(`^[a-z0-9_-]+$`)
 	applicationRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 	mohRE         = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
