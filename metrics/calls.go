@@ -23,6 +23,7 @@ type queue struct {
 	name        string
 	thresholdMs int64
 	shortMs     int64 // < 0: no short abandons
+	open        func(time.Time) bool
 	offered     prometheus.Counter
 	cbOffered   prometheus.Counter
 	cbAccepted  prometheus.Counter
@@ -95,6 +96,7 @@ func newQueue(cfg Queue, v *vecs) *queue {
 		name:        n,
 		thresholdMs: cfg.Threshold.Milliseconds(),
 		shortMs:     cfg.ShortAbandon.Milliseconds(),
+		open:        cfg.Open,
 		offered:     v.offered.WithLabelValues(n),
 		cbOffered:   v.cbOffered.WithLabelValues(n),
 		cbAccepted:  v.cbAccepted.WithLabelValues(n),

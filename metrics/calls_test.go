@@ -589,6 +589,7 @@ func TestSeriesPreinitialised(t *testing.T) {
 		"callmon_calls_waiting":                         2,
 		"callmon_oldest_waiting_call_seconds":           2,
 		"callmon_agents":                                2 * 6,
+		"callmon_queue_open":                            2,
 		"callmon_ari_connected":                         1,
 		"callmon_ari_reconnects_total":                  1,
 		"callmon_ari_events_dropped_total":              1,
@@ -620,6 +621,16 @@ callmon_service_level_ratio{queue="direct",window="today"} 1
 callmon_service_level_ratio{queue="general",window="interval"} 1
 callmon_service_level_ratio{queue="general",window="today"} 1
 `, "callmon_queue_target_ratio", "callmon_queue_threshold_seconds", "callmon_service_level_ratio")
+}
+
+func TestQueueOpenReadAtScrape(t *testing.T) {
+	// Open from 08:00 to 17:00; "direct" has no hours and is always open.
+	hours := func(t time.Time) bool { h := t.In(amsterdam).Hour(); return h >= 8 && h < 17 }
+	f := newFixture(t, local(16, 59, 59, 999), Queue{Name: "general", Open: hours}, Queue{Name: "direct"})
+	assertEq(t, "open at 16:59:59.999", f.value("callmon_queue_open", "queue", "general"), 1)
+	f.clk.Set(local(17, 0, 0, 0))
+	assertEq(t, "open at 17:00", f.value("callmon_queue_open", "queue", "general"), 0)
+	assertEq(t, "direct at 17:00", f.value("callmon_queue_open", "queue", "direct"), 1)
 }
 
 func TestAgents(t *testing.T) {

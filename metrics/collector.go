@@ -12,6 +12,9 @@ var (
 	slDesc = prometheus.NewDesc("callmon_service_level_ratio",
 		`Live service level as a ratio: answered_within_threshold / (offered - short_abandoned) over the calls that entered the queue today (window="today", local day) or in the running 15-minute interval (window="interval"). A call still waiting counts as offered and missed once it has waited longer than the threshold. 1 when nothing counts yet (nothing missed).`,
 		[]string{"queue", "window"}, nil)
+	openDesc = prometheus.NewDesc("callmon_queue_open",
+		"1 while the queue is inside its opening hours (not a holiday or closed day), else 0; read at scrape time. Alerts on the service level only fire while it is 1.",
+		[]string{"queue"}, nil)
 	windowDesc = prometheus.NewDesc("callmon_window_calls",
 		`Calls behind callmon_service_level_ratio by class: offered (finished, or still waiting past the threshold), answered_within_threshold, short_abandoned, waiting_over_threshold (already included in offered). A call still waiting within the threshold is not counted yet.`,
 		[]string{"queue", "window", "class"}, nil)
@@ -26,6 +29,7 @@ func (l *live) Describe(ch chan<- *prometheus.Desc) {
 	ch <- oldestDesc
 	ch <- slDesc
 	ch <- windowDesc
+	ch <- openDesc
 }
 
 // snapshot is one queue's state as a scrape sees it.
@@ -38,8 +42,14 @@ type snapshot struct {
 }
 
 func (l *live) Collect(ch chan<- prometheus.Metric) {
-	now := l.m.clk.Now().UnixMilli()
+	t := l.m.clk.Now()
+	now := t.UnixMilli()
 	for _, q := range l.m.order {
+		open := 1.0
+		if q.open != nil && !q.open(t) {
+			open = 0
+		}
+		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, open, q.name)
 		s := q.snapshot(now, l.m)
 		ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(s.waiting), q.name)
 		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, msSeconds(s.oldestMs), q.name)

@@ -72,6 +72,9 @@ type Queue struct {
 	// abandon, left out of the service-level denominator. Default 5 s;
 	// negative disables short abandons; at most Threshold.
 	ShortAbandon time.Duration
+	// Open tells whether the queue is inside its opening hours at t
+	// (callmon_queue_open, read at scrape time); nil means always open.
+	Open func(t time.Time) bool
 }
 
 const (

@@ -229,18 +229,26 @@ func (s *Store) Counts(ctx context.Context, employee string) (newCount, oldCount
 	return newCount, oldCount, err
 }
 
-// Waiting returns the number of voicemails not yet heard per employee, for
-// the metrics; employees without one are absent.
-func (s *Store) Waiting(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT employee, count(*) FROM voicemails WHERE heard_at IS NULL GROUP BY employee`)
+// Backlog is an employee's unheard voicemails: all of them, and those whose
+// task window has ended (by default the close of the next working day after
+// the message was left), which is when unheard becomes a broken promise.
+type Backlog struct{ Unheard, Overdue int }
+
+// Waiting returns the unheard voicemails per employee at now, for the
+// metrics; employees without one are absent.
+func (s *Store) Waiting(ctx context.Context, now time.Time) (map[string]Backlog, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT v.employee, count(*), count(*) FILTER (WHERE t.window_end <= $1)
+		FROM voicemails v JOIN tasks t ON t.id = v.task_id
+		WHERE v.heard_at IS NULL GROUP BY v.employee`, now)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int{}
+	out := map[string]Backlog{}
 	var employee string
-	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&employee, &n}, func() error {
-		out[employee] = n
+	var b Backlog
+	if _, err := pgx.ForEachRow(rows, []any{&employee, &b.Unheard, &b.Overdue}, func() error {
+		out[employee] = b
 		return nil
 	}); err != nil {
 		return nil, err

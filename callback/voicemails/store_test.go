@@ -334,9 +334,12 @@ func TestListHeardAndCounts(t *testing.T) {
 			t.Errorf("Counts(%s) = %d new, %d old, %v; want %d, %d", employee, n, o, err, wantNew, wantOld)
 		}
 	}
-	waiting := func(want map[string]int) {
+	// A day after the last message: every message's default window (a day)
+	// has ended but e2's.
+	now := t0.Add(24*time.Hour + 90*time.Minute)
+	waiting := func(want map[string]voicemails.Backlog) {
 		t.Helper()
-		got, err := s.Waiting(ctx)
+		got, err := s.Waiting(ctx, now)
 		if err != nil || len(got) != len(want) {
 			t.Errorf("Waiting = %v, %v; want %v", got, err, want)
 			return
@@ -360,7 +363,7 @@ func TestListHeardAndCounts(t *testing.T) {
 	}
 	counts("erik", 3, 0)
 	counts("nobody", 0, 0)
-	waiting(map[string]int{"erik": 3, "anna": 1})
+	waiting(map[string]voicemails.Backlog{"erik": {Unheard: 3, Overdue: 2}, "anna": {Unheard: 1, Overdue: 1}})
 
 	heardAt := t0.Add(3 * time.Hour)
 	h, err := s.MarkHeard(ctx, e3.ID, heardAt)
@@ -389,13 +392,13 @@ func TestListHeardAndCounts(t *testing.T) {
 	}
 	counts("erik", 2, 1)
 	counts("anna", 1, 0)
-	waiting(map[string]int{"erik": 2, "anna": 1})
+	waiting(map[string]voicemails.Backlog{"erik": {Unheard: 2, Overdue: 1}, "anna": {Unheard: 1, Overdue: 1}})
 
 	if _, err := s.MarkHeard(ctx, a1.ID, heardAt); err != nil {
 		t.Fatal(err)
 	}
 	counts("anna", 0, 1)
-	waiting(map[string]int{"erik": 2})
+	waiting(map[string]voicemails.Backlog{"erik": {Unheard: 2, Overdue: 1}})
 	if got := list("anna", true); len(got) != 0 {
 		t.Errorf("List(anna, unheard) = %v", got)
 	}

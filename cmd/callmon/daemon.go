@@ -84,7 +84,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		if short == 0 {
 			short = -1
 		}
-		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: short})
+		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: short, Open: cal.IsOpen})
 		offer := q.CallbackOfferAfter
 		if offer == 0 {
 			offer = -1 // ari: zero is the default, negative is never after a wait
@@ -93,7 +93,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
 	}
 	// Direct dial is measured like a queue, under queue "direct".
-	queues = append(queues, metrics.Queue{Name: ari.DirectQueue, Threshold: config.DefaultThreshold, Target: config.DefaultTarget, ShortAbandon: config.DefaultShortAbandon})
+	queues = append(queues, metrics.Queue{Name: ari.DirectQueue, Threshold: config.DefaultThreshold, Target: config.DefaultTarget, ShortAbandon: config.DefaultShortAbandon, Open: cal.IsOpen})
 	var employees []ari.Employee
 	for _, e := range cfg.Employees {
 		employees = append(employees, ari.Employee{ID: e.ID, Name: e.Name, Numbers: e.Numbers, Endpoint: e.Endpoint,
@@ -148,7 +148,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		for _, e := range cfg.Employees {
 			employeeIDs = append(employeeIDs, e.ID)
 		}
-		if err := reg.Register(newVoicemailCollector(vs, employeeIDs)); err != nil {
+		if err := reg.Register(newVoicemailCollector(vs, o.Clock, employeeIDs)); err != nil {
 			p.Close()
 			return nil, err
 		}

@@ -87,27 +87,35 @@ func contains(s []string, v string) bool {
 // voicemailCollector reports unheard voicemails per employee, read from
 // PostgreSQL at scrape time.
 type voicemailCollector struct {
-	vs        *voicemails.Store
-	employees []string
-	waiting   *prometheus.Desc
+	vs               *voicemails.Store
+	clock            clock
+	employees        []string
+	waiting, overdue *prometheus.Desc
 }
 
-func newVoicemailCollector(vs *voicemails.Store, employees []string) *voicemailCollector {
-	return &voicemailCollector{vs: vs, employees: employees,
+func newVoicemailCollector(vs *voicemails.Store, clk clock, employees []string) *voicemailCollector {
+	e := []string{"employee"}
+	return &voicemailCollector{vs: vs, clock: clk, employees: employees,
 		waiting: prometheus.NewDesc("callmon_voicemails_waiting",
-			"Voicemail messages not yet heard, per employee (missing when PostgreSQL could not be read; see callmon_callbacks_up).", []string{"employee"}, nil)}
+			"Voicemail messages not yet heard, per employee (missing when PostgreSQL could not be read; see callmon_callbacks_up).", e, nil),
+		overdue: prometheus.NewDesc("callmon_voicemails_overdue",
+			"Voicemail messages still unheard after the close of the next working day after they were left (the end of their task's window), per employee.", e, nil)}
 }
 
-func (c *voicemailCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.waiting }
+func (c *voicemailCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.waiting
+	ch <- c.overdue
+}
 
 func (c *voicemailCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	waiting, err := c.vs.Waiting(ctx)
+	backlog, err := c.vs.Waiting(ctx, c.clock.Now())
 	if err != nil {
 		return
 	}
 	for _, e := range c.employees {
-		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(waiting[e]), e)
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(backlog[e].Unheard), e)
+		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, float64(backlog[e].Overdue), e)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
+	"callmon/callback/voicemails"
 	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/config"
 )
@@ -73,6 +74,24 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	if r, w := s.value("callmon_voicemails_recorded_total"), s.value("callmon_voicemails_waiting", "employee", "erik"); r != 1 || w != 1 {
 		t.Errorf("voicemails recorded/waiting = %v/%v, want 1/1", r, w)
 	}
+	// Left on Monday: due by the close of the next working day (in the demo
+	// calendar, open around the clock, Tuesday midnight); overdue from then.
+	cal, err := s.cfg.Calendar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, due := voicemails.CalendarWindow(cal)(s.clk.Now())
+	if due.Weekday() != time.Wednesday || due.Hour() != 0 {
+		t.Fatalf("due %v, want Wednesday 00:00", due)
+	}
+	s.clk.AdvanceTo(due.Add(-time.Millisecond))
+	if o := s.value("callmon_voicemails_overdue", "employee", "erik"); o != 0 {
+		t.Errorf("voicemails overdue just before %v = %v, want 0", due, o)
+	}
+	s.clk.AdvanceTo(due)
+	if o := s.value("callmon_voicemails_overdue", "employee", "erik"); o != 1 {
+		t.Errorf("voicemails overdue at %v = %v, want 1", due, o)
+	}
 
 	// The voicemail API: list, listen, mark heard (which clears the indicator).
 	base := "http://" + s.d.Addr.String()
@@ -115,6 +134,9 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	s.eventually("indicator cleared", func() bool { o, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 0 && o == 1 })
 	if w := s.value("callmon_voicemails_waiting", "employee", "erik"); w != 0 {
 		t.Errorf("voicemails waiting after heard = %v, want 0", w)
+	}
+	if o := s.value("callmon_voicemails_overdue", "employee", "erik"); o != 0 {
+		t.Errorf("voicemails overdue after heard = %v, want 0", o)
 	}
 }
 
