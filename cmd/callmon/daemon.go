@@ -50,6 +50,7 @@ type daemon struct {
 	tasks   *cbweb.Server // agents' task API and pages; nil without a database
 
 	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none
+	push     *pusher           // nil without --push.url
 }
 
 type daemonOptions struct {
@@ -67,6 +68,8 @@ type daemonOptions struct {
 	DatabaseURL string
 	SpoolFile   string
 	Migrate     bool
+	// Push, with a URL, also pushes the metrics to VictoriaMetrics.
+	Push pushOptions
 }
 
 func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
@@ -258,6 +261,10 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if d.autoDial != nil {
 		d.autoDial.Start()
 	}
+	if d.push, err = startPush(o.Push, reg, o.Log); err != nil {
+		d.Stop()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -276,6 +283,7 @@ func (d *daemon) Stop() {
 		// After the App: the last finished calls are recorded (or spooled).
 		d.store.Close()
 	}
+	d.push.Stop() // last: the final counts go out
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -55,6 +55,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	push, err := cf.push()
+	if err != nil {
+		return err
+	}
 	cfg := config.Demo(o.agents)
 	if cf.configFile != "" {
 		if cfg, err = config.Load(cf.configFile); err != nil {
@@ -83,6 +87,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opts := daemonOptions{
 		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
+		Push: push,
 	}
 	storeName := "memory (no DATABASE_URL)"
 	if opts.DatabaseURL = cfg.DatabaseURL(); opts.DatabaseURL != "" {

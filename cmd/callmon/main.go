@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -89,6 +90,9 @@ type commonFlags struct {
 	webConfigFile string
 	logLevel      string
 	logFormat     string
+	pushURL       string
+	pushInterval  time.Duration
+	pushLabels    pushLabelFlag
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {
@@ -98,6 +102,18 @@ func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {
 	fs.StringVar(&c.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS, basic auth)")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+	fs.StringVar(&c.pushURL, "push.url", "", "also push all metrics to this VictoriaMetrics import URL, e.g. http://vm:8428/api/v1/import/prometheus")
+	fs.DurationVar(&c.pushInterval, "push.interval", 15*time.Second, "time between pushes to --push.url")
+	fs.Var(&c.pushLabels, "push.extra-label", "name=value label added to every pushed series, e.g. instance=callmon-1 (repeatable)")
+}
+
+// push returns the validated push options.
+func (c *commonFlags) push() (pushOptions, error) {
+	o := pushOptions{URL: c.pushURL, Interval: c.pushInterval, ExtraLabels: c.pushLabels}
+	if _, err := o.check(); err != nil {
+		return o, usageError{err}
+	}
+	return o, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

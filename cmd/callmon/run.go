@@ -20,6 +20,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	push, err := cf.push()
+	if err != nil {
+		return err
+	}
 	cfg, err := config.Load(cf.configFile)
 	if err != nil {
 		return err
@@ -35,7 +39,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	d, err := startDaemon(ctx, daemonOptions{
 		Config: cfg, Password: password, Clock: wallClock{},
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
-		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart,
+		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart, Push: push,
 	})
 	if err != nil {
 		return err
