@@ -28,6 +28,7 @@ type site struct {
 	dbURL string
 	spool string
 	logs  *syncBuffer
+	push  pushOptions // for the daemons start starts
 }
 
 func newSite(t *testing.T, dbURL string) *site {
@@ -58,7 +59,7 @@ func (s *site) start() {
 		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
 		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
-		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true,
+		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
 	})
 	if err != nil {
 		s.t.Fatal(err)
