@@ -123,9 +123,10 @@ func (s *Store) Booked(ctx context.Context, queue string, from, to time.Time) (m
 	return out, nil
 }
 
-// Counts are one queue's tasks, for the metrics. Done, Failed and Attempts
-// grow monotonically (tasks are never deleted), so they can be exported as
-// counters.
+// Counts are one queue's callback tasks (agreed in the queue or by an agent;
+// voicemail tasks are reported with the voicemails), for the metrics. Done,
+// Failed and Attempts grow monotonically (tasks are never deleted), so they
+// can be exported as counters.
 type Counts struct {
 	Queue      string
 	Pending    int64 // active: pending, claimed or dialing
@@ -136,7 +137,8 @@ type Counts struct {
 	Attempts   int64 // results recorded, over all tasks
 }
 
-// Counts returns the counts of every queue that has tasks, by queue name.
+// Counts returns the counts of every queue that has callback tasks, by queue
+// name.
 func (s *Store) Counts(ctx context.Context, now time.Time) ([]Counts, error) {
 	if err := checkNow(now); err != nil {
 		return nil, err
@@ -149,7 +151,7 @@ func (s *Store) Counts(ctx context.Context, now time.Time) ([]Counts, error) {
 			count(*) FILTER (WHERE status = 'done' AND completed_at > window_end),
 			count(*) FILTER (WHERE status = 'failed'),
 			coalesce(sum(attempts), 0)
-		FROM tasks GROUP BY queue ORDER BY queue`, pgx.NamedArgs{"now": now})
+		FROM tasks WHERE kind <> 'voicemail' GROUP BY queue ORDER BY queue`, pgx.NamedArgs{"now": now})
 	if err != nil {
 		return nil, err
 	}

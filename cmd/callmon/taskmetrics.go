@@ -26,7 +26,7 @@ func newTaskCollector(s *tasks.Store, clk clock, queues []string) *taskCollector
 		up: prometheus.NewDesc("callmon_callbacks_up",
 			"1 if the callback tasks could be read from PostgreSQL at this scrape, else 0 (the other callmon_callbacks_* are then missing).", nil, nil),
 		pending: prometheus.NewDesc("callmon_callbacks_pending",
-			"Callback tasks not yet done: pending, claimed by an agent or being dialled.", q, nil),
+			"Callback tasks not yet done: pending, claimed by an agent or being dialled (voicemail tasks are reported by callmon_voicemails_*).", q, nil),
 		overdue: prometheus.NewDesc("callmon_callbacks_overdue",
 			"Pending or claimed callback tasks whose agreed window has ended: a promise being broken.", q, nil),
 		done: prometheus.NewDesc("callmon_callbacks_completed_total",
