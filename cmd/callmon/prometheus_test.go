@@ -25,7 +25,6 @@ import (
 
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
-	"callmon/cmd/callmon/config"
 	"callmon/grafana"
 )
 
@@ -344,10 +343,7 @@ func TestDashboardAndRulesOnRealPrometheus(t *testing.T) {
 	}
 	vm := startVictoriaMetrics(t)
 	s := newSite(t, pgtest.URL(t, "cmd_prometheus"))
-	erik := config.DefaultEmployee("erik")
-	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
-	s.cfg.Employees = []config.Employee{erik}
-	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{NoAnswer: true})
+	addErik(s, aritest.Behaviour{NoAnswer: true})
 	s.push = pushOptions{URL: vm.base + "/api/v1/import/prometheus", Interval: time.Second, ExtraLabels: []string{"instance=it"}}
 	s.start()
 	prom := startPrometheus(t, s.d.Addr.String(), rulesFile)

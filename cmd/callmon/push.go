@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -153,15 +152,13 @@ func (p *pusher) write(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range mfs {
 		if err := enc.Encode(mf); err != nil {
 			return err
 		}
 	}
-	_, err = w.Write(b.Bytes())
-	return err
+	return nil
 }
 
 // Stop ends the periodic pushes and pushes a last time.

@@ -22,14 +22,10 @@ import (
 func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	dbURL := pgtest.URL(t, "cmd_voicemail")
 	s := newSite(t, dbURL)
-	erik := config.DefaultEmployee("erik")
-	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
-	s.cfg.Employees = []config.Employee{erik}
-	s.cfg.Voicemail = config.DefaultVoicemail()
+	erik := addErik(s, aritest.Behaviour{NoAnswer: true})
 	const supervisorToken, agentToken = "sanne-token-0123456789abcdef", "agent01-token-0123456789abcdef"
 	s.cfg.Supervisors = []config.Supervisor{{ID: "sanne", Name: "Sanne", TokenHash: cbweb.HashToken(supervisorToken)}}
 	s.cfg.Agents[0].TokenHash = cbweb.HashToken(agentToken)
-	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{NoAnswer: true})
 	s.start()
 
 	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerName: "Caller", CallerNumber: "0612345678"})
@@ -161,13 +157,20 @@ func directToVoicemail(t *testing.T, s *site) *aritest.Caller {
 	return c
 }
 
-func voicemailSite(t *testing.T, dbURL string) *site {
-	s := newSite(t, dbURL)
+// addErik configures employee erik on direct number 0503161234 (endpoint
+// PJSIP/2001, behaving as b) with the default voicemail; before s.start.
+func addErik(s *site, b aritest.Behaviour) config.Employee {
 	erik := config.DefaultEmployee("erik")
 	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
 	s.cfg.Employees = []config.Employee{erik}
 	s.cfg.Voicemail = config.DefaultVoicemail()
-	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{NoAnswer: true})
+	s.fake.AddEndpoint(erik.Endpoint, "online", b)
+	return erik
+}
+
+func voicemailSite(t *testing.T, dbURL string) *site {
+	s := newSite(t, dbURL)
+	addErik(s, aritest.Behaviour{NoAnswer: true})
 	for _, a := range s.cfg.Agents {
 		s.fake.SetBehaviour(a.Endpoint, aritest.Behaviour{NoAnswer: true})
 	}
@@ -251,12 +254,8 @@ func TestVoicemailWhileDatabaseDownLandsOnce(t *testing.T) {
 func TestVoicemailDialplanMode(t *testing.T) {
 	dbURL := pgtest.URL(t, "cmd_vm_dialplan")
 	s := newSite(t, dbURL)
-	erik := config.DefaultEmployee("erik")
-	erik.Numbers, erik.Endpoint = []string{"0503161234"}, "PJSIP/2001"
-	s.cfg.Employees = []config.Employee{erik}
-	s.cfg.Voicemail = config.DefaultVoicemail()
+	addErik(s, aritest.Behaviour{Busy: true})
 	s.cfg.Voicemail.Mode, s.cfg.Voicemail.Context = config.VoicemailDialplan, "callmon-voicemail"
-	s.fake.AddEndpoint("PJSIP/2001", "online", aritest.Behaviour{Busy: true})
 	s.start()
 	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerNumber: "0612345678"})
 	if err != nil {
