@@ -362,14 +362,32 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 		go a.hangup(id)
 		return
 	}
-	c := newQueueCall(a, q, e)
+	a.startQueueCall(newQueueCall(a, q, e), e)
+}
+
+// startQueueCall registers c and runs its flow, unless the App is stopping.
+func (a *App) startQueueCall(c *queueCall, first any) {
+	c.mb.post(first)
+	a.spawn(func() {
+		a.calls[c.id] = c
+		a.routes[c.id] = c
+	}, c.run)
+}
+
+// spawn registers a flow (register runs under a.mu) and starts its goroutine,
+// both only if Stop has not begun: a flow registered after Stop closed the
+// mailboxes would wait on its own for ever, and wg.Add racing wg.Wait is a
+// misuse of the WaitGroup. It reports whether the flow started.
+func (a *App) spawn(register func(), run func()) bool {
 	a.mu.Lock()
-	a.calls[id] = c
-	a.routes[id] = c
-	a.mu.Unlock()
-	c.mb.post(e)
+	defer a.mu.Unlock()
+	if a.stopped {
+		return false
+	}
+	register()
 	a.wg.Add(1)
-	go func() { defer a.wg.Done(); c.run() }()
+	go func() { defer a.wg.Done(); run() }()
+	return true
 }
 
 // queueFor picks the queue from Stasis(callmon,queue,<name>), falling back to

@@ -104,15 +104,13 @@ func (a *App) startDirect(e *ari.StasisStart, emp *Employee) {
 	if cl := e.Channel.Caller; cl != nil {
 		d.caller = CallerInfo{Name: cl.Name, Number: cl.Number}
 	}
-	a.mu.Lock()
-	a.routes[d.id] = d
-	a.routes[d.leg] = d
-	a.routes[d.leg+";2"] = d
-	a.directs[d.id] = d
-	a.mu.Unlock()
 	d.mb.post(e)
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); d.run() }()
+	a.spawn(func() {
+		a.routes[d.id] = d
+		a.routes[d.leg] = d
+		a.routes[d.leg+";2"] = d
+		a.directs[d.id] = d
+	}, d.run)
 }
 
 func (d *directCall) run() {
@@ -338,11 +336,5 @@ func (a *App) transferToQueue(id string, caller CallerInfo, at time.Time, notice
 	if len(notice) > 0 {
 		c.notice = notice[0]
 	}
-	a.mu.Lock()
-	a.calls[id] = c
-	a.routes[id] = c
-	a.mu.Unlock()
-	c.mb.post(e)
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); c.run() }()
+	a.startQueueCall(c, e)
 }
