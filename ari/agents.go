@@ -294,6 +294,21 @@ func (s *Agents) ringEnded(id string, c *queueCall, skip bool) {
 	s.dispatchLocked()
 }
 
+// adoptRinging marks an available agent as being rung for c, which a
+// previous process started; it reports false if the agent is not free.
+func (s *Agents) adoptRinging(id string, c *queueCall) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[id]
+	if a == nil || a.ringing != nil || a.onCall != nil || a.callback != nil {
+		return false
+	}
+	a.ringing = c
+	c.ws.ringing++
+	s.publishLocked()
+	return true
+}
+
 // connected marks the agent as on a call with c; the call stops waiting.
 func (s *Agents) connected(id string, c *queueCall) {
 	s.mu.Lock()

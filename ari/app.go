@@ -43,11 +43,12 @@ type Queue struct {
 	CallbackOfferAfter time.Duration
 }
 
-// CallRecord is one finished call as callmon measured it.
+// CallRecord is one finished call as callmon measured it; with Stage set it
+// is a journal entry of a call still in progress (Config.Journal).
 type CallRecord struct {
-	ChannelID       string // the caller's Asterisk channel id: unique per call
+	ChannelID       string // the caller's Asterisk channel id; with Queue, unique per visit
 	Queue           string
-	Kind            string // "queue" (direct dial comes later)
+	Kind            string // "queue" or "direct"
 	CallerNumber    string
 	Entry           time.Time // StasisStart
 	Answered        time.Time // agent Up and bridged; zero if not answered
@@ -57,7 +58,28 @@ type CallRecord struct {
 	WithinThreshold bool
 	Threshold       time.Duration
 	Agent           string
+
+	// Stage is "" for a finished call, StageEntered or StageAnswered for a
+	// journal entry.
+	Stage string
+	// EntryEstimated: no process saved the StasisStart before it died; Entry
+	// is the channel's creationtime.
+	EntryEstimated bool
+	// AnswerEstimated: the agent answered while no process was connected;
+	// Answered is when callmon learnt of it.
+	AnswerEstimated bool
+	// EndUnobserved: the call ended while no process was connected; Ended
+	// is when callmon learnt of it.
+	EndUnobserved bool
+	// Adopted: a process other than the one that saw the call enter carried it on.
+	Adopted bool
 }
+
+// Journal stages (CallRecord.Stage).
+const (
+	StageEntered  = "entered"
+	StageAnswered = "answered"
+)
 
 // Agent is one contact-centre agent.
 type Agent struct {
@@ -89,6 +111,13 @@ type Config struct {
 	Callbacks Callbacks
 	// Record, if set, receives every finished call; it must not block.
 	Record func(CallRecord)
+	// Journal, if set, receives each call's entry and answer as they happen
+	// (CallRecord.Stage set); it must not block. It is what a process that
+	// takes over after a restart cannot ask Asterisk: when the wait began.
+	Journal func(CallRecord)
+	// LiveCalls, if set, returns the journal of calls entered and not
+	// finished, for adopting them at start (adopt.go).
+	LiveCalls func(ctx context.Context) ([]CallRecord, error)
 	// MaxConns bounds REST connections to Asterisk (keep below http.conf sessionlimit).
 	MaxConns int
 	// OutboundEndpoint is how DialCallback reaches customers: an endpoint
@@ -368,23 +397,24 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 // startQueueCall registers c and runs its flow, unless the App is stopping.
 func (a *App) startQueueCall(c *queueCall, first any) {
 	c.mb.post(first)
-	a.spawn(func() {
+	a.spawn(func() bool {
 		a.calls[c.id] = c
 		a.routes[c.id] = c
+		return true
 	}, c.run)
 }
 
-// spawn registers a flow (register runs under a.mu) and starts its goroutine,
-// both only if Stop has not begun: a flow registered after Stop closed the
-// mailboxes would wait on its own for ever, and wg.Add racing wg.Wait is a
-// misuse of the WaitGroup. It reports whether the flow started.
-func (a *App) spawn(register func(), run func()) bool {
+// spawn registers a flow (register runs under a.mu and may decline) and
+// starts its goroutine, both only if Stop has not begun: a flow registered
+// after Stop closed the mailboxes would wait on its own for ever, and wg.Add
+// racing wg.Wait is a misuse of the WaitGroup. It reports whether the flow
+// started.
+func (a *App) spawn(register func() bool, run func()) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.stopped {
+	if a.stopped || !register() {
 		return false
 	}
-	register()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); run() }()
 	return true
@@ -440,71 +470,11 @@ func (a *App) Calls() int {
 	return len(a.calls)
 }
 
-// resync rebuilds callmon's view after a (re)connect. Asterisk keeps no
-// events for a disconnected application, so calls that ended during the gap
-// are found by their absence from GET /channels.
+// resync rebuilds callmon's view after every connect, the first one too: a
+// previous process may have left calls (adopt.go).
 func (a *App) resync(ctx context.Context, reconnect bool) {
 	a.agents.refreshEndpoints(ctx, a)
-	if !reconnect {
-		return
-	}
-	chans, err := a.channels()
-	if err != nil {
-		a.log.Error("after reconnect: GET /channels failed; calls are resynchronised on the next reconnect", "err", err)
-		return
-	}
-	a.mu.Lock()
-	owned := map[string]bool{}
-	var flows []flow
-	for _, c := range a.calls {
-		flows = append(flows, c)
-		owned[c.holdID] = true
-		owned[c.mixID] = true
-	}
-	for _, d := range a.dials {
-		flows = append(flows, d)
-		owned[d.mixID] = true
-	}
-	for _, d := range a.directs {
-		flows = append(flows, d)
-		owned[d.mixID] = true
-	}
-	a.mu.Unlock()
-	for _, f := range flows {
-		f.inbox().post(resyncMsg{channels: chans, at: a.clock.Now()})
-	}
-	a.dropOrphanBridges(owned)
-}
-
-// channels is the set of channel ids Asterisk has now (all of them, not
-// only the application's).
-func (a *App) channels() (map[string]bool, error) {
-	keys, err := a.rest.Channel().List(nil)
-	if err != nil {
-		return nil, fmt.Errorf("list channels: %w", err)
-	}
-	out := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		out[k.ID] = true
-	}
-	return out, nil
-}
-
-// dropOrphanBridges deletes callmon's bridges that no live call owns
-// (left behind by calls that ended while the websocket was down).
-func (a *App) dropOrphanBridges(owned map[string]bool) {
-	keys, err := a.rest.Bridge().List(nil)
-	if err != nil {
-		a.log.Warn("after reconnect: GET /bridges failed", "err", err)
-		return
-	}
-	for _, k := range keys {
-		if strings.HasPrefix(k.ID, idPrefix) && !owned[k.ID] {
-			if err := a.rest.Bridge().Delete(k); err != nil && !gone(err) {
-				a.log.Warn("deleting orphan bridge failed", "bridge", k.ID, "err", err)
-			}
-		}
-	}
+	a.adopt(ctx)
 }
 
 func (a *App) hangup(id string) {

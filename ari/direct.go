@@ -67,6 +67,55 @@ type directCall struct {
 	mixID    string
 	bridged  bool
 	vm       chan ari.Event
+
+	answeredAt time.Time
+	// What a restart left unknown (CallRecord's flags of the same names).
+	adopted, entryEstimated, answerEstimated, endUnobserved bool
+}
+
+// Direct dial is measured with the default threshold and short abandon.
+const (
+	directThreshold    = 30 * time.Second
+	directShortAbandon = 5 * time.Second
+)
+
+// journal saves what a process taking over would need to carry the call on.
+func (d *directCall) journal(stage string) {
+	if d.a.cfg.Journal == nil {
+		return
+	}
+	r := CallRecord{ChannelID: d.id, Queue: DirectQueue, Kind: "direct", CallerNumber: d.caller.Number,
+		Entry: d.entry, Threshold: directThreshold, Stage: stage, EntryEstimated: d.entryEstimated, Adopted: d.adopted}
+	if stage == StageAnswered {
+		r.Answered, r.Agent, r.AnswerEstimated = d.answeredAt, d.emp.ID, d.answerEstimated
+	}
+	d.a.cfg.Journal(r)
+}
+
+// record reports the finished direct call with the definitions of the
+// metrics: an answered call waited until the employee's Up, any other until
+// it left (at).
+func (d *directCall) record(outcome string, at time.Time) {
+	if d.a.cfg.Record == nil {
+		return
+	}
+	r := CallRecord{ChannelID: d.id, Queue: DirectQueue, Kind: "direct", CallerNumber: d.caller.Number,
+		Entry: d.entry, Ended: at, Outcome: outcome, Threshold: directThreshold,
+		Adopted: d.adopted, EntryEstimated: d.entryEstimated, AnswerEstimated: d.answerEstimated, EndUnobserved: d.endUnobserved}
+	if d.answered {
+		r.Outcome, r.Answered, r.Agent = "answered", d.answeredAt, d.emp.ID
+		r.WaitMS = max(0, d.answeredAt.UnixMilli()-d.entry.UnixMilli())
+		r.WithinThreshold = r.WaitMS <= directThreshold.Milliseconds()
+	} else {
+		if outcome == "answered" { // the employee left before being bridged
+			r.Outcome = "abandoned"
+		}
+		r.WaitMS = max(0, at.UnixMilli()-d.entry.UnixMilli())
+		if r.Outcome == "abandoned" && r.WaitMS <= directShortAbandon.Milliseconds() {
+			r.Outcome = "short_abandoned"
+		}
+	}
+	d.a.cfg.Record(r)
 }
 
 type vmDoneMsg struct {
@@ -99,18 +148,73 @@ func (a *App) directFor(e *ari.StasisStart) (*Employee, bool) {
 }
 
 func (a *App) startDirect(e *ari.StasisStart, emp *Employee) {
-	d := &directCall{a: a, id: e.Channel.ID, emp: emp, entry: time.Time(e.Timestamp), mb: newMailbox(),
-		mixID: idPrefix + e.Channel.ID + "-mix", leg: idPrefix + e.Channel.ID + "-e1"}
+	var caller CallerInfo
 	if cl := e.Channel.Caller; cl != nil {
-		d.caller = CallerInfo{Name: cl.Name, Number: cl.Number}
+		caller = CallerInfo{Name: cl.Name, Number: cl.Number}
 	}
+	d := newDirectCall(a, e.Channel.ID, emp, time.Time(e.Timestamp), caller)
 	d.mb.post(e)
-	a.spawn(func() {
-		a.routes[d.id] = d
-		a.routes[d.leg] = d
-		a.routes[d.leg+";2"] = d
-		a.directs[d.id] = d
-	}, d.run)
+	a.spawn(func() bool { a.registerDirect(d); return true }, d.run)
+}
+
+func newDirectCall(a *App, id string, emp *Employee, entry time.Time, caller CallerInfo) *directCall {
+	return &directCall{a: a, id: id, emp: emp, entry: entry, caller: caller, mb: newMailbox(),
+		mixID: idPrefix + id + "-mix", leg: idPrefix + id + "-e1"}
+}
+
+// registerDirect routes the call's channels to it; a.mu is held.
+func (a *App) registerDirect(d *directCall) {
+	a.routes[d.id] = d
+	a.routes[d.leg] = d
+	a.routes[d.leg+";2"] = d
+	a.directs[d.id] = d
+}
+
+// adopt carries a direct call on from the state in m (adopt.go).
+func (d *directCall) adopt(m adoptMsg) {
+	now := d.a.clock.Now()
+	r, inv := m.r, m.inv
+	leg, hasLeg := inv.channels[d.leg]
+	if d.entryEstimated {
+		d.journal(StageEntered)
+	}
+	d.a.m.Entered(DirectQueue, d.id, d.entry)
+	switch {
+	case inv.memberOf[d.id] == d.mixID:
+		d.bridged = true
+		d.phase = directTalking
+		if !hasLeg || inv.memberOf[d.leg] != d.mixID {
+			// The employee hung up while no process was connected.
+			d.answered, d.answeredAt = !r.Answered.IsZero(), r.Answered
+			if d.answered {
+				d.a.m.Answered(DirectQueue, d.id, d.answeredAt)
+			}
+			d.endUnobserved = true
+			d.record("answered", now)
+			d.a.hangup(d.id)
+			d.end()
+			return
+		}
+		d.answered, d.answeredAt = true, r.Answered
+		if d.answeredAt.IsZero() {
+			d.answeredAt, d.answerEstimated = now, true
+			d.journal(StageAnswered)
+		}
+		d.a.m.Answered(DirectQueue, d.id, d.answeredAt)
+	case hasLeg && leg.State == "Up" && inv.app[d.leg]:
+		// The employee answered while no process was connected.
+		d.upAt, d.answerEstimated = now, true
+		d.employeeAnswered(now)
+	case hasLeg:
+		// Still ringing: Asterisk ends the ring at the originate's timeout.
+		d.phase = directRinging
+	case leg.State == "" && inv.channels[d.id].State == "Up":
+		// Answered by callmon with no employee leg: the voicemail dialogue
+		// was running; it starts again.
+		d.toVoicemail()
+	default:
+		d.start()
+	}
 }
 
 func (d *directCall) run() {
@@ -149,6 +253,8 @@ func (d *directCall) handle(msg any) {
 		return
 	}
 	switch m := msg.(type) {
+	case adoptMsg:
+		d.adopt(m)
 	case *ari.StasisStart:
 		if m.Channel.ID == d.id {
 			d.start()
@@ -175,6 +281,7 @@ func (d *directCall) handle(msg any) {
 		}
 	case resyncMsg:
 		if !m.channels[d.id] {
+			d.endUnobserved = true
 			d.hungUp(d.id, m.at)
 		} else if !m.channels[d.leg] && d.phase == directRinging {
 			d.toVoicemail()
@@ -185,7 +292,10 @@ func (d *directCall) handle(msg any) {
 func (d *directCall) key() *ari.Key { return ari.NewKey(ari.ChannelKey, d.id) }
 
 func (d *directCall) start() {
-	d.a.m.Entered(DirectQueue, d.id, d.entry)
+	if !d.adopted {
+		d.a.m.Entered(DirectQueue, d.id, d.entry)
+		d.journal(StageEntered)
+	}
 	// The caller hears ringing, unanswered, while the employee's phone rings.
 	if err := d.a.rest.Channel().Ring(d.key()); err != nil && !gone(err) {
 		d.a.log.Warn("ring caller failed", "call", d.id, "err", err)
@@ -232,6 +342,8 @@ func (d *directCall) employeeAnswered(ts time.Time) {
 	}
 	d.a.m.Answered(DirectQueue, d.id, at)
 	d.answered = true
+	d.answeredAt = at
+	d.journal(StageAnswered)
 }
 
 func (d *directCall) hungUp(ch string, at time.Time) {
@@ -243,9 +355,11 @@ func (d *directCall) hungUp(ch string, at time.Time) {
 		if !d.answered {
 			d.a.m.Abandoned(DirectQueue, d.id, at)
 		}
+		d.record("abandoned", at)
 		d.a.hangup(d.leg)
 		d.end()
 	case ch == d.leg && d.phase == directTalking:
+		d.record("answered", at)
 		d.a.hangup(d.id)
 		d.end()
 	}
@@ -268,6 +382,7 @@ func (d *directCall) toVoicemail() {
 		// No way to take a message: someone in the general queue helps.
 		now := d.a.clock.Now()
 		d.a.m.Left(DirectQueue, d.id, "transferred", now)
+		d.record("transferred", now)
 		d.phase = directDone
 		d.a.transferToQueue(d.id, d.caller, now)
 		return
@@ -297,9 +412,11 @@ func (d *directCall) voicemailDone(m vmDoneMsg) {
 		// The dialplan's VoiceMail() has the caller now (voicemail.mode:
 		// dialplan); their StasisEnd follows and is no longer ours.
 		d.a.m.Left(DirectQueue, d.id, "voicemail", now)
+		d.record("voicemail", now)
 		d.end()
 	case "recorded":
 		d.a.m.Left(DirectQueue, d.id, "voicemail", now)
+		d.record("voicemail", now)
 		d.a.hangup(d.id)
 		d.end()
 	case "to_queue", "failed":
@@ -307,10 +424,12 @@ func (d *directCall) voicemailDone(m vmDoneMsg) {
 			d.a.log.Error("voicemail failed; caller moved to the general queue", "call", d.id, "err", m.err)
 		}
 		d.a.m.Left(DirectQueue, d.id, "transferred", now)
+		d.record("transferred", now)
 		d.phase = directDone
 		d.a.transferToQueue(d.id, d.caller, now)
 	default: // hung_up, discarded
 		d.a.m.Abandoned(DirectQueue, d.id, now)
+		d.record("abandoned", now)
 		d.a.hangup(d.id)
 		d.end()
 	}

@@ -38,6 +38,9 @@ type harness struct {
 	app   *ari.App
 	logs  *logBuffer
 	recs  *recordSink
+	cfg   ari.Config  // the App's configuration, for restart
+	jrnl  *memJournal // what a database would keep of calls in progress
+	ids   []string    // agent ids
 }
 
 // recordSink collects the call records callmon emits.
@@ -118,6 +121,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	logs := &logBuffer{}
 	recs := &recordSink{}
+	jrnl := newMemJournal()
 	cfg := ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
 		Queues: []ari.Queue{{Name: "general", Threshold: o.threshold, ShortAbandon: 5 * time.Second, Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
@@ -128,7 +132,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Clock:    clk,
 		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:  m,
-		Record:   recs.add,
+		Record: func(r ari.CallRecord) {
+			recs.add(r)
+			jrnl.finish(r)
+		},
+		Journal:   jrnl.add,
+		LiveCalls: jrnl.live,
 		// Automatic callbacks dial customers through the trunk (dial_test.go).
 		OutboundEndpoint: "PJSIP/{number}@pstn",
 	}
@@ -154,7 +163,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(app.Stop)
-	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs, recs: recs}
+	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs, recs: recs, cfg: cfg, jrnl: jrnl, ids: ids}
 	h.await("app connected", fake.Connected)
 	if !o.noLogin {
 		for _, id := range ids {

@@ -59,6 +59,9 @@ type queueCall struct {
 	callback     bool // agreed a callback
 	answeredAt   time.Time
 	agentID      string
+
+	// What a restart left unknown (CallRecord's flags of the same names).
+	adopted, entryEstimated, answerEstimated, endUnobserved bool
 }
 
 // resyncMsg carries GET /channels after a reconnect.
@@ -105,6 +108,8 @@ func (c *queueCall) run() {
 
 func (c *queueCall) handle(msg any) {
 	switch m := msg.(type) {
+	case adoptMsg:
+		c.adopt(m)
 	case offerMsg:
 		c.ring(m.agents)
 	case resyncMsg:
@@ -169,6 +174,7 @@ func (c *queueCall) start(e *ari.StasisStart) {
 		return
 	}
 	c.a.m.Entered(c.q.Name, c.id, c.entry)
+	c.journal(StageEntered)
 	c.phase = phaseWaiting
 	if err := c.a.rest.Channel().Answer(c.key()); err != nil {
 		c.restErr("answer caller", err)
@@ -367,6 +373,20 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	c.answered = true
 	c.answeredAt = answeredAt
 	c.agentID = at.agent.ID
+	c.journal(StageAnswered)
+}
+
+// journal saves what a process taking over would need to carry the call on.
+func (c *queueCall) journal(stage string) {
+	if c.a.cfg.Journal == nil {
+		return
+	}
+	r := CallRecord{ChannelID: c.id, Queue: c.q.Name, Kind: "queue", CallerNumber: c.callerNumber,
+		Entry: c.entry, Threshold: c.q.Threshold, Stage: stage, EntryEstimated: c.entryEstimated, Adopted: c.adopted}
+	if stage == StageAnswered {
+		r.Answered, r.Agent, r.AnswerEstimated = c.answeredAt, c.agentID, c.answerEstimated
+	}
+	c.a.cfg.Journal(r)
 }
 
 func (c *queueCall) leaveHold() {
@@ -461,12 +481,14 @@ func (c *queueCall) resync(m resyncMsg) {
 	}
 	if !m.channels[c.id] {
 		c.a.log.Info("call ended while the websocket was down", "call", c.id)
+		c.endUnobserved = true
 		c.callerGone(m.at)
 		return
 	}
 	for _, at := range c.attempts {
 		if !m.channels[at.ch] {
 			if at == c.talking {
+				c.endUnobserved = c.answered
 				c.agentGone(m.at)
 				return
 			}
@@ -481,6 +503,7 @@ func (c *queueCall) resync(m resyncMsg) {
 			// The agent answered during the gap; its StasisStart is lost.
 			if at.upAt.IsZero() {
 				at.upAt = m.at
+				c.answerEstimated = true
 			}
 			c.agentAnswered(at, m.at)
 		}
@@ -508,6 +531,7 @@ func (c *queueCall) record(ended time.Time) {
 	r := CallRecord{
 		ChannelID: c.id, Queue: c.q.Name, Kind: "queue", CallerNumber: c.callerNumber,
 		Entry: c.entry, Ended: ended, Threshold: c.q.Threshold,
+		Adopted: c.adopted, EntryEstimated: c.entryEstimated, AnswerEstimated: c.answerEstimated, EndUnobserved: c.endUnobserved,
 	}
 	switch {
 	case c.phase == phaseClosed || c.phase == phaseNew:

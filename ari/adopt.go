@@ -1,0 +1,592 @@
+package ari
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+)
+
+// Adoption (DESIGN §10.1): an ARI application and its subscriptions outlive
+// the process that held it. A new websocket gets no StasisStart and no replay
+// for the calls of the old one, only their later events (traces
+// restart-adopt, restart-gap-hangup). So on every connect callmon takes an
+// inventory — GET /applications/{app}, /channels, /bridges — and carries on
+// each call it finds from the state Asterisk shows: which of callmon's
+// bridges the caller is in, and which of its legs exist. What Asterisk cannot
+// tell (when the wait began, when the agent answered) comes from the journal
+// the previous process wrote (Config.Journal, Config.LiveCalls).
+
+// inventory is Asterisk's state as the REST interface lists it.
+type inventory struct {
+	app      map[string]bool // channels the application is subscribed to
+	channels map[string]invChannel
+	bridges  []invBridge
+	memberOf map[string]string // channel id → the bridge it is in
+}
+
+// invChannel holds the fields of ARI's Channel that adoption reads. ari/v5's
+// ChannelData has no dialplan app_data, and its List returns keys only.
+type invChannel struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	State        string `json:"state"`
+	Creationtime string `json:"creationtime"`
+	Caller       struct {
+		Name   string `json:"name"`
+		Number string `json:"number"`
+	} `json:"caller"`
+	Dialplan struct {
+		Exten   string `json:"exten"`
+		AppName string `json:"app_name"`
+		AppData string `json:"app_data"`
+	} `json:"dialplan"`
+}
+
+type invBridge struct {
+	ID       string   `json:"id"`
+	Channels []string `json:"channels"`
+}
+
+// asteriskTime is the layout of Asterisk's timestamps and creationtime.
+const asteriskTime = "2006-01-02T15:04:05.000-0700"
+
+func (a *App) takeInventory(ctx context.Context) (*inventory, error) {
+	var app struct {
+		ChannelIDs []string `json:"channel_ids"`
+	}
+	var chans []invChannel
+	inv := &inventory{app: map[string]bool{}, channels: map[string]invChannel{}, memberOf: map[string]string{}}
+	if err := a.getJSON(ctx, "/applications/"+url.PathEscape(a.cfg.Application), &app); err != nil {
+		return nil, err
+	}
+	if err := a.getJSON(ctx, "/channels", &chans); err != nil {
+		return nil, err
+	}
+	if err := a.getJSON(ctx, "/bridges", &inv.bridges); err != nil {
+		return nil, err
+	}
+	for _, id := range app.ChannelIDs {
+		inv.app[id] = true
+	}
+	for _, c := range chans {
+		inv.channels[c.ID] = c
+	}
+	for _, b := range inv.bridges {
+		for _, ch := range b.Channels {
+			inv.memberOf[ch] = b.ID
+		}
+	}
+	return inv, nil
+}
+
+// getJSON reads one REST resource with the App's own HTTP client.
+func (a *App) getJSON(ctx context.Context, path string, v any) error {
+	hc := httpClientOf(a.rest)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(a.cfg.URL, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(a.cfg.User, a.cfg.Password)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
+// adopt rebuilds callmon's view after a connect: calls this process already
+// runs are told which channels still exist (resyncMsg); calls a previous
+// process left are carried on; calls that ended while nobody was connected
+// are closed once, now; callmon's bridges and legs that no call owns are
+// cleaned up.
+func (a *App) adopt(ctx context.Context) {
+	// Flows started after the inventory (an automatic callback dialled
+	// meanwhile) are newer than it: they are not resynchronised from it.
+	a.mu.Lock()
+	owned := map[string]bool{}
+	var known []flow
+	for _, c := range a.calls {
+		known = append(known, c)
+		owned[c.holdID], owned[c.mixID] = true, true
+	}
+	for _, d := range a.dials {
+		known = append(known, d)
+		owned[d.mixID] = true
+	}
+	for _, d := range a.directs {
+		known = append(known, d)
+		owned[d.mixID] = true
+	}
+	a.mu.Unlock()
+	inv, err := a.takeInventory(ctx)
+	if err != nil {
+		a.log.Error("cannot list Asterisk's channels and bridges; calls are resynchronised at the next connect", "err", err)
+		return
+	}
+	var journal []CallRecord
+	if a.cfg.LiveCalls != nil {
+		if journal, err = a.cfg.LiveCalls(ctx); err != nil {
+			// Calls are still adopted; their entry is the channel's creationtime.
+			a.log.Warn("cannot read the journal of calls in progress; adopted calls are measured from their channel's creation", "err", err)
+		}
+	}
+	now := a.clock.Now()
+
+	a.mu.Lock()
+	for _, c := range a.calls {
+		owned[c.holdID], owned[c.mixID] = true, true
+	}
+	for _, d := range a.dials {
+		owned[d.mixID] = true
+	}
+	for _, d := range a.directs {
+		owned[d.mixID] = true
+	}
+	routed := func(id string) bool { return a.routes[id] != nil }
+	var callers []invChannel
+	for id := range inv.app {
+		ch, ok := inv.channels[id]
+		if ok && !strings.HasPrefix(id, idPrefix) && !strings.HasSuffix(id, ";2") && !routed(id) {
+			callers = append(callers, ch)
+		}
+	}
+	knownCaller := map[string]bool{}
+	for _, r := range journal {
+		if routed(r.ChannelID) {
+			knownCaller[r.ChannelID] = true
+		}
+	}
+	a.mu.Unlock()
+
+	present := make(map[string]bool, len(inv.channels))
+	for id := range inv.channels {
+		present[id] = true
+	}
+	for _, f := range known {
+		f.inbox().post(resyncMsg{channels: present, at: now})
+	}
+
+	// The newest visit of each caller is the one in progress; an older one
+	// (a direct call moved to the queue) ended when the newer began.
+	latest := map[string]CallRecord{}
+	slices.SortFunc(journal, func(x, y CallRecord) int { return x.Entry.Compare(y.Entry) })
+	for _, r := range journal {
+		if knownCaller[r.ChannelID] {
+			continue
+		}
+		if old, ok := latest[r.ChannelID]; ok {
+			a.closeUnobserved(old, "transferred", r.Entry)
+		}
+		latest[r.ChannelID] = r
+	}
+	slices.SortFunc(callers, func(x, y invChannel) int { return strings.Compare(x.Creationtime, y.Creationtime) })
+	for _, ch := range callers {
+		r, ok := latest[ch.ID]
+		delete(latest, ch.ID)
+		if ok {
+			r.Adopted = true
+			for _, b := range a.adoptCall(ch, r, inv) {
+				owned[b] = true
+			}
+			continue
+		}
+		// Not journaled: a previous process died before writing it, or
+		// the call entered Stasis just now and its StasisStart is still on
+		// the way. Only the second can be told by waiting for it.
+		owned[idPrefix+ch.ID+"-hold"], owned[idPrefix+ch.ID+"-mix"] = true, true
+		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
+		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(ctx, ch, inv) })
+	}
+	// Journaled calls whose caller is no longer there ended during the gap.
+	for _, r := range latest {
+		a.log.Info("call ended while no callmon was connected", "call", r.ChannelID, "queue", r.Queue)
+		r.Adopted = true
+		a.closeUnobserved(r, "", now)
+	}
+	a.cleanOrphans(inv, owned)
+	a.agents.dispatch()
+}
+
+// adoptGrace is how long a caller the journal does not know is left for
+// its StasisStart to arrive before callmon adopts it.
+const adoptGrace = 2 * time.Second
+
+// adoptUnjournaled carries on a caller no journal knows, unless its
+// StasisStart arrived meanwhile.
+func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventory) {
+	if ctx.Err() != nil {
+		return
+	}
+	a.mu.Lock()
+	routed := a.routes[ch.ID] != nil
+	a.mu.Unlock()
+	if routed {
+		return
+	}
+	r, ok := a.unjournaled(ch)
+	if !ok {
+		a.log.Warn("channel of the application with no call to carry on; hanging it up", "channel", ch.ID, "app_data", ch.Dialplan.AppData)
+		a.hangup(ch.ID)
+		return
+	}
+	r.Adopted = true
+	if _, err := a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, ch.ID)); gone(err) {
+		a.log.Info("call ended while no callmon was connected", "call", ch.ID, "queue", r.Queue)
+		a.closeUnobserved(r, "", a.clock.Now())
+		for _, id := range append(legsOf(inv, ch.ID), idPrefix+ch.ID+"-e1") {
+			a.hangup(id)
+		}
+		for _, b := range []string{idPrefix + ch.ID + "-hold", idPrefix + ch.ID + "-mix"} {
+			if err := a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, b)); err != nil && !gone(err) {
+				a.log.Warn("deleting orphan bridge failed", "bridge", b, "err", err)
+			}
+		}
+		return
+	}
+	a.adoptCall(ch, r, inv)
+}
+
+// unjournaled makes the journal entry a call would have had from what
+// Asterisk shows: the Stasis() arguments of its dialplan and its
+// creationtime (flagged: the StasisStart came later).
+func (a *App) unjournaled(ch invChannel) (CallRecord, bool) {
+	args := strings.Split(ch.Dialplan.AppData, ",")
+	if len(args) == 0 || args[0] != a.cfg.Application {
+		return CallRecord{}, false
+	}
+	entry, err := time.Parse(asteriskTime, ch.Creationtime)
+	if err != nil {
+		return CallRecord{}, false
+	}
+	e := &ari.StasisStart{Args: args[1:], Channel: ari.ChannelData{ID: ch.ID, Dialplan: &ari.DialplanCEP{Exten: ch.Dialplan.Exten}}}
+	r := CallRecord{ChannelID: ch.ID, CallerNumber: ch.Caller.Number, Entry: entry, EntryEstimated: true}
+	if emp, direct := a.directFor(e); direct {
+		if emp == nil {
+			return CallRecord{}, false
+		}
+		r.Queue, r.Kind = DirectQueue, "direct"
+		return r, true
+	}
+	q := a.queueFor(e)
+	if q == nil {
+		return CallRecord{}, false
+	}
+	r.Queue, r.Kind = q.Name, "queue"
+	return r, true
+}
+
+// closeUnobserved records a journaled call that ended while no process was
+// connected (or, for an older visit, when the next began): at is when
+// callmon learnt of it. outcome "" means answered if it was, else abandoned.
+func (a *App) closeUnobserved(r CallRecord, outcome string, at time.Time) {
+	r.Stage, r.Ended, r.EndUnobserved = "", at, true
+	short := directShortAbandon
+	if q := a.queues[r.Queue]; q != nil {
+		short = q.ShortAbandon
+	}
+	switch {
+	case outcome != "":
+		r.Outcome = outcome
+		r.WaitMS = max(0, at.UnixMilli()-r.Entry.UnixMilli())
+	case !r.Answered.IsZero():
+		r.Outcome = "answered"
+		r.WaitMS = max(0, r.Answered.UnixMilli()-r.Entry.UnixMilli())
+		r.WithinThreshold = r.WaitMS <= r.Threshold.Milliseconds()
+	default:
+		r.WaitMS = max(0, at.UnixMilli()-r.Entry.UnixMilli())
+		r.Outcome = "abandoned"
+		if short >= 0 && r.WaitMS <= short.Milliseconds() {
+			r.Outcome = "short_abandoned"
+		}
+	}
+	if a.cfg.Record != nil {
+		a.cfg.Record(r)
+	}
+}
+
+// adoptCall starts the flow that carries the caller on; it returns the
+// bridges that flow owns.
+func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory) []string {
+	caller := CallerInfo{Name: ch.Caller.Name, Number: ch.Caller.Number}
+	if r.CallerNumber != "" {
+		caller.Number = r.CallerNumber
+	}
+	m := adoptMsg{inv: inv, r: r}
+	if r.Kind == "direct" {
+		emp := a.employee(r.Agent, ch)
+		if emp == nil {
+			a.log.Warn("adopted direct call for an employee no longer configured; to the general queue", "call", ch.ID)
+			a.closeUnobserved(r, "transferred", a.clock.Now())
+			a.transferToQueue(ch.ID, caller, a.clock.Now())
+			return nil
+		}
+		d := newDirectCall(a, ch.ID, emp, r.Entry, caller)
+		d.adopted, d.entryEstimated = true, r.EntryEstimated
+		d.mb.post(m)
+		a.spawn(func() bool {
+			if a.routes[d.id] != nil {
+				return false // its StasisStart came after all
+			}
+			a.registerDirect(d)
+			return true
+		}, d.run)
+		return []string{d.mixID}
+	}
+	q := a.queues[r.Queue]
+	if q == nil {
+		a.log.Warn("adopted call of a queue no longer configured; hanging up", "call", ch.ID, "queue", r.Queue)
+		a.closeUnobserved(r, "", a.clock.Now())
+		go a.hangup(ch.ID)
+		return nil
+	}
+	e := &ari.StasisStart{
+		EventData: ari.EventData{Type: "StasisStart", Timestamp: ari.DateTime(r.Entry)},
+		Args:      []string{"queue", q.Name},
+		Channel:   ari.ChannelData{ID: ch.ID, Caller: &ari.CallerID{Name: caller.Name, Number: caller.Number}},
+	}
+	c := newQueueCall(a, q, e)
+	c.adopted, c.entryEstimated = true, r.EntryEstimated
+	// Ids of the old process's playbacks and agent legs must not be reused.
+	c.seq = adoptSeq(a.clock.Now())
+	routes := []string{c.id}
+	for _, id := range legsOf(inv, c.id) {
+		routes = append(routes, id, id+";2")
+	}
+	c.mb.post(m)
+	a.spawn(func() bool {
+		if a.routes[c.id] != nil {
+			return false // its StasisStart came after all
+		}
+		a.calls[c.id] = c
+		for _, id := range routes {
+			a.routes[id] = c
+		}
+		return true
+	}, c.run)
+	return []string{c.holdID, c.mixID}
+}
+
+// adoptSeq starts an adopted call's id counter past anything an earlier
+// process can have used for it (ids are cm-<caller>-pb<n>, -a<n>).
+func adoptSeq(now time.Time) int { return int(now.UnixMilli()%1e9) * 10 }
+
+// legsOf lists the agent legs (the ;1 halves) callmon originated for caller.
+func legsOf(inv *inventory, caller string) []string {
+	prefix := idPrefix + caller + "-a"
+	var out []string
+	for id := range inv.channels {
+		if strings.HasPrefix(id, prefix) && !strings.HasSuffix(id, ";2") {
+			if _, err := strconv.Atoi(id[len(prefix):]); err == nil {
+				out = append(out, id)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// agentOfLeg finds the agent whose endpoint a leg was originated to: a
+// channel is named after its endpoint (PJSIP/1001-00000003,
+// Local/x@agents-0000000c;1). prefer, the journal's agent, wins if it fits.
+func (a *App) agentOfLeg(leg invChannel, prefer string) (Agent, bool) {
+	var found []Agent
+	for _, ag := range a.cfg.Agents {
+		if len(leg.Name) > len(ag.Endpoint) && strings.EqualFold(leg.Name[:len(ag.Endpoint)], ag.Endpoint) && leg.Name[len(ag.Endpoint)] == '-' {
+			found = append(found, ag)
+		}
+	}
+	for _, ag := range found {
+		if ag.ID == prefer {
+			return ag, true
+		}
+	}
+	if len(found) == 0 {
+		return Agent{}, false
+	}
+	return found[0], true
+}
+
+// employee finds the employee of an adopted direct call: by id from the
+// journal, else by the number dialled.
+func (a *App) employee(id string, ch invChannel) *Employee {
+	for i := range a.cfg.Employees {
+		if id != "" && a.cfg.Employees[i].ID == id {
+			return &a.cfg.Employees[i]
+		}
+	}
+	args := strings.Split(ch.Dialplan.AppData, ",")
+	if len(args) >= 2 {
+		emp, _ := a.directFor(&ari.StasisStart{Args: args[1:]})
+		return emp
+	}
+	return nil
+}
+
+// cleanOrphans hangs up callmon's legs that no call owns and deletes its
+// bridges that no call owns (left by calls that ended during the gap).
+func (a *App) cleanOrphans(inv *inventory, owned map[string]bool) {
+	a.mu.Lock()
+	var legs []string
+	for id := range inv.app {
+		base := strings.TrimSuffix(id, ";2")
+		if strings.HasPrefix(id, idPrefix) && a.routes[id] == nil && a.routes[base] == nil {
+			if base != id && inv.app[base] {
+				continue // hanging up the ;1 half ends both
+			}
+			legs = append(legs, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, id := range legs {
+		a.log.Info("hanging up a leg no call owns", "channel", id)
+		a.hangup(id)
+	}
+	for _, b := range inv.bridges {
+		if strings.HasPrefix(b.ID, idPrefix) && !owned[b.ID] {
+			a.log.Info("deleting a bridge no call owns", "bridge", b.ID, "channels", len(b.Channels))
+			if err := a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, b.ID)); err != nil && !gone(err) {
+				a.log.Warn("deleting orphan bridge failed", "bridge", b.ID, "err", err)
+			}
+		}
+	}
+}
+
+// adoptMsg is the first message of an adopted call's flow: the state
+// Asterisk showed and the journal entry.
+type adoptMsg struct {
+	inv *inventory
+	r   CallRecord
+}
+
+// adopt carries a queue call on from the state in m; it runs on the call's
+// goroutine like every other step of the flow.
+func (c *queueCall) adopt(m adoptMsg) {
+	now := c.a.clock.Now()
+	r, inv := m.r, m.inv
+	legs := legsOf(inv, c.id)
+	where := inv.memberOf[c.id]
+	if where == c.mixID || where == c.holdID {
+		c.a.m.Entered(c.q.Name, c.id, c.entry)
+		if c.entryEstimated {
+			c.journal(StageEntered)
+		}
+	}
+	switch where {
+	case c.mixID:
+		c.bridges[c.mixID] = true
+		var talking *invChannel
+		for _, id := range legs {
+			if leg := inv.channels[id]; inv.memberOf[id] == c.mixID && talking == nil {
+				talking = &leg
+			} else {
+				c.a.hangup(id)
+			}
+		}
+		ag, known := Agent{}, false
+		if talking != nil {
+			ag, known = c.a.agentOfLeg(*talking, r.Agent)
+		}
+		if !known {
+			// The agent hung up while no process was connected (or cannot be
+			// told): the conversation is over.
+			c.phase = phaseTalking
+			c.answered, c.answeredAt, c.agentID = !r.Answered.IsZero(), r.Answered, r.Agent
+			if c.answered {
+				c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+			}
+			c.endUnobserved = true
+			c.a.hangup(c.id)
+			if talking != nil {
+				c.a.hangup(talking.ID)
+			}
+			c.end(now)
+			return
+		}
+		at := &attempt{agent: ag, ch: talking.ID, upAt: r.Answered}
+		if at.upAt.IsZero() {
+			// Bridged, but the answer was never journaled: the process died
+			// between the two.
+			at.upAt, c.answerEstimated = now, true
+		}
+		c.phase, c.talking, c.answered = phaseTalking, at, true
+		c.attempts[at.ch] = at
+		c.answeredAt, c.agentID = at.upAt, ag.ID
+		c.a.agents.connected(ag.ID, c)
+		c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+		if c.answerEstimated {
+			c.journal(StageAnswered)
+		}
+	case c.holdID:
+		c.phase, c.inHold, c.welcomed = phaseWaiting, true, true
+		c.bridges[c.holdID] = true
+		var up *attempt
+		for _, id := range legs {
+			leg := inv.channels[id]
+			ag, known := c.a.agentOfLeg(leg, "")
+			switch {
+			case known && leg.State == "Up" && inv.app[id] && up == nil:
+				// Answered while no process was connected; its StasisStart
+				// went nowhere.
+				up = &attempt{agent: ag, ch: id, upAt: now}
+				c.attempts[id] = up
+			case known && leg.State != "Up" && c.a.agents.adoptRinging(ag.ID, c):
+				c.attempts[id] = &attempt{agent: ag, ch: id}
+			default:
+				c.a.hangup(id)
+				c.a.unroute(id, id+";2")
+			}
+		}
+		if up != nil {
+			c.a.agents.adoptRinging(up.agent.ID, c)
+			c.answerEstimated = true
+			c.agentAnswered(up, now)
+			return
+		}
+		// After the ringing legs are adopted, so their agents are not rung twice.
+		c.a.agents.enqueue(c)
+		c.resumeOffer(now)
+	default:
+		// Between bridges: new, in a prompt or the callback dialogue. It
+		// starts over from the welcome, with its original entry.
+		for _, id := range legs {
+			c.a.hangup(id)
+			c.a.unroute(id, id+";2")
+		}
+		c.start(nil)
+	}
+}
+
+// resumeOffer schedules the callback offer of an adopted waiting call from
+// its original entry.
+func (c *queueCall) resumeOffer(now time.Time) {
+	if c.a.cfg.Callbacks == nil {
+		return
+	}
+	if c.a.agents.loggedIn(c.q.Name) == 0 {
+		c.offerCallback()
+		return
+	}
+	if c.q.CallbackOfferAfter > 0 {
+		c.after(max(0, c.q.CallbackOfferAfter-now.Sub(c.entry)), "offer")
+	}
+}

@@ -1,0 +1,316 @@
+package ari_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"callmon/ari"
+	"callmon/ari/aritest"
+	"callmon/metrics"
+)
+
+// memJournal keeps the journal of calls in progress as PostgreSQL does
+// (callback/store): an entry per caller and queue visit until its record.
+type memJournal struct {
+	mu   sync.Mutex
+	rows map[[2]string]ari.CallRecord
+	done map[[2]string]bool
+}
+
+func newMemJournal() *memJournal {
+	return &memJournal{rows: map[[2]string]ari.CallRecord{}, done: map[[2]string]bool{}}
+}
+
+func (j *memJournal) add(r ari.CallRecord) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	k := [2]string{r.ChannelID, r.Queue}
+	if j.done[k] {
+		return
+	}
+	old, ok := j.rows[k]
+	if ok && r.Stage == ari.StageEntered {
+		return
+	}
+	if ok {
+		old.Answered, old.Agent, old.AnswerEstimated = r.Answered, r.Agent, r.AnswerEstimated
+		r = old
+	}
+	j.rows[k] = r
+}
+
+func (j *memJournal) finish(r ari.CallRecord) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	k := [2]string{r.ChannelID, r.Queue}
+	delete(j.rows, k)
+	j.done[k] = true
+}
+
+func (j *memJournal) live(context.Context) ([]ari.CallRecord, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []ari.CallRecord
+	for _, r := range j.rows {
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// forget loses the journal, as when a process died before writing it.
+func (j *memJournal) forget() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	clear(j.rows)
+}
+
+func (j *memJournal) len() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.rows)
+}
+
+// restart stops the App as a dying process would leave Asterisk (calls
+// untouched), runs gap while no process is connected, and starts a new App
+// with fresh metrics, the same journal and the same agents logged in (their
+// presence lives in PostgreSQL).
+func (h *harness) restart(gap func()) {
+	h.t.Helper()
+	var in []string
+	for _, st := range h.app.Agents().List() {
+		if st.LoggedIn {
+			in = append(in, st.ID)
+		}
+	}
+	h.app.Stop()
+	h.await("old process gone", func() bool { return !h.fake.Connected() })
+	if gap != nil {
+		gap()
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, h.clock, amsterdam, []metrics.Queue{{Name: "general", Threshold: h.cfg.Queues[0].Threshold}, {Name: ari.DirectQueue}}, "test")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg := h.cfg
+	cfg.Metrics = m
+	app, err := ari.New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, id := range in {
+		if _, err := app.Agents().Set(id, ari.ActionLogin); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	if err := app.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(app.Stop)
+	h.app, h.reg, h.m = app, reg, m
+	h.await("new process connected", h.fake.Connected)
+}
+
+func (l *logBuffer) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), sub)
+}
+
+func (h *harness) bridgesLeft() int {
+	n := 0
+	for _, b := range h.fake.Bridges() {
+		if strings.HasPrefix(b.ID, "cm-") {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) onHold(id string) bool {
+	ch, ok := h.fake.Channel(id)
+	return ok && strings.HasSuffix(ch.Bridge, "-hold")
+}
+
+// oneRecord waits for the only call record and returns it.
+func (h *harness) oneRecord() ari.CallRecord {
+	h.t.Helper()
+	h.eventually("the call record", func() bool { return len(h.recs.all()) >= 1 })
+	recs := h.recs.all()
+	if len(recs) != 1 {
+		h.t.Fatalf("%d call records, want 1: %+v", len(recs), recs)
+	}
+	return recs[0]
+}
+
+func TestRestartAdoptsWaitingCaller(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true, behaviour: aritest.Behaviour{AnswerAfter: 2 * time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(10 * time.Second)
+	h.restart(nil)
+	h.eventually("the new process counts the caller as waiting", func() bool { return h.value("callmon_calls_waiting") == 1 })
+	if !h.onHold(c.ID()) {
+		t.Fatal("the adopted caller left the holding bridge")
+	}
+	if _, err := h.app.Agents().Set("a1", ari.ActionLogin); err != nil {
+		t.Fatal(err)
+	}
+	h.await("agent rung for the adopted caller", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(2 * time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	c.Hangup()
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.WaitMS != 12000 || !r.Adopted || r.EntryEstimated || r.EndUnobserved {
+		t.Errorf("record = %+v, want answered after 12000 ms (from the first process's StasisStart), adopted, nothing estimated", r)
+	}
+	if !r.Entry.Equal(start) {
+		t.Errorf("entry = %v, want the original StasisStart %v", r.Entry, start)
+	}
+	h.await("bridges deleted", func() bool { return h.bridgesLeft() == 0 })
+	if n := h.jrnl.len(); n != 0 {
+		t.Errorf("journal holds %d calls after the record, want 0", n)
+	}
+}
+
+func TestRestartKeepsConversation(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 3 * time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(3 * time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	h.eventually("answer journaled", func() bool {
+		rows, _ := h.jrnl.live(context.Background())
+		return len(rows) == 1 && !rows[0].Answered.IsZero()
+	})
+	h.restart(nil)
+	h.eventually("the agent is on a call in the new process", func() bool {
+		return h.value("callmon_agents", "state", "on_call") == 1
+	})
+	h.clock.Advance(time.Minute) // the agent hangs up
+	h.await("callmon hangs up the caller", func() bool { return !h.alive(c.ID()) })
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.WaitMS != 3000 || r.Agent != "a1" || !r.Adopted || r.AnswerEstimated || r.EndUnobserved {
+		t.Errorf("record = %+v, want answered by a1 after 3000 ms, adopted, nothing estimated", r)
+	}
+	h.await("bridges deleted", func() bool { return h.bridgesLeft() == 0 })
+	h.eventually("agent free", func() bool { return h.value("callmon_agents", "state", "available") == 1 })
+}
+
+func TestRestartClosesCallThatEndedInTheGap(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(20 * time.Second)
+	h.restart(func() {
+		c.Hangup()
+		h.clock.Advance(5 * time.Second)
+	})
+	r := h.oneRecord()
+	if r.Outcome != "abandoned" || !r.EndUnobserved || !r.Adopted || r.WaitMS != 25000 || !r.Ended.Equal(start.Add(25*time.Second)) {
+		t.Errorf("record = %+v, want abandoned, end unobserved at the moment callmon learnt of it (25 s)", r)
+	}
+	h.await("the empty holding bridge deleted", func() bool { return h.bridgesLeft() == 0 })
+	h.restart(nil)
+	h.eventually("the journal is empty", func() bool { return h.jrnl.len() == 0 })
+	if n := len(h.recs.all()); n != 1 {
+		t.Errorf("%d records after a second restart, want 1", n)
+	}
+}
+
+func TestRestartAdoptsRingingAgent(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 2, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("an agent ringing", func() bool { return h.totalRinging() == 1 })
+	var leg string
+	for _, ch := range h.fake.Channels() {
+		if ch.Alive && ch.State == "Ringing" {
+			leg = ch.ID
+		}
+	}
+	h.clock.Advance(4 * time.Second)
+	h.restart(nil)
+	h.eventually("the ringing agent is adopted", func() bool { return h.value("callmon_agents", "state", "ringing") == 1 })
+	if n := h.totalRinging(); n != 1 {
+		t.Fatalf("%d agents ringing after the restart, want the 1 rung before (not rung twice)", n)
+	}
+	h.clock.Advance(6 * time.Second)
+	h.await("bridged with the adopted leg", func() bool {
+		ch, ok := h.fake.Channel(leg)
+		return ok && ch.Alive && h.bridgedWith(c.ID(), ch.Endpoint)
+	})
+	c.Hangup()
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.WaitMS != 10000 || r.AnswerEstimated {
+		t.Errorf("record = %+v, want answered after exactly 10000 ms (the agent's Up, seen by the new process)", r)
+	}
+}
+
+func TestRestartWithoutJournalEstimatesEntry(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true, behaviour: aritest.Behaviour{AnswerAfter: time.Second}})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(7 * time.Second)
+	before := h.logs.count("caller not in the journal")
+	h.restart(h.jrnl.forget)
+	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	h.clock.Advance(2 * time.Second) // no StasisStart came: adopted
+	h.eventually("adopted", func() bool { return h.value("callmon_calls_waiting") == 1 })
+	if _, err := h.app.Agents().Set("a1", ari.ActionLogin); err != nil {
+		t.Fatal(err)
+	}
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	c.Hangup()
+	r := h.oneRecord()
+	if r.Outcome != "answered" || !r.EntryEstimated || r.WaitMS != 10000 || r.Queue != "general" {
+		t.Errorf("record = %+v, want answered in general after 10000 ms from the channel's creationtime, entry flagged as estimated", r)
+	}
+}
+
+func TestRestartCleansUpLegsOfCallsThatEnded(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{NoAnswer: true}, ringTimeout: time.Hour})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.restart(c.Hangup)
+	h.await("the ringing leg of the gone caller hung up", func() bool { return h.totalRinging() == 0 })
+	h.await("bridges deleted", func() bool { return h.bridgesLeft() == 0 })
+	r := h.oneRecord()
+	if !r.EndUnobserved || r.Outcome != "short_abandoned" {
+		t.Errorf("record = %+v, want a short abandon whose end was not observed", r)
+	}
+	h.eventually("agent free", func() bool { return h.value("callmon_agents", "state", "available") == 1 })
+}
+
+func TestRestartAdoptsDirectCall(t *testing.T) {
+	vm := &fakeVoicemail{outcome: "recorded"}
+	h := newHarness(t, harnessOptions{agents: 1, voicemail: vm, employee: &employeePhone{Behaviour: aritest.Behaviour{AnswerAfter: 8 * time.Second, TalkFor: time.Minute}}})
+	c := h.direct("0503161234")
+	h.await("employee ringing", func() bool { return h.ringing("PJSIP/2001") == 1 })
+	h.clock.Advance(3 * time.Second)
+	h.restart(nil)
+	h.eventually("the new process counts the direct caller as waiting", func() bool {
+		return h.value("callmon_calls_waiting", "queue", ari.DirectQueue) == 1
+	})
+	h.clock.Advance(5 * time.Second)
+	h.await("bridged with the employee", func() bool { return h.bridgedWith(c.ID(), "PJSIP/2001") })
+	h.restart(nil) // and again, in conversation
+	h.eventually("adopted in conversation", func() bool {
+		return h.value("callmon_calls_answered_total", "queue", ari.DirectQueue) == 1
+	})
+	c.Hangup()
+	h.await("employee hung up by callmon", func() bool { return h.ringing("PJSIP/2001") == 0 && h.bridgesLeft() == 0 })
+	r := h.oneRecord()
+	if r.Kind != "direct" || r.Queue != ari.DirectQueue || r.Outcome != "answered" || r.WaitMS != 8000 || r.Agent != "erik" || !r.Adopted {
+		t.Errorf("record = %+v, want a direct call answered by erik after 8000 ms", r)
+	}
+	if vm.count() != 0 {
+		t.Error("an answered direct call went to voicemail")
+	}
+}
