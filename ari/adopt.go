@@ -151,6 +151,8 @@ func (a *App) adopt(ctx context.Context) {
 		}
 	}
 	now := a.clock.Now()
+	a.agents.holdOffers()
+	defer a.agents.releaseOffers()
 
 	a.mu.Lock()
 	for _, c := range a.calls {
@@ -224,7 +226,6 @@ func (a *App) adopt(ctx context.Context) {
 		a.closeUnobserved(r, "", now)
 	}
 	a.cleanOrphans(inv, owned)
-	a.agents.dispatch()
 }
 
 // adoptGrace is how long a caller the journal does not know is left for
@@ -372,11 +373,15 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory) []string {
 	for _, id := range legsOf(inv, c.id) {
 		routes = append(routes, id, id+";2")
 	}
-	c.mb.post(m)
+	var ad *adoption
 	a.spawn(func() bool {
 		if a.routes[c.id] != nil {
 			return false // its StasisStart came after all
 		}
+		// Under a.mu: Agents never takes it, so this cannot deadlock.
+		ad = c.prepare(inv, r, a.clock.Now())
+		m.ad = ad
+		c.mb.post(m)
 		a.calls[c.id] = c
 		for _, id := range routes {
 			a.routes[id] = c
@@ -476,103 +481,110 @@ func (a *App) cleanOrphans(inv *inventory, owned map[string]bool) {
 type adoptMsg struct {
 	inv *inventory
 	r   CallRecord
+	ad  *adoption // queue calls: what prepare decided
 }
 
-// adopt carries a queue call on from the state in m; it runs on the call's
-// goroutine like every other step of the flow.
-func (c *queueCall) adopt(m adoptMsg) {
-	now := c.a.clock.Now()
-	r, inv := m.r, m.inv
+// adoption is what an adopted queue call found in Asterisk, decided before
+// its flow runs (prepare) and acted on by the flow (adopt).
+type adoption struct {
+	where  string   // the bridge the caller is in: its hold, its mix or none
+	doomed []string // legs to hang up
+	up     *attempt // a leg that answered while no process was connected
+}
+
+// prepare decides how to carry the call on and takes the agents it holds,
+// before any flow runs: a waiting call adopted meanwhile must not be offered
+// an agent who is on this call or ringing for it.
+func (c *queueCall) prepare(inv *inventory, r CallRecord, now time.Time) *adoption {
+	ad := &adoption{where: inv.memberOf[c.id]}
 	legs := legsOf(inv, c.id)
-	where := inv.memberOf[c.id]
-	if where == c.mixID || where == c.holdID {
-		c.a.m.Entered(c.q.Name, c.id, c.entry)
-		if c.entryEstimated {
-			c.journal(StageEntered)
-		}
-	}
-	switch where {
+	switch ad.where {
 	case c.mixID:
 		c.bridges[c.mixID] = true
-		var talking *invChannel
+		c.phase = phaseTalking
 		for _, id := range legs {
-			if leg := inv.channels[id]; inv.memberOf[id] == c.mixID && talking == nil {
-				talking = &leg
-			} else {
-				c.a.hangup(id)
+			if ag, ok := c.a.agentOfLeg(inv.channels[id], r.Agent); ok && c.talking == nil && inv.memberOf[id] == c.mixID {
+				c.talking = &attempt{agent: ag, ch: id, upAt: r.Answered}
+				c.attempts[id] = c.talking
+				continue
 			}
+			ad.doomed = append(ad.doomed, id)
 		}
-		ag, known := Agent{}, false
-		if talking != nil {
-			ag, known = c.a.agentOfLeg(*talking, r.Agent)
-		}
-		if !known {
+		if c.talking == nil {
 			// The agent hung up while no process was connected (or cannot be
 			// told): the conversation is over.
-			c.phase = phaseTalking
 			c.answered, c.answeredAt, c.agentID = !r.Answered.IsZero(), r.Answered, r.Agent
-			if c.answered {
-				c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
-			}
-			c.endUnobserved = true
-			c.a.hangup(c.id)
-			if talking != nil {
-				c.a.hangup(talking.ID)
-			}
-			c.end(now)
-			return
+			return ad
 		}
-		at := &attempt{agent: ag, ch: talking.ID, upAt: r.Answered}
-		if at.upAt.IsZero() {
+		if c.talking.upAt.IsZero() {
 			// Bridged, but the answer was never journaled: the process died
 			// between the two.
-			at.upAt, c.answerEstimated = now, true
+			c.talking.upAt, c.answerEstimated = now, true
 		}
-		c.phase, c.talking, c.answered = phaseTalking, at, true
-		c.attempts[at.ch] = at
-		c.answeredAt, c.agentID = at.upAt, ag.ID
-		c.a.agents.connected(ag.ID, c)
-		c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
-		if c.answerEstimated {
-			c.journal(StageAnswered)
-		}
+		c.answered, c.answeredAt, c.agentID = true, c.talking.upAt, c.talking.agent.ID
+		c.a.agents.connected(c.agentID, c)
 	case c.holdID:
 		c.phase, c.inHold, c.welcomed = phaseWaiting, true, true
 		c.bridges[c.holdID] = true
-		var up *attempt
 		for _, id := range legs {
 			leg := inv.channels[id]
 			ag, known := c.a.agentOfLeg(leg, "")
 			switch {
-			case known && leg.State == "Up" && inv.app[id] && up == nil:
+			case known && leg.State == "Up" && inv.app[id] && ad.up == nil && c.a.agents.adoptRinging(ag.ID, c):
 				// Answered while no process was connected; its StasisStart
 				// went nowhere.
-				up = &attempt{agent: ag, ch: id, upAt: now}
-				c.attempts[id] = up
+				ad.up = &attempt{agent: ag, ch: id, upAt: now}
+				c.attempts[id] = ad.up
 			case known && leg.State != "Up" && c.a.agents.adoptRinging(ag.ID, c):
 				c.attempts[id] = &attempt{agent: ag, ch: id}
 			default:
-				c.a.hangup(id)
-				c.a.unroute(id, id+";2")
+				ad.doomed = append(ad.doomed, id)
 			}
 		}
-		if up != nil {
-			c.a.agents.adoptRinging(up.agent.ID, c)
-			c.answerEstimated = true
-			c.agentAnswered(up, now)
-			return
-		}
-		// After the ringing legs are adopted, so their agents are not rung twice.
-		c.a.agents.enqueue(c)
-		c.resumeOffer(now)
 	default:
 		// Between bridges: new, in a prompt or the callback dialogue. It
 		// starts over from the welcome, with its original entry.
-		for _, id := range legs {
-			c.a.hangup(id)
-			c.a.unroute(id, id+";2")
-		}
+		ad.doomed = legs
+	}
+	return ad
+}
+
+// adopt carries a queue call on as prepare decided; it runs on the call's
+// goroutine like every other step of the flow.
+func (c *queueCall) adopt(m adoptMsg) {
+	now := c.a.clock.Now()
+	ad := m.ad
+	for _, id := range ad.doomed {
+		c.a.hangup(id)
+		c.a.unroute(id, id+";2")
+	}
+	if ad.where != c.mixID && ad.where != c.holdID {
 		c.start(nil)
+		return
+	}
+	c.a.m.Entered(c.q.Name, c.id, c.entry)
+	if c.entryEstimated {
+		c.journal(StageEntered)
+	}
+	switch {
+	case ad.where == c.mixID && c.talking == nil:
+		if c.answered {
+			c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+		}
+		c.endUnobserved = true
+		c.a.hangup(c.id)
+		c.end(now)
+	case ad.where == c.mixID:
+		c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+		if c.answerEstimated {
+			c.journal(StageAnswered)
+		}
+	case ad.up != nil:
+		c.answerEstimated = true
+		c.agentAnswered(ad.up, now)
+	default:
+		c.a.agents.enqueue(c)
+		c.resumeOffer(now)
 	}
 }
 

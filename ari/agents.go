@@ -96,6 +96,23 @@ type Agents struct {
 	order   []*agent // config order, for stable output
 	queues  map[string]Queue
 	waiting []*queueCall // in entry order
+	held    bool         // no offers while calls are being adopted
+}
+
+// holdOffers stops offering agents until releaseOffers: while adoption
+// starts flows one by one, a waiting call must not be offered an agent that
+// a call adopted after it holds.
+func (s *Agents) holdOffers() {
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+}
+
+func (s *Agents) releaseOffers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = false
+	s.dispatchLocked()
 }
 
 func newAgents(agents []Agent, queues []Queue, clock Clock, m *metrics.Metrics) (*Agents, error) {
@@ -377,6 +394,10 @@ func (s *Agents) dispatch() {
 // dispatchLocked offers available agents to waiting calls, oldest first.
 // A call being rung gets no more agents until those rings end.
 func (s *Agents) dispatchLocked() {
+	if s.held {
+		s.publishLocked()
+		return
+	}
 	now := s.clock.Now()
 	for _, c := range s.waiting {
 		if c.ws.ringing > 0 {

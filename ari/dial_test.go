@@ -114,6 +114,8 @@ func TestCallbackReached(t *testing.T) {
 	if h.ringing("PJSIP/1002") != 0 {
 		t.Error("a2 rings too")
 	}
+	// The ringing events may come before the originate's response is logged.
+	h.eventually("originate logged", func() bool { return len(h.originates("PJSIP/1001")) > 0 })
 	if o := h.originates("PJSIP/1001"); len(o) != 1 || o[0]["appArgs"] != "callback" || !strings.Contains(o[0]["callerId"].(string), custNumber) {
 		t.Errorf("agent originate = %v, want appArgs callback and the customer's number as caller id", o)
 	}

@@ -114,6 +114,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var p *persistence
 	var tasksWeb *cbweb.Server
 	var record func(ari.CallRecord)
+	var liveCalls func(context.Context) ([]ari.CallRecord, error)
 	var cbs ari.Callbacks
 	var vmTaker *voicemailTaker
 	var vmDialplan *dialplanVoicemail
@@ -164,7 +165,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			return nil, err
 		}
 		m.SetSpoolRecords(p.rec.Backlog)
-		record = p.record
+		record, liveCalls = p.record, p.liveCalls
 	}
 	url := cfg.ARI.URL
 	if o.ARIURL != "" {
@@ -183,6 +184,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Log:         o.Log,
 		Metrics:     m,
 		Record:      record,
+		Journal:     record,
+		LiveCalls:   liveCalls,
 		Callbacks:   cbs,
 		Employees:   employees,
 		Voicemail:   voicemailOrNil(vmTaker, vmDialplan),

@@ -79,13 +79,36 @@ func (p *persistence) Close() {
 	p.db.Close()
 }
 
-// record hands a finished call to the recorder; it never blocks.
+// record hands a finished call, or a journal entry of one in progress, to
+// the recorder; it never blocks. Both go through one ordered queue, so a
+// call's entry is written before its record.
 func (p *persistence) record(r ari.CallRecord) {
 	p.rec.Record(store.CallRecord{
 		ChannelID: r.ChannelID, Queue: r.Queue, Kind: r.Kind, CallerNumber: r.CallerNumber,
 		Entry: r.Entry, Answered: r.Answered, Ended: r.Ended, WaitMS: r.WaitMS, Outcome: r.Outcome,
 		WithinThreshold: r.WithinThreshold, ThresholdMS: r.Threshold.Milliseconds(), Agent: r.Agent,
+		Stage: r.Stage, Adopted: r.Adopted, EntryEstimated: r.EntryEstimated,
+		AnswerEstimated: r.AnswerEstimated, EndUnobserved: r.EndUnobserved,
 	})
+}
+
+// liveCalls reads the journal of calls in progress for adoption. What a
+// previous run left in the spool is written first (at start), so the
+// journal read here includes it when PostgreSQL is up.
+func (p *persistence) liveCalls(ctx context.Context) ([]ari.CallRecord, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rows, err := p.db.LiveCalls(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ari.CallRecord, len(rows))
+	for i, r := range rows {
+		out[i] = ari.CallRecord{ChannelID: r.ChannelID, Queue: r.Queue, Kind: r.Kind, CallerNumber: r.CallerNumber,
+			Entry: r.Entry, Answered: r.Answered, Agent: r.Agent, Threshold: time.Duration(r.ThresholdMS) * time.Millisecond,
+			Stage: r.Stage, EntryEstimated: r.EntryEstimated, AnswerEstimated: r.AnswerEstimated}
+	}
+	return out, nil
 }
 
 // restoreToday loads today's counts from the call records into the live
