@@ -34,7 +34,9 @@ func TestRestartAdoptsCallsThroughPostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.eventually("second caller waiting", func() bool { return s.value("callmon_calls_waiting") == 1 })
-	s.eventually("both journaled", func() bool { return s.count("SELECT count(*) FROM live_calls WHERE answered_at IS NOT NULL OR channel_id = $1", waiting.ID()) == 2 })
+	s.eventually("both journaled", func() bool {
+		return s.count("SELECT count(*) FROM live_calls WHERE answered_at IS NOT NULL OR channel_id = $1", waiting.ID()) == 2
+	})
 	s.clk.Advance(10 * time.Second)
 
 	s.stop()
