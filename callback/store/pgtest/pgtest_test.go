@@ -156,3 +156,42 @@ func TestProxyCutAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestProxyBlackHole(t *testing.T) {
+	u := pgtest.URL(t, "pgtest_blackhole")
+	p := pgtest.NewProxy(t, "127.0.0.1:5432")
+	pu := p.URL(u)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.BlackHole()
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = conn.Ping(short)
+	stop()
+	if err == nil || !pgconnTimeout(err) {
+		t.Errorf("ping through a black hole: %v, want a timeout (nothing refused, nothing answered)", err)
+	}
+	short, stop = context.WithTimeout(ctx, 300*time.Millisecond)
+	c, err := pgx.Connect(short, pu)
+	stop()
+	if err == nil {
+		c.Close(ctx)
+		t.Error("connected through a black hole")
+	}
+	p.Restore()
+	conn, err = pgx.Connect(ctx, pu)
+	if err != nil {
+		t.Fatalf("after Restore: %v", err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pgconnTimeout(err error) bool {
+	return strings.Contains(err.Error(), "timeout") || strings.Contains(err.Error(), "deadline") || strings.Contains(err.Error(), "canceled")
+}

@@ -1,7 +1,6 @@
 package pgtest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -10,8 +9,9 @@ import (
 
 // Proxy is a TCP proxy on loopback in front of a server (PostgreSQL), for
 // tests that take the server away: Cut closes every connection through the
-// proxy and refuses new ones, as a stopped server would; Restore accepts
-// connections again on the same address.
+// proxy and refuses new ones, as a stopped server would; BlackHole keeps
+// connections open but lets no byte through, as a lost host or network
+// would (nothing fails, everything waits); Restore ends either.
 type Proxy struct {
 	t      testing.TB
 	target string
@@ -21,6 +21,7 @@ type Proxy struct {
 	ln     net.Listener // nil while cut
 	conns  map[net.Conn]struct{}
 	closed bool
+	holed  bool
 	wg     sync.WaitGroup
 }
 
@@ -66,10 +67,27 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore accepts connections again after Cut.
+// BlackHole swallows every byte in both directions, on the connections
+// open now and on new ones, until Restore.
+func (p *Proxy) BlackHole() {
+	p.mu.Lock()
+	p.holed = true
+	p.mu.Unlock()
+}
+
+// Restore accepts connections again after Cut. After BlackHole it closes
+// the connections that lost bytes (their streams are broken, as TCP
+// connections through a long partition time out) and forwards again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.holed {
+		p.holed = false
+		for c := range p.conns {
+			c.Close()
+			delete(p.conns, c)
+		}
+	}
 	if p.ln != nil || p.closed {
 		return
 	}
@@ -80,6 +98,12 @@ func (p *Proxy) Restore() {
 		return
 	}
 	p.serveLocked(ln)
+}
+
+func (p *Proxy) isHoled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.holed
 }
 
 func (p *Proxy) close() {
@@ -132,7 +156,18 @@ func (p *Proxy) pipe(c net.Conn) {
 
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
-		io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.isHoled() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		done <- struct{}{}
 	}
 	go cp(s, c)
