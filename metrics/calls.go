@@ -222,7 +222,7 @@ func (m *Metrics) Abandoned(queue, callID string, at time.Time) bool {
 }
 
 // Left records that the waiting call left the queue at at with outcome
-// Callback, Voicemail or Transferred. It returns false, changing nothing, for
+// Callback, Voicemail, Transferred or Fallback. It returns false, changing nothing, for
 // any other outcome or unless the call is waiting.
 func (m *Metrics) Left(queue, callID string, outcome Outcome, at time.Time) bool {
 	switch outcome {
@@ -232,6 +232,8 @@ func (m *Metrics) Left(queue, callID string, outcome Outcome, at time.Time) bool
 		return m.finish(queue, callID, oVoicemail, at)
 	case Transferred:
 		return m.finish(queue, callID, oTransferred, at)
+	case Fallback:
+		return m.finish(queue, callID, oFallback, at)
 	}
 	return false
 }

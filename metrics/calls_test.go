@@ -118,6 +118,7 @@ callmon_queue_time_seconds_bucket{outcome="answered",queue="general",le="+Inf"} 
 callmon_queue_time_seconds_sum{outcome="answered",queue="general"} `+sumOf([]time.Duration{ms(30000), ms(30001)})+`
 callmon_queue_time_seconds_count{outcome="answered",queue="general"} 2
 `+emptyHistogram("callmon_queue_time_seconds", `outcome="callback",`)+
+		emptyHistogram("callmon_queue_time_seconds", `outcome="fallback",`)+
 		emptyHistogram("callmon_queue_time_seconds", `outcome="short_abandoned",`)+
 		emptyHistogram("callmon_queue_time_seconds", `outcome="transferred",`)+
 		emptyHistogram("callmon_queue_time_seconds", `outcome="voicemail",`), "callmon_queue_time_seconds")
@@ -201,6 +202,7 @@ callmon_calls_total{outcome="abandoned",queue="general"} 1
 callmon_calls_total{outcome="answered",queue="general"} 1
 callmon_calls_total{outcome="callback",queue="general"} 0
 callmon_calls_total{outcome="closed",queue="general"} 0
+callmon_calls_total{outcome="fallback",queue="general"} 0
 callmon_calls_total{outcome="short_abandoned",queue="general"} 2
 callmon_calls_total{outcome="transferred",queue="general"} 0
 callmon_calls_total{outcome="voicemail",queue="general"} 0
@@ -374,6 +376,7 @@ callmon_calls_total{outcome="abandoned",queue="general"} 1
 callmon_calls_total{outcome="answered",queue="general"} 1
 callmon_calls_total{outcome="callback",queue="general"} 0
 callmon_calls_total{outcome="closed",queue="general"} 0
+callmon_calls_total{outcome="fallback",queue="general"} 0
 callmon_calls_total{outcome="short_abandoned",queue="general"} 0
 callmon_calls_total{outcome="transferred",queue="general"} 0
 callmon_calls_total{outcome="voicemail",queue="general"} 0
@@ -579,9 +582,9 @@ func TestSeriesPreinitialised(t *testing.T) {
 		"callmon_calls_answered_within_threshold_total": 2,
 		"callmon_calls_abandoned_total":                 2,
 		"callmon_calls_short_abandoned_total":           2,
-		"callmon_calls_total":                           2 * 7,
+		"callmon_calls_total":                           2 * 8,
 		"callmon_queue_wait_seconds":                    2,
-		"callmon_queue_time_seconds":                    2 * 6, // closed calls spend no time in a queue
+		"callmon_queue_time_seconds":                    2 * 7, // closed calls spend no time in a queue
 		"callmon_queue_threshold_seconds":               2,
 		"callmon_queue_target_ratio":                    2,
 		"callmon_service_level_ratio":                   2 * 2,

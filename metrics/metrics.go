@@ -38,12 +38,16 @@ const (
 	Callback       Outcome = "callback"
 	Voicemail      Outcome = "voicemail"
 	Transferred    Outcome = "transferred"
-	Closed         Outcome = "closed"
+	// Fallback: callmon could not serve the caller in time (Asterisk too
+	// slow, or callmon stopping with no standby) and handed them to the
+	// dialplan after Stasis(). Offered and not answered: a miss.
+	Fallback Outcome = "fallback"
+	Closed   Outcome = "closed"
 )
 
 // outcomes lists every Outcome; its index is the outcome's slot in a queue's
 // pre-resolved series. Closed is last: it has no time in queue.
-var outcomes = [...]Outcome{Answered, Abandoned, ShortAbandoned, Callback, Voicemail, Transferred, Closed}
+var outcomes = [...]Outcome{Answered, Abandoned, ShortAbandoned, Callback, Voicemail, Transferred, Fallback, Closed}
 
 const (
 	oAnswered = iota
@@ -52,6 +56,7 @@ const (
 	oCallback
 	oVoicemail
 	oTransferred
+	oFallback
 	oClosed
 	numOutcomes
 )
