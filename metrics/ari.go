@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,3 +112,22 @@ func (m *Metrics) VoicemailRecorded() { m.vmRecorded.Inc() }
 
 // VoicemailDiscarded counts a recording dropped as too short.
 func (m *Metrics) VoicemailDiscarded() { m.vmDiscarded.Inc() }
+
+// SetLeader says whether this process is the active callmon.
+func (m *Metrics) SetLeader(active bool) {
+	if active {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+}
+
+// StandbyFamily reports whether a standby exports the metric family name:
+// its role and its health, nothing that sums over instances.
+func StandbyFamily(name string) bool {
+	switch name {
+	case "callmon_leader", "callmon_build_info":
+		return true
+	}
+	return strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_")
+}

@@ -96,6 +96,7 @@ type Metrics struct {
 	order  []*queue          // configuration order, for scrapes
 
 	ariConnected  prometheus.Gauge
+	leader        prometheus.Gauge
 	ariReconnects prometheus.Counter
 	ariEvents     *typeCounters
 	ariSkipped    *typeCounters
@@ -206,6 +207,11 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		}
 		return 0
 	})
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "callmon_leader",
+		Help: "1 while this process is the active callmon (it holds the lease and drives calls), 0 while it stands by. A standby exports only this, callmon_build_info and go_/process_ metrics.",
+	})
+	m.leader.Set(1) // a single process without a database is always active
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "callmon_build_info",
 		Help:        "Always 1; labelled with the version of callmon and the Go version it was built with.",
@@ -218,7 +224,7 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
 		&live{m: m},
 		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool, m.vmRecorded, m.vmDiscarded,
-		build,
+		build, m.leader,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
