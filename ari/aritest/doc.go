@@ -82,4 +82,9 @@
 //   - Behaviour.DND is a SIP 603 Decline: cause 21 "Call Rejected", final Dial NOANSWER (see
 //     Behaviour).
 //   - Mailboxes (PUT/GET/DELETE /mailboxes) keep counts only; Asterisk sends the app no event.
+//   - RESTFaults (SetRESTFaults, faults.go) are not Asterisk's behaviour but load it could be
+//     under: answers delayed on the Clock (a delayed request keeps its HTTP session after its
+//     client gives up and is still carried out, as a request stuck in Asterisk's HTTP thread
+//     is), 500 {"error":"Allocation failed"} and connections dropped without a response
+//     (neither has an effect), drawn from a seed. Stats counts them.
 package aritest

@@ -101,6 +101,8 @@ type Server struct {
 	connSeq atomic.Int64
 	stats   statCounters
 	sess    sessions
+	faults  faults
+	quit    chan struct{} // closed by Close: ends fault delays
 
 	logMu sync.Mutex
 	log   []Record
@@ -154,6 +156,7 @@ func New(opt Options) (*Server, error) {
 		conns:      make(map[*wsConn]bool),
 		changed:    make(chan struct{}),
 		sess:       sessions{limit: opt.SessionLimit, log: opt.Log},
+		quit:       make(chan struct{}),
 	}
 	// Asterisk waits max(session_keep_alive, 10 s) for a new connection's first request and
 	// session_keep_alive between requests; net/http's ReadHeaderTimeout and IdleTimeout are
@@ -180,6 +183,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.quit)
 	conns := s.openConns()
 	s.live = nil
 	s.mu.Unlock()
