@@ -20,30 +20,11 @@ import (
 func BenchmarkEndToEnd(b *testing.B) {
 	const agents, batch = 100, 100
 	h := newHarness(b, harnessOptions{agents: agents, logLimit: 10000}) // zero Behaviour: answer at once, stay
-	callers := make([]*aritest.Caller, 0, batch)
-	answered := h.value("callmon_calls_answered_total")
 	skipped := h.value("callmon_ari_events_skipped_total")
-	before := h.fake.Stats()
+	before, sessions := h.fake.Stats(), h.fake.Sessions()
 
 	b.ResetTimer()
-	for done := 0; done < b.N; {
-		n := min(batch, b.N-done)
-		callers = callers[:0]
-		for i := range n {
-			callers = append(callers, h.call(fmt.Sprintf("06%08d", done+i)))
-		}
-		answered += float64(n)
-		h.eventually("batch answered", func() bool {
-			return h.value("callmon_calls_answered_total") == answered
-		})
-		for _, c := range callers {
-			c.Hangup()
-		}
-		h.eventually("every agent available", func() bool {
-			return h.value("callmon_agents", "state", "available") == agents
-		})
-		done += n
-	}
+	h.answerInBatches(b.N, batch, agents)
 	b.StopTimer()
 	elapsed := b.Elapsed().Seconds()
 	after := h.fake.Stats()
@@ -64,4 +45,33 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(sent/float64(b.N), "events/call")
 	b.ReportMetric(dropped, "dropped-events")
 	b.ReportMetric(h.value("callmon_ari_events_skipped_total")-skipped, "skipped-events")
+	b.ReportMetric(float64(h.fake.Sessions().Accepted-sessions.Accepted), "tcp-conns")
+}
+
+// answerInBatches places n queue calls, up to batch at once, with agents
+// whose phones answer at once: each batch is answered (as callmon's metrics
+// count it), every caller hangs up, and the next batch starts once every
+// agent is available again.
+func (h *harness) answerInBatches(n, batch, agents int) {
+	h.t.Helper()
+	callers := make([]*aritest.Caller, 0, batch)
+	answered := h.value("callmon_calls_answered_total")
+	for done := 0; done < n; {
+		k := min(batch, n-done)
+		callers = callers[:0]
+		for i := range k {
+			callers = append(callers, h.call(fmt.Sprintf("06%08d", done+i)))
+		}
+		answered += float64(k)
+		h.eventually("batch answered", func() bool {
+			return h.value("callmon_calls_answered_total") == answered
+		})
+		for _, c := range callers {
+			c.Hangup()
+		}
+		h.eventually("every agent available", func() bool {
+			return h.value("callmon_agents", "state", "available") == float64(agents)
+		})
+		done += k
+	}
 }

@@ -1,7 +1,9 @@
 package ari
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"reflect"
@@ -29,20 +31,81 @@ func newREST(url, user, password, app string, conns int) (*native.Client, error)
 	}
 	hc := http.Client{
 		Timeout: 15 * time.Second,
-		Transport: &http.Transport{
-			Proxy:                 nil, // Asterisk is local infrastructure; never via a proxy.
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          conns,
-			MaxIdleConnsPerHost:   conns,
-			MaxConnsPerHost:       conns,
-			IdleConnTimeout:       90 * time.Second,
+		Transport: readWhole{&http.Transport{
+			Proxy:               nil, // Asterisk is local infrastructure; never via a proxy.
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			MaxConnsPerHost:     conns,
+			// Below Asterisk's session_keep_alive (http.conf, default 15 s): a connection
+			// Asterisk is closing as idle must not carry a POST, which Go does not retry.
+			IdleConnTimeout:       restIdleTimeout,
 			ResponseHeaderTimeout: 10 * time.Second,
-		},
+		}},
 	}
 	if err := setHTTPClient(c, hc); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// restIdleTimeout is how long an idle REST connection is kept; see
+// newREST.
+const restIdleTimeout = 10 * time.Second
+
+// maxBuffered is the largest REST response body read into memory. ARI's JSON
+// answers are far smaller; only a stored recording's audio can exceed it.
+const maxBuffered = 1 << 20
+
+// readWhole reads every REST response body to its end before ari/v5 sees it.
+// ari/v5 closes bodies it did not read (every call that ignores the answer,
+// such as creating a bridge, and every error answer), and Go's transport then
+// closes the connection instead of reusing it: about two new TCP connections
+// per call, each a new HTTP session in Asterisk (issue 10). A body read to EOF
+// returns its connection to the pool at once, so a body ari/v5 never closes
+// cannot pin one either.
+type readWhole struct{ next http.RoundTripper }
+
+func (t readWhole) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.Body == nil || resp.Body == http.NoBody {
+		return resp, err
+	}
+	if resp.ContentLength > maxBuffered {
+		resp.Body = &drainOnClose{ReadCloser: resp.Body}
+		return resp, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBuffered+1))
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if len(data) > maxBuffered { // no Content-Length, and too big after all
+		resp.Body = &drainOnClose{ReadCloser: resp.Body, head: bytes.NewReader(data)}
+		return resp, nil
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return resp, nil
+}
+
+// drainOnClose is a body too big to buffer: closing it reads what is left,
+// up to maxBuffered, so that its connection can be reused.
+type drainOnClose struct {
+	io.ReadCloser
+	head *bytes.Reader // read before the rest, if not nil
+}
+
+func (b *drainOnClose) Read(p []byte) (int, error) {
+	if b.head != nil && b.head.Len() > 0 {
+		return b.head.Read(p)
+	}
+	return b.ReadCloser.Read(p)
+}
+
+func (b *drainOnClose) Close() error {
+	_, _ = io.CopyN(io.Discard, b.ReadCloser, maxBuffered)
+	return b.ReadCloser.Close()
 }
 
 func setHTTPClient(c *native.Client, hc http.Client) error {

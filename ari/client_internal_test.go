@@ -1,11 +1,18 @@
 package ari
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
+
+	"callmon/ari/aritest"
 )
 
 func TestRESTClientTransportIsSized(t *testing.T) {
@@ -14,13 +21,88 @@ func TestRESTClientTransportIsSized(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc := httpClientOf(c)
-	tr, ok := hc.Transport.(*http.Transport)
+	rw, ok := hc.Transport.(readWhole)
 	if !ok {
-		t.Fatalf("transport = %T, want *http.Transport (ari/v5's default would churn connections)", hc.Transport)
+		t.Fatalf("transport = %T, want readWhole (unread bodies would churn connections)", hc.Transport)
 	}
-	if tr.MaxIdleConnsPerHost != 48 || tr.ResponseHeaderTimeout == 0 || hc.Timeout == 0 {
-		t.Errorf("transport not configured: idle/host=%d header timeout=%v timeout=%v",
-			tr.MaxIdleConnsPerHost, tr.ResponseHeaderTimeout, hc.Timeout)
+	tr, ok := rw.next.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport = %T, want *http.Transport (ari/v5's default would churn connections)", rw.next)
+	}
+	if tr.MaxIdleConnsPerHost != 48 || tr.MaxConnsPerHost != 48 || tr.ResponseHeaderTimeout == 0 || hc.Timeout == 0 {
+		t.Errorf("transport not configured: idle/host=%d conns/host=%d header timeout=%v timeout=%v",
+			tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, tr.ResponseHeaderTimeout, hc.Timeout)
+	}
+	if tr.IdleConnTimeout <= 0 || tr.IdleConnTimeout >= aritest.DefaultKeepAlive {
+		t.Errorf("idle timeout %v, want below Asterisk's session_keep_alive %v", tr.IdleConnTimeout, aritest.DefaultKeepAlive)
+	}
+}
+
+// connCounter is a test server that counts the TCP connections it accepts.
+func connCounter(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			n.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// TestUnreadBodiesKeepTheirConnection: whether the caller closes a body
+// without reading it (as ari/v5 does when it ignores the answer) or never
+// closes it, the next request reuses the connection.
+func TestUnreadBodiesKeepTheirConnection(t *testing.T) {
+	srv, conns := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/chunked" {
+			w.(http.Flusher).Flush() // no Content-Length
+		}
+		_, _ = io.WriteString(w, `{"id":"b1","technology":"simple_bridge","bridge_type":"holding","channels":[]}`)
+	})
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: readWhole{tr}}
+	for i, path := range []string{"/", "/", "/chunked", "/chunked"} {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			resp.Body.Close()
+		} // else: never closed
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("%d connections for 4 requests with unread bodies, want 1", got)
+	}
+}
+
+// TestLargeBodiesPassWhole: a body above the buffer cap reaches the caller
+// unchanged, with or without a Content-Length.
+func TestLargeBodiesPassWhole(t *testing.T) {
+	audio := bytes.Repeat([]byte("0123456789abcdef"), (maxBuffered+maxBuffered/2)/16)
+	srv, _ := connCounter(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		if r.URL.Path == "/chunked" {
+			w.(http.Flusher).Flush()
+		}
+		_, _ = w.Write(audio)
+	})
+	client := &http.Client{Transport: readWhole{&http.Transport{}}}
+	for _, path := range []string{"/", "/chunked"} {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(got, audio) {
+			t.Errorf("%s: read %d bytes (%v), want the %d sent", path, len(got), err, len(audio))
+		}
 	}
 }
 

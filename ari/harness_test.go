@@ -77,6 +77,7 @@ type harnessOptions struct {
 	offerAfter  time.Duration
 	voicemail   *fakeVoicemail
 	employee    *employeePhone // an employee "erik" on 0503161234 (PJSIP/2001)
+	maxConns    int            // Config.MaxConns (0 = its default)
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -140,6 +141,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		LiveCalls: jrnl.live,
 		// Automatic callbacks dial customers through the trunk (dial_test.go).
 		OutboundEndpoint: "PJSIP/{number}@pstn",
+		MaxConns:         o.maxConns,
 	}
 	if o.callbacks != nil {
 		cfg.Callbacks = o.callbacks

@@ -40,6 +40,17 @@
 //     no dialplan there; labels are not resolved.
 //   - A HEAD request gets Asterisk's 405 with its 28-byte body, and "Connection: close" (see
 //     writeHead).
+//   - HTTP sessions (sessions.go) are counted as main/http.c counts them: every TCP connection,
+//     REST or websocket, from accept until it closes, against Options.SessionLimit (http.conf
+//     sessionlimit, default 100). One more is closed before anything is read, without an HTTP
+//     response, and "HTTP session count exceeded N sessions." goes to Options.Log; Sessions()
+//     counts accepted, refused, open and peak. An idle keep-alive connection is closed after
+//     Options.KeepAlive (session_keep_alive, default 15 s), measured on the wall clock. A new
+//     connection gets max(10 s, KeepAlive) for its request headers, where Asterisk waits that
+//     long for the first byte and then session_inactivity (30 s) for the rest. No session-limit
+//     scenario was recorded: the refusal and the keep-alive are read from http.c; that an
+//     events websocket holds its session for its whole life is read from res_http_websocket.c
+//     (the protocol handler runs on the HTTP session's thread) and assumed for ARI's handler.
 //
 // Extrapolated where the traces are silent (from Asterisk's source or the brief):
 //   - An offline, unregistered or unknown PJSIP endpoint cannot be originated to: chan_pjsip
@@ -71,4 +82,9 @@
 //   - Behaviour.DND is a SIP 603 Decline: cause 21 "Call Rejected", final Dial NOANSWER (see
 //     Behaviour).
 //   - Mailboxes (PUT/GET/DELETE /mailboxes) keep counts only; Asterisk sends the app no event.
+//   - RESTFaults (SetRESTFaults, faults.go) are not Asterisk's behaviour but load it could be
+//     under: answers delayed on the Clock (a delayed request keeps its HTTP session after its
+//     client gives up and is still carried out, as a request stuck in Asterisk's HTTP thread
+//     is), 500 {"error":"Allocation failed"} and connections dropped without a response
+//     (neither has an effect), drawn from a seed. Stats counts them.
 package aritest

@@ -28,11 +28,11 @@ type Record struct {
 	Request int    // Seq of the REST request whose handling produced the event; 0 if none
 
 	// REST (Path also for connect: the request URI).
-	Seq      int // requests are numbered from 1 in the order they were handled
+	Seq      int // requests are numbered from 1 in the order they were handled; 0 if not (401, RESTFaults)
 	Method   string
 	Path     string // with the query string
 	Body     []byte
-	Status   int
+	Status   int    // 0: no response, the connection was dropped (RESTFaults)
 	Response []byte // the body written; nil for 204, and for audio (see Length)
 	// ContentType is the response's Content-Type ("" without a body), Length the bytes of its
 	// body: for a stored recording's audio only these are kept, as in the traces.
@@ -52,16 +52,19 @@ type Stats struct {
 	Originates  int // POST /channels that created a channel
 	Connections int // events websockets accepted
 	Refused     int // websocket upgrades refused (401, 503)
+	// REST requests affected by RESTFaults: delayed (in total; Holding are waiting now),
+	// answered 500, dropped without a response.
+	Delayed, Holding, Failed, Dropped int
 }
 
 type statCounters struct {
-	sent, lost, raw, pending, requests, calls, rejected, originates, connections, refused atomic.Int64
+	sent, lost, raw, pending, requests, calls, rejected, originates, connections, refused, holding atomic.Int64
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	c := &s.stats
-	return Stats{
+	st := Stats{
 		EventsSent:  int(c.sent.Load()),
 		EventsLost:  int(c.lost.Load()),
 		RawSent:     int(c.raw.Load()),
@@ -72,7 +75,12 @@ func (s *Server) Stats() Stats {
 		Originates:  int(c.originates.Load()),
 		Connections: int(c.connections.Load()),
 		Refused:     int(c.refused.Load()),
+		Holding:     int(c.holding.Load()),
 	}
+	s.faults.mu.Lock()
+	st.Delayed, st.Failed, st.Dropped = s.faults.delayed, s.faults.failed, s.faults.dropped
+	s.faults.mu.Unlock()
+	return st
 }
 
 func (s *Server) record(r Record) {

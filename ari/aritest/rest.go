@@ -118,6 +118,23 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, m methods) {
 		return
 	}
 
+	if d, kind := s.faults.draw(r); d > 0 || kind != faultNone {
+		s.hold(d) // outside s.mu: a slow request must not stall the others
+		switch kind {
+		case faultFail:
+			resp := marshal(allocationFailed.body)
+			s.logREST(0, r, body, allocationFailed.status, resp, "application/json", len(resp))
+			s.notify()
+			writeBody(w, allocationFailed.status, "application/json", resp)
+			return
+		case faultDrop:
+			s.logREST(0, r, body, 0, nil, "", 0)
+			s.notify()
+			drop(w)
+			return
+		}
+	}
+
 	s.mu.Lock()
 	s.reqSeq++
 	cur := &reqState{seq: s.reqSeq}

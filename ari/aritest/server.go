@@ -3,6 +3,7 @@ package aritest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -27,6 +28,17 @@ type Options struct {
 	// LogLimit keeps only the last LogLimit records in Log (0 keeps everything); a long demo
 	// run would otherwise keep every frame it ever sent.
 	LogLimit int
+	// SessionLimit is http.conf's sessionlimit: the TCP connections (REST and websocket) open
+	// at once; one more is closed without a response. 0 means Asterisk's default, 100.
+	SessionLimit int
+	// KeepAlive is http.conf's session_keep_alive: an idle keep-alive connection is closed
+	// after it. 0 means Asterisk's default, 15 s; negative disables keep-alive (every response
+	// closes its connection, as Asterisk does with session_keep_alive = 0). It runs on the wall
+	// clock, not on Clock: the client's idle timer it races against does too.
+	KeepAlive time.Duration
+	// Log receives what Asterisk would write to its log (the session-limit warning); nil
+	// discards it.
+	Log *slog.Logger
 }
 
 // DefaultMediaDuration is how long a playback of a media URI not in Options.Media lasts.
@@ -88,6 +100,9 @@ type Server struct {
 
 	connSeq atomic.Int64
 	stats   statCounters
+	sess    sessions
+	faults  faults
+	quit    chan struct{} // closed by Close: ends fault delays
 
 	logMu sync.Mutex
 	log   []Record
@@ -112,6 +127,15 @@ func New(opt Options) (*Server, error) {
 	if opt.AsteriskID == "" {
 		opt.AsteriskID = "02:fc:00:00:00:01"
 	}
+	if opt.SessionLimit <= 0 {
+		opt.SessionLimit = DefaultSessionLimit
+	}
+	if opt.KeepAlive == 0 {
+		opt.KeepAlive = DefaultKeepAlive
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -131,9 +155,17 @@ func New(opt Options) (*Server, error) {
 		mailboxes:  make(map[string]mailbox),
 		conns:      make(map[*wsConn]bool),
 		changed:    make(chan struct{}),
+		sess:       sessions{limit: opt.SessionLimit, log: opt.Log},
+		quit:       make(chan struct{}),
 	}
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // returns http.ErrServerClosed on Close
+	// Asterisk waits max(session_keep_alive, 10 s) for a new connection's first request and
+	// session_keep_alive between requests; net/http's ReadHeaderTimeout and IdleTimeout are
+	// the nearest equivalents.
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: max(10*time.Second, opt.KeepAlive), IdleTimeout: opt.KeepAlive}
+	if opt.KeepAlive < 0 {
+		s.srv.SetKeepAlivesEnabled(false)
+	}
+	go s.srv.Serve(sessionListener{Listener: ln, s: s}) //nolint:errcheck // returns http.ErrServerClosed on Close
 	return s, nil
 }
 
@@ -151,6 +183,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.quit)
 	conns := s.openConns()
 	s.live = nil
 	s.mu.Unlock()
