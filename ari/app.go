@@ -120,6 +120,9 @@ type Config struct {
 	LiveCalls func(ctx context.Context) ([]CallRecord, error)
 	// MaxConns bounds REST connections to Asterisk (keep below http.conf sessionlimit).
 	MaxConns int
+	// RESTIdleTimeout is how long an idle REST connection is kept (0: 10 s,
+	// below Asterisk's session_keep_alive).
+	RESTIdleTimeout time.Duration
 	// OutboundEndpoint is how DialCallback reaches customers: an endpoint
 	// with {number} in it, replaced by the E.164 number, e.g.
 	// PJSIP/{number}@pstn. Empty: DialCallback is refused.
@@ -168,7 +171,7 @@ func New(cfg Config) (*App, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 64
 	}
-	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns)
+	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 // transport, no timeout and two idle connections per host. Under load that
 // churns connections into Asterisk's HTTP server and hits its sessionlimit
 // (DESIGN §2.1), so callmon replaces the client before first use.
-func newREST(url, user, password, app string, conns int) (*native.Client, error) {
+func newREST(url, user, password, app string, conns int, idle time.Duration) (*native.Client, error) {
 	c := native.New(&native.Options{
 		Application: app,
 		URL:         url,
@@ -28,6 +28,9 @@ func newREST(url, user, password, app string, conns int) (*native.Client, error)
 	})
 	if conns < 4 {
 		conns = 4
+	}
+	if idle <= 0 {
+		idle = restIdleTimeout
 	}
 	hc := http.Client{
 		Timeout: 15 * time.Second,
@@ -39,7 +42,7 @@ func newREST(url, user, password, app string, conns int) (*native.Client, error)
 			MaxConnsPerHost:     conns,
 			// Below Asterisk's session_keep_alive (http.conf, default 15 s): a connection
 			// Asterisk is closing as idle must not carry a POST, which Go does not retry.
-			IdleConnTimeout:       restIdleTimeout,
+			IdleConnTimeout:       idle,
 			ResponseHeaderTimeout: 10 * time.Second,
 		}},
 	}

@@ -78,6 +78,8 @@ type harnessOptions struct {
 	voicemail   *fakeVoicemail
 	employee    *employeePhone // an employee "erik" on 0503161234 (PJSIP/2001)
 	maxConns    int            // Config.MaxConns (0 = its default)
+	restIdle    time.Duration  // Config.RESTIdleTimeout (0 = its default)
+	keepAlive   time.Duration  // the fake's keep-alive (0 = Asterisk's 15 s, negative = off: one request per connection)
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -95,7 +97,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		o.order = aritest.OrderRandom
 	}
 	clk := aritest.NewManualClock(start)
-	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "s3cret", Clock: clk, Seed: 7, Order: o.order, LogLimit: o.logLimit})
+	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "s3cret", Clock: clk, Seed: 7, Order: o.order, LogLimit: o.logLimit, KeepAlive: o.keepAlive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +144,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		// Automatic callbacks dial customers through the trunk (dial_test.go).
 		OutboundEndpoint: "PJSIP/{number}@pstn",
 		MaxConns:         o.maxConns,
+		RESTIdleTimeout:  o.restIdle,
 	}
 	if o.callbacks != nil {
 		cfg.Callbacks = o.callbacks
