@@ -27,6 +27,8 @@ type Options struct {
 	// LogLimit keeps only the last LogLimit records in Log (0 keeps everything); a long demo
 	// run would otherwise keep every frame it ever sent.
 	LogLimit int
+	// Listen is the TCP address to serve on; default "127.0.0.1:0" (a free port).
+	Listen string
 }
 
 // DefaultMediaDuration is how long a playback of a media URI not in Options.Media lasts.
@@ -101,7 +103,7 @@ type appState struct {
 	known bool // registered: a websocket for it has connected at least once
 }
 
-// New starts a fake Asterisk listening on 127.0.0.1 with a random port.
+// New starts a fake Asterisk listening on Options.Listen, by default 127.0.0.1 with a free port.
 func New(opt Options) (*Server, error) {
 	if opt.App == "" {
 		opt.App = "callmon"
@@ -112,7 +114,10 @@ func New(opt Options) (*Server, error) {
 	if opt.AsteriskID == "" {
 		opt.AsteriskID = "02:fc:00:00:00:01"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", opt.Listen)
 	if err != nil {
 		return nil, err
 	}
