@@ -88,6 +88,9 @@ type Server struct {
 	cur        *reqState
 	held       atomic.Bool // HoldEvents: writers wait; read without mu by the writers
 
+	lastEvent time.Time // the timestamp of the event built last (truth.go reads it)
+	truth     *truth    // ground truth being written, nil if none (RecordTruth)
+
 	connSeq atomic.Int64
 	stats   statCounters
 
@@ -156,6 +159,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	_, _ = s.endTruth(s.truth)
 	conns := s.openConns()
 	s.live = nil
 	s.mu.Unlock()
