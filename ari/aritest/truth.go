@@ -99,10 +99,14 @@ type TruthSummary struct {
 	Unanswered int // callers who ended without being bridged with an agent
 	Continued  int // callers the app sent back to the dialplan
 	Open       int // callers still up at the end
-	Stranded   int // callers left alone in a bridge after their agent left (AloneMaxMS > 0)
+	Stranded   int // callers left alone in a bridge for StrandedAfter or longer
 	// MaxOriginated is the highest number of originates to one outbound (trunk) number.
 	MaxOriginated int
 }
+
+// StrandedAfter is how long a caller must sit alone in a bridge to count as stranded in
+// TruthSummary; an app that hangs the caller up when the agent leaves takes milliseconds.
+const StrandedAfter = time.Second
 
 // truth is the writer's state; every method runs under Server.mu.
 type truth struct {
@@ -318,7 +322,7 @@ func (s *Server) writeCaller(c *channel) {
 	if ct.rec.Continued != nil {
 		t.sum.Continued++
 	}
-	if ct.rec.AloneMaxMS > 0 {
+	if ct.rec.AloneMaxMS >= StrandedAfter.Milliseconds() {
 		t.sum.Stranded++
 	}
 	t.write(&ct.rec)
