@@ -42,7 +42,7 @@ type TruthRecord struct {
 	// Stasis is true when the caller entered Stasis (the app was active), false when it was
 	// refused (StasisStatus FAILED).
 	Stasis       bool   `json:"stasis"`
-	StasisStatus string `json:"stasis_status"`
+	StasisStatus string `json:"stasis_status,omitempty"`
 	// At is when the call reached Stasis(): StasisStart's timestamp, or the moment of refusal.
 	At string `json:"at"`
 
@@ -70,7 +70,7 @@ type TruthRecord struct {
 	Continued *TruthContinue `json:"continued,omitempty"`
 	// AloneMaxMS is the longest time the caller sat in a bridge alone after its other party
 	// left: a caller nobody serves any more, stranded.
-	AloneMaxMS int64 `json:"alone_max_ms"`
+	AloneMaxMS int64 `json:"alone_max_ms,omitempty"`
 	// Open: the caller was still up when the truth ended; Hangup is empty.
 	Open bool `json:"open,omitempty"`
 
