@@ -304,3 +304,23 @@ func awaitRecords(t *testing.T, dbURL string, n int, within time.Duration) {
 	}
 }
 
+// The README's configuration for trying simulate on one machine stays valid.
+func TestSimulateDocConfig(t *testing.T) {
+	cfg, err := config.Load("../../docs/simulate.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := cfg.Calendar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Open around the clock on a working day, so calls are offered whenever one tries it.
+	for _, h := range []int{0, 3, 12, 23} {
+		if at := time.Date(2026, 12, 3, h, 30, 0, 0, cal.Location()); !cal.IsOpen(at) {
+			t.Errorf("closed at %s", at)
+		}
+	}
+	if len(cfg.Agents) != 4 || len(cfg.Employees) != 1 {
+		t.Errorf("%d agents, %d employees; the README logs in anna, bram, chris and dirk", len(cfg.Agents), len(cfg.Employees))
+	}
+}
