@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -322,5 +323,64 @@ func TestSimulateDocConfig(t *testing.T) {
 	}
 	if len(cfg.Agents) != 4 || len(cfg.Employees) != 1 {
 		t.Errorf("%d agents, %d employees; the README logs in anna, bram, chris and dirk", len(cfg.Agents), len(cfg.Employees))
+	}
+}
+
+// Without any callmon, every call is refused and the truth says so; the run ends by itself
+// after --calls.
+func TestSimulateWithoutCallmon(t *testing.T) {
+	t.Setenv(config.PasswordEnv, "sim-secret")
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "callmon.yml")
+	if err := os.WriteFile(cfgFile, []byte(simConfig("http://127.0.0.1:1/ari", filepath.Join(dir, "spool.jsonl"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	truthFile := filepath.Join(dir, "truth.jsonl")
+	code, stdout, stderr := runMain(t, "simulate", "--config.file", cfgFile, "--listen", "127.0.0.1:0", "--truth", truthFile,
+		"--calls", "6", "--rate", "6000", "--direct", "0.5", "--seed", "1", "--summary-interval", "0")
+	if code != 0 {
+		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !simAddrRE.MatchString(stdout) || !strings.Contains(stdout, "final callers=0 refused=6 ") {
+		t.Errorf("stdout lacks the address or the summary of 6 refused calls:\n%s", stdout)
+	}
+	truth := readTruthFile(t, truthFile)
+	numbers := map[string]bool{}
+	for _, tr := range truth {
+		if tr.Kind != "refused" || tr.Stasis || tr.StasisStatus != "FAILED" || tr.CallerNumber == "" || tr.At == "" {
+			t.Errorf("truth line %+v, want a refused call", tr)
+		}
+		numbers[tr.Args[0]+" "+tr.Exten] = true
+	}
+	if len(truth) != 6 || !numbers["queue 0503164911"] || !numbers["direct 0503161234"] {
+		t.Errorf("truth has %d lines to %v, want 6 to the queue and the employee", len(truth), numbers)
+	}
+	if strings.Contains(stderr, "sim-secret") || strings.Contains(stdout, "sim-secret") {
+		t.Error("the ARI password shows in the output")
+	}
+}
+
+func TestSimulateFlags(t *testing.T) {
+	t.Setenv(config.PasswordEnv, "")
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "callmon.yml")
+	if err := os.WriteFile(cfgFile, []byte(simConfig("http://127.0.0.1:1/ari", filepath.Join(dir, "spool.jsonl"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"-h"}, 0, "--truth"},
+		{[]string{"--rate", "0"}, 2, "--rate must be > 0"},
+		{[]string{"--answer-min", "3s", "--answer-max", "1s"}, 2, "--answer-min <= --answer-max"},
+		{[]string{"--direct", "1.5"}, 2, "--direct is a share"},
+		{[]string{"--config.file", cfgFile, "--listen", "127.0.0.1:0"}, 1, "no ARI password: set the environment variable " + config.PasswordEnv},
+	} {
+		code, _, stderr := runMain(t, append([]string{"simulate"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("simulate %v: exit %d, want %d; stderr lacks %q:\n%s", tc.args, code, tc.code, tc.stderr, stderr)
+		}
 	}
 }
