@@ -384,3 +384,51 @@ func TestSimulateFlags(t *testing.T) {
 		}
 	}
 }
+
+// An interrupt (main cancels the context on SIGINT and SIGTERM) stops the calls, flushes the
+// truth and prints the summary.
+func TestSimulateStopsOnInterrupt(t *testing.T) {
+	t.Setenv(config.PasswordEnv, "sim-secret")
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "callmon.yml")
+	if err := os.WriteFile(cfgFile, []byte(simConfig("http://127.0.0.1:1/ari", filepath.Join(dir, "spool.jsonl"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	truthFile := filepath.Join(dir, "truth.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := newWatchedBuffer(), newWatchedBuffer()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"simulate", "--config.file", cfgFile, "--listen", "127.0.0.1:0", "--truth", truthFile,
+			"--rate", "600", "--summary-interval", "10ms"}, stdout, stderr)
+	}()
+	deadline := time.After(waitFor)
+	for {
+		changed := stdout.changes()
+		if simRefusedRE.MatchString(stdout.String()) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no refused call reported:\n%s\n%s", stdout, stderr)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d\n%s", code, stderr)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("simulate did not stop after the interrupt")
+	}
+	m := simFinalRE.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no summary:\n%s", stdout)
+	}
+	if n := len(readTruthFile(t, truthFile)); strconv.Itoa(n) != m[2] || n == 0 {
+		t.Errorf("truth has %d lines, the summary says %s refused", n, m[2])
+	}
+}
