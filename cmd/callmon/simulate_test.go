@@ -187,9 +187,6 @@ var (
 // one the other's Asterisk, with PostgreSQL, and checks every call record against the
 // simulator's truth.
 func TestSimulateAgainstRunProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds callmon and runs two processes")
-	}
 	t.Parallel()
 	begin := time.Now()
 	bin := buildCallmon(t)
