@@ -77,6 +77,7 @@ func TestTruthAnsweredCall(t *testing.T) {
 	steps := []time.Duration{3*time.Second + 17*time.Millisecond, 4*time.Second + 533*time.Millisecond, 2*time.Second + 250*time.Millisecond}
 	c := answeredCall(t, f, "Local/agent-answer3@agents", func(i time.Duration) { f.clock.Advance(steps[i]) })
 	waitFor(t, f.s, "every event written", drained(f.s))
+	f.ec.awaitCount(t, f.s.Stats().EventsSent) // and read by the app
 	sum, err := stop()
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +128,7 @@ func TestTruthTimestampsAreTheEvents(t *testing.T) {
 		waitFor(t, s, "the mixing bridge to go", func() bool { return len(s.Bridges()) == 0 })
 	}
 	waitFor(t, s, "every event written", drained(s))
+	f.ec.awaitCount(t, s.Stats().EventsSent) // and read by the app
 	if _, err := stop(); err != nil {
 		t.Fatal(err)
 	}
