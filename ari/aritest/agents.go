@@ -207,6 +207,7 @@ func (s *Server) originate(q *request) reply {
 	}
 	if rep.status == http.StatusOK {
 		s.stats.originates.Add(1)
+		s.truthOriginated(target)
 		if !a.x.dead && !a.answered && timeout > 0 {
 			a.schedule(timeout, a.timeout)
 		}

@@ -160,6 +160,7 @@ func (s *Server) joinBridge(b *bridge, c *channel) {
 	c.bridge = b
 	s.bridgeChannelEvent("ChannelEnteredBridge", b, c)
 	s.updatePeers(b)
+	s.truthBridge(b, nil)
 }
 
 // leaveBridge takes c out of its bridge. explicit is removeChannel, which also ends the
@@ -182,6 +183,7 @@ func (s *Server) leaveBridge(c *channel, explicit bool) {
 	}
 	s.bridgeChannelEvent("ChannelLeftBridge", b, c)
 	s.updatePeers(b)
+	s.truthBridge(b, c)
 }
 
 // updatePeers keeps what a mixing bridge tells its channels about each other: BRIDGEPEER (the

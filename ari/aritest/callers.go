@@ -41,6 +41,9 @@ func (s *Server) Call(spec CallSpec) (*Caller, error) {
 	}
 	s.mu.Lock()
 	if !s.appActive() || s.closed {
+		if !s.closed {
+			s.truthRefused(spec)
+		}
 		s.mu.Unlock()
 		s.stats.rejected.Add(1)
 		return nil, ErrAppNotActive
@@ -56,6 +59,7 @@ func (s *Server) Call(spec CallSpec) (*Caller, error) {
 		return nil, fmt.Errorf("aritest: caller technology %q not emulated", spec.Tech)
 	}
 	s.enterStasisFromDialplan(c, spec)
+	s.truthEnter(c, spec)
 	s.mu.Unlock()
 	s.stats.calls.Add(1)
 	s.notify()
@@ -169,6 +173,7 @@ func (s *Server) hangupCaller(c *channel, remote bool) {
 	} else {
 		s.hangupRequest(c, 32, true)
 	}
+	s.truthHangup(c, remote)
 	s.stopMedia(c)
 	s.leaveBridge(c, false)
 	wasInStasis := c.inStasis
@@ -207,9 +212,10 @@ func (s *Server) destroy(c *channel, cause int) {
 	} else {
 		c.dialplan.AppName, c.dialplan.AppData = "", ""
 	}
-	if c.bridge != nil { // gone without a goodbye (e.g. a half the app never bridged)
-		c.bridge.remove(c)
+	if b := c.bridge; b != nil { // gone without a goodbye (e.g. a half the app never bridged)
+		b.remove(c)
 		c.bridge = nil
+		s.truthBridge(b, c)
 	}
 	s.stopMedia(c)
 	s.chanEvent(c, nil, "ChannelDestroyed", member{"cause", cause}, member{"cause_txt", causeText(cause)})
@@ -219,6 +225,7 @@ func (s *Server) destroy(c *channel, cause int) {
 		e.drop(c)
 		s.endpointChange(e)
 	}
+	s.truthEnd(c)
 }
 
 // ID is the caller channel's id, the one in StasisStart.

@@ -147,6 +147,7 @@ func (s *Server) continueInDialplan(c *channel, loc dialplanLocation) {
 	s.dropOps(c)
 	s.leaveBridge(c, false)
 	s.leaveStasis(c)
+	s.truthContinued(c, loc)
 	c.continued = &loc
 	c.dialplan = dialplanJSON{Context: loc.context, Exten: loc.exten, Priority: loc.priority}
 }

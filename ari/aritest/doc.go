@@ -17,6 +17,9 @@
 //	clock.Advance(3 * time.Second) // agents ring, answer, talk...
 //	s.Await(ctx, func() bool { ... }) // wait for the app's reaction
 //
+// RecordTruth writes the fake's ground truth of every caller (truth.go): entry, answer, who
+// hung up, as Asterisk's CEL would, for comparing with what an app recorded.
+//
 // The conformance test (conformance_test.go) replays the app's side of each trace and checks
 // that the fake says what Asterisk said. What the fake knowingly does differently:
 //

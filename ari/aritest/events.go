@@ -19,7 +19,8 @@ package aritest
 func (s *Server) event(lead object, typ string, body ...member) object {
 	ev := make(object, 0, len(lead)+len(body)+4)
 	ev = append(ev, lead...)
-	ev = append(ev, member{"type", typ}, member{"timestamp", stamp(s.now())})
+	s.lastEvent = s.now()
+	ev = append(ev, member{"type", typ}, member{"timestamp", stamp(s.lastEvent)})
 	ev = append(ev, body...)
 	return append(ev, member{"asterisk_id", s.opt.AsteriskID}, member{"application", s.opt.App})
 }
@@ -48,6 +49,9 @@ func (s *Server) stateChange(c *channel, state string) {
 	}
 	c.state = state
 	s.chanEvent(c, nil, "ChannelStateChange")
+	if state == "Up" && c.upAt.IsZero() {
+		c.upAt = s.lastEvent
+	}
 }
 
 func (s *Server) varset(c *channel, name, value string) {

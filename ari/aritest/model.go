@@ -25,6 +25,7 @@ type channel struct {
 	connected  callerJSON
 	dialplan   dialplanJSON
 	created    time.Time
+	upAt       time.Time // the timestamp of its ChannelStateChange to Up
 
 	role     role
 	tech     string    // "Local" or "PJSIP"
@@ -53,6 +54,7 @@ type channel struct {
 	failRec   string            // Caller.FailRecording: the next recording fails with this cause
 	ringing   bool              // POST /ring indication on
 	continued *dialplanLocation // where POST /continue sent it
+	truth     *callerTruth      // a caller's ground truth while it is up (truth.go)
 }
 
 // chanOp is a command waiting on a channel's Stasis control: exactly one field is set.

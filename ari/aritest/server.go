@@ -39,6 +39,8 @@ type Options struct {
 	// Log receives what Asterisk would write to its log (the session-limit warning); nil
 	// discards it.
 	Log *slog.Logger
+	// Listen is the TCP address to serve on; default "127.0.0.1:0" (a free port).
+	Listen string
 }
 
 // DefaultMediaDuration is how long a playback of a media URI not in Options.Media lasts.
@@ -98,6 +100,9 @@ type Server struct {
 	cur        *reqState
 	held       atomic.Bool // HoldEvents: writers wait; read without mu by the writers
 
+	lastEvent time.Time // the timestamp of the event built last (truth.go reads it)
+	truth     *truth    // ground truth being written, nil if none (RecordTruth)
+
 	connSeq atomic.Int64
 	stats   statCounters
 	sess    sessions
@@ -116,7 +121,7 @@ type appState struct {
 	known bool // registered: a websocket for it has connected at least once
 }
 
-// New starts a fake Asterisk listening on 127.0.0.1 with a random port.
+// New starts a fake Asterisk listening on Options.Listen, by default 127.0.0.1 with a free port.
 func New(opt Options) (*Server, error) {
 	if opt.App == "" {
 		opt.App = "callmon"
@@ -136,7 +141,10 @@ func New(opt Options) (*Server, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", opt.Listen)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +192,7 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	close(s.quit)
+	_, _ = s.endTruth(s.truth)
 	conns := s.openConns()
 	s.live = nil
 	s.mu.Unlock()

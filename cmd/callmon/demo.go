@@ -5,12 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -19,16 +16,13 @@ import (
 	"callmon/cmd/callmon/config"
 )
 
-// demoOptions shape the simulated traffic.
+// demoOptions shape the simulated day.
 type demoOptions struct {
-	rate     float64       // calls per simulated minute
-	agents   int           // agents logged in
-	speed    float64       // simulated seconds per real second
-	duration time.Duration // real time; 0 = until interrupted
-	handle   time.Duration // mean talk time
-	patience time.Duration // mean time a caller is willing to wait
-	seed     uint64
-	every    time.Duration // real time between summary lines
+	traffic  trafficOptions // on the simulated clock
+	agents   int            // agents logged in
+	speed    float64        // simulated seconds per real second
+	duration time.Duration  // real time; 0 = until interrupted
+	every    time.Duration  // real time between summary lines
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,19 +30,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	var cf commonFlags
 	cf.register(fs, "")
-	var o demoOptions
-	fs.Float64Var(&o.rate, "rate", 4, "arriving calls per simulated minute")
+	o := demoOptions{traffic: trafficOptions{minTalk: 10 * time.Second, answerMin: 2 * time.Second, answerMax: 9 * time.Second}}
+	fs.Float64Var(&o.traffic.rate, "rate", 4, "arriving calls per simulated minute")
 	fs.IntVar(&o.agents, "agents", 8, "number of agents, all logged in")
 	fs.Float64Var(&o.speed, "speed", 10, "simulated seconds per real second")
 	fs.DurationVar(&o.duration, "duration", 0, "how long to run in real time (0 = until Ctrl-C)")
-	fs.DurationVar(&o.handle, "handle-time", 90*time.Second, "mean conversation length (simulated)")
-	fs.DurationVar(&o.patience, "patience", 75*time.Second, "mean time a caller waits before hanging up (simulated)")
-	fs.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the traffic")
+	fs.DurationVar(&o.traffic.handle, "handle-time", 90*time.Second, "mean conversation length (simulated)")
+	fs.DurationVar(&o.traffic.patience, "patience", 75*time.Second, "mean time a caller waits before hanging up (simulated)")
+	fs.Uint64Var(&o.traffic.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the traffic")
 	fs.DurationVar(&o.every, "summary-interval", 3*time.Second, "real time between summary lines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if o.rate <= 0 || o.agents < 1 || o.speed <= 0 || o.duration < 0 {
+	if o.traffic.rate <= 0 || o.agents < 1 || o.speed <= 0 || o.duration < 0 {
 		return usageError{fmt.Errorf("--rate and --speed must be > 0, --agents >= 1, --duration >= 0")}
 	}
 	log, err := newLogger(stderr, cf.logLevel, cf.logFormat)
@@ -77,10 +71,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer fake.Close()
-	rng := rand.New(rand.NewPCG(o.seed, 1))
-	for _, a := range cfg.Agents {
-		fake.AddEndpoint(a.Endpoint, "online", aritest.Behaviour{AnswerAfter: 3 * time.Second, TalkFor: o.handle})
-	}
+	traffic := newTraffic(fake, clk, cfg, o.traffic, log)
+	traffic.addEndpoints()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -107,7 +99,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "callmon demo: simulated Asterisk on %s, store: %s, metrics on http://%s%s\n",
 		fake.URL(), storeName, d.Addr, cf.telemetryPath)
 	fmt.Fprintf(stdout, "simulated day %s, %.0fx speed, %.1f calls/min, %d agents, mean talk %s, mean patience %s\n",
-		start.In(cal.Location()).Format("Mon 2006-01-02 15:04"), o.speed, o.rate, o.agents, o.handle, o.patience)
+		start.In(cal.Location()).Format("Mon 2006-01-02 15:04"), o.speed, o.traffic.rate, o.agents, o.traffic.handle, o.traffic.patience)
 
 	if err := fake.Await(ctx, fake.Connected); err != nil {
 		return nil // interrupted during start-up (Await fails only when ctx ends): a normal stop
@@ -117,7 +109,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	traffic := &demoTraffic{fake: fake, clock: clk, rng: rng, o: o, cfg: cfg, log: stderr}
 	traffic.start()
 	defer traffic.stop()
 
@@ -159,82 +150,6 @@ func demoStart(now time.Time, cal interface {
 		return nine
 	}
 	return cal.NextOpen(nine).Add(30 * time.Minute)
-}
-
-// demoTraffic generates Poisson arrivals on the simulated clock; callers
-// give up after an exponential patience if no agent has answered.
-type demoTraffic struct {
-	fake  *aritest.Server
-	clock aritest.Clock
-	o     demoOptions
-	cfg   *config.Config
-	log   io.Writer
-
-	mu      sync.Mutex
-	rng     *rand.Rand
-	n       int
-	stopped bool
-	cancel  func() bool   // the next arrival
-	timers  []func() bool // callers' patience
-}
-
-func (t *demoTraffic) start() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cancel = t.clock.AfterFunc(t.exp(time.Duration(float64(time.Minute)/t.o.rate)), t.arrive)
-}
-
-func (t *demoTraffic) stop() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopped = true
-	if t.cancel != nil {
-		t.cancel()
-	}
-	for _, stop := range t.timers {
-		stop()
-	}
-}
-
-func (t *demoTraffic) exp(mean time.Duration) time.Duration {
-	return time.Duration(t.rng.ExpFloat64() * float64(mean))
-}
-
-func (t *demoTraffic) arrive() {
-	// Held throughout, so nothing is placed or logged after stop().
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.stopped {
-		return
-	}
-	t.n++
-	n := t.n
-	patience := t.exp(t.o.patience)
-	// Agents differ per call: a few seconds to pick up, a varying talk.
-	for _, a := range t.cfg.Agents {
-		t.fake.SetBehaviour(a.Endpoint, aritest.Behaviour{
-			AnswerAfter: time.Duration(2+t.rng.IntN(8)) * time.Second,
-			TalkFor:     max(10*time.Second, t.exp(t.o.handle)),
-		})
-	}
-	q := t.cfg.Queues[0]
-	caller, err := t.fake.Call(aritest.CallSpec{
-		Exten: firstOr(q.Numbers, "0503164911"), Args: []string{"queue", q.Name},
-		CallerName: fmt.Sprintf("Caller %d", n), CallerNumber: fmt.Sprintf("06%08d", 10000000+n%90000000),
-	})
-	if err != nil {
-		fmt.Fprintf(t.log, "demo: call %d not placed: %v\n", n, err)
-	} else {
-		id := caller.ID()
-		t.timers = append(t.timers, t.clock.AfterFunc(patience, func() {
-			// Hang up only if still on hold: a caller talking to an agent
-			// does not give up.
-			if ch, ok := t.fake.Channel(id); ok && ch.Alive && strings.HasSuffix(ch.Bridge, "-hold") {
-				caller.Hangup()
-			}
-		}))
-	}
-	t.cancel = t.clock.AfterFunc(t.exp(time.Duration(float64(time.Minute)/t.o.rate)), t.arrive)
 }
 
 // dbLocation names a PostgreSQL URL's host and database, without secrets.

@@ -1,6 +1,7 @@
 // Command callmon is the ARI application that runs and measures the
 // contact centre: `callmon run` (the daemon), `callmon demo` (the daemon
-// against an embedded simulated Asterisk) and `callmon check-config`.
+// against an embedded simulated Asterisk), `callmon simulate` (a simulated
+// Asterisk alone, for real callmon processes) and `callmon check-config`.
 package main
 
 import (
@@ -25,6 +26,7 @@ const usage = `callmon: service-level monitor and call router for an Asterisk co
 Usage:
   callmon run          [flags]   run the daemon against Asterisk
   callmon demo         [flags]   run the daemon against an embedded simulated Asterisk
+  callmon simulate     [flags]   run a simulated Asterisk alone, for callmon run processes
   callmon check-config [flags]   validate the configuration and print a summary
   callmon migrate [up|status]    apply or list the database migrations (DATABASE_URL)
   callmon report [flags]         service level per day and queue from the call records
@@ -51,6 +53,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "simulate":
+		err = cmdSimulate(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout, stderr)
 	case "migrate":

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"callmon/ari/aritest"
+	"callmon/cmd/callmon/config"
+)
+
+// trafficOptions shape the calls a traffic generator places; durations are on the fake's clock.
+type trafficOptions struct {
+	rate      float64       // arriving calls per minute
+	handle    time.Duration // mean conversation length
+	minTalk   time.Duration // shortest conversation
+	patience  time.Duration // mean time a caller waits for an agent before hanging up
+	answerMin time.Duration // agents pick up after a delay drawn evenly from [answerMin, answerMax]
+	answerMax time.Duration
+	direct    float64 // share of calls to employees' direct numbers (needs employees)
+	calls     int     // stop after this many calls; 0 = no limit
+	seed      uint64
+}
+
+// traffic places Poisson arrivals into a fake Asterisk, for `callmon demo` and `callmon
+// simulate`. Callers who are not talking to anyone when their patience runs out hang up; one
+// who is talking looks again after another patience, so a caller left alone in a bridge hangs
+// up in the end, as a person would.
+type traffic struct {
+	fake  *aritest.Server
+	clock aritest.Clock
+	o     trafficOptions
+	cfg   *config.Config
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	n       int // calls placed or refused
+	refused int
+	stopped bool
+	done    chan struct{}              // closed when the generator stops placing calls
+	cancel  func() bool                // the next arrival
+	live    map[string]*aritest.Caller // callers placed and maybe still up, by channel id
+}
+
+func newTraffic(fake *aritest.Server, clk aritest.Clock, cfg *config.Config, o trafficOptions, log *slog.Logger) *traffic {
+	return &traffic{fake: fake, clock: clk, cfg: cfg, o: o, log: log,
+		rng: rand.New(rand.NewPCG(o.seed, 1)), done: make(chan struct{}), live: map[string]*aritest.Caller{}}
+}
+
+// addEndpoints puts every agent's and employee's phone online in the fake.
+func (t *traffic) addEndpoints() {
+	for _, ep := range t.endpoints() {
+		t.fake.AddEndpoint(ep, "online", t.behaviour())
+	}
+}
+
+func (t *traffic) endpoints() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range t.cfg.Agents {
+		if !seen[a.Endpoint] {
+			seen[a.Endpoint] = true
+			out = append(out, a.Endpoint)
+		}
+	}
+	for _, e := range t.cfg.Employees {
+		if !seen[e.Endpoint] {
+			seen[e.Endpoint] = true
+			out = append(out, e.Endpoint)
+		}
+	}
+	return out
+}
+
+func (t *traffic) start() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cancel = t.clock.AfterFunc(t.interarrival(), t.arrive)
+}
+
+// stop ends the arrivals; callers already placed keep their patience.
+func (t *traffic) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopLocked()
+}
+
+func (t *traffic) stopLocked() {
+	if t.stopped {
+		return
+	}
+	t.stopped = true
+	if t.cancel != nil {
+		t.cancel()
+	}
+	close(t.done)
+}
+
+// Done is closed when no more calls will be placed (stop, or the call limit reached).
+func (t *traffic) Done() <-chan struct{} { return t.done }
+
+// counts reports the calls placed into Stasis and those refused (the app was not connected).
+func (t *traffic) counts() (placed, refused int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n - t.refused, t.refused
+}
+
+// inProgress counts the callers placed that are still up.
+func (t *traffic) inProgress() int {
+	t.mu.Lock()
+	ids := make([]string, 0, len(t.live))
+	for id := range t.live {
+		ids = append(ids, id)
+	}
+	t.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if ch, ok := t.fake.Channel(id); ok && ch.Alive {
+			n++
+			continue
+		}
+		t.mu.Lock()
+		delete(t.live, id)
+		t.mu.Unlock()
+	}
+	return n
+}
+
+func (t *traffic) exp(mean time.Duration) time.Duration {
+	return time.Duration(t.rng.ExpFloat64() * float64(mean))
+}
+
+func (t *traffic) interarrival() time.Duration {
+	return t.exp(time.Duration(float64(time.Minute) / t.o.rate))
+}
+
+// behaviour draws how long a phone rings and how long its user talks.
+func (t *traffic) behaviour() aritest.Behaviour {
+	answer := t.o.answerMin
+	if d := t.o.answerMax - t.o.answerMin; d > 0 {
+		answer += time.Duration(t.rng.Int64N(int64(d) + 1))
+	}
+	return aritest.Behaviour{AnswerAfter: answer, TalkFor: max(t.o.minTalk, t.exp(t.o.handle))}
+}
+
+func (t *traffic) arrive() {
+	// Held throughout, so nothing is placed after stop().
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.n++
+	n := t.n
+	// Phones differ per call: a few seconds to pick up, a varying talk.
+	for _, ep := range t.endpoints() {
+		t.fake.SetBehaviour(ep, t.behaviour())
+	}
+	spec := aritest.CallSpec{
+		CallerName: fmt.Sprintf("Caller %d", n), CallerNumber: fmt.Sprintf("06%08d", 10000000+n%90000000),
+	}
+	if len(t.cfg.Employees) > 0 && t.rng.Float64() < t.o.direct {
+		e := t.cfg.Employees[t.rng.IntN(len(t.cfg.Employees))]
+		num := firstOr(e.Numbers, "0503161234")
+		spec.Exten, spec.Args = num, []string{"direct", num}
+	} else {
+		q := t.cfg.Queues[0]
+		spec.Exten, spec.Args = firstOr(q.Numbers, "0503164911"), []string{"queue", q.Name}
+	}
+	caller, err := t.fake.Call(spec)
+	if err != nil {
+		t.refused++
+		t.log.Debug("call not placed", "call", n, "err", err)
+	} else {
+		t.live[caller.ID()] = caller
+		t.patience(caller, t.exp(t.o.patience))
+	}
+	if t.o.calls > 0 && n >= t.o.calls {
+		t.stopLocked()
+		return
+	}
+	t.cancel = t.clock.AfterFunc(t.interarrival(), t.arrive)
+}
+
+// patience hangs the caller up after d unless an agent is talking with them; then it looks
+// again after another patience.
+func (t *traffic) patience(caller *aritest.Caller, d time.Duration) {
+	id := caller.ID()
+	t.clock.AfterFunc(d, func() {
+		ch, ok := t.fake.Channel(id)
+		if !ok || !ch.Alive {
+			return
+		}
+		if !t.inCompany(ch.Bridge) {
+			caller.Hangup()
+			return
+		}
+		t.mu.Lock()
+		next := t.exp(t.o.patience)
+		t.mu.Unlock()
+		t.patience(caller, max(next, time.Second))
+	})
+}
+
+// inCompany reports whether the bridge mixes the caller with someone.
+func (t *traffic) inCompany(bridge string) bool {
+	if bridge == "" {
+		return false
+	}
+	for _, b := range t.fake.Bridges() {
+		if b.ID == bridge {
+			return b.Type == "mixing" && len(b.Channels) > 1
+		}
+	}
+	return false
+}
