@@ -529,7 +529,8 @@ func build() dashboard {
 	outcomeDefinition := "Every offered call ends with exactly one outcome: answered (agent's channel Up and bridged with the caller), " +
 		"abandoned (caller hung up before being answered, after more than short_abandon), short_abandoned (hung up within " +
 		"short_abandon, default 5 s; left out of the service-level denominator), callback (caller accepted a callback), " +
-		"voicemail (caller left a message), transferred; closed is a call outside opening hours or on a public holiday, never offered."
+		"voicemail (caller left a message), transferred, fallback (callmon could not serve the caller in time and handed them to " +
+		"the dialplan's fallback: offered, not answered); closed is a call outside opening hours or on a public holiday, never offered."
 	outcomesOverTime := timeSeriesPanel("Outcomes per 15 minutes",
 		"Finished calls per 15-minute interval (each bar ends at its time; over long ranges a bar covers Grafana's "+
 			"$__interval), by outcome, counted when the call ends. "+outcomeDefinition,
@@ -804,6 +805,7 @@ func outcomeColours() []override {
 		colourByName("callback", "blue"),
 		colourByName("voicemail", "purple"),
 		colourByName("transferred", "yellow"),
+		colourByName("fallback", "dark-red"),
 		colourByName("closed", "text"),
 	}
 }

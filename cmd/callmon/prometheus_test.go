@@ -377,7 +377,7 @@ func TestDashboardAndRulesOnRealPrometheus(t *testing.T) {
 		return ts > ruleAt
 	})
 
-	outcomes := map[string]float64{"answered": 10, "short_abandoned": 1, "abandoned": 0, "callback": 0, "voicemail": 0, "transferred": 0, "closed": 0}
+	outcomes := map[string]float64{"answered": 10, "short_abandoned": 1, "abandoned": 0, "callback": 0, "voicemail": 0, "transferred": 0, "fallback": 0, "closed": 0}
 	dashboard := map[string]check{
 		"$queue variable/A":                         by("queue", map[string]float64{"general": 0.9, "direct": 0.9}),
 		"Service level today/A":                     is(0.9),
