@@ -258,9 +258,7 @@ func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventor
 			a.hangup(id)
 		}
 		for _, b := range []string{idPrefix + ch.ID + "-hold", idPrefix + ch.ID + "-mix"} {
-			if err := a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, b)); err != nil && !gone(err) {
-				a.log.Warn("deleting orphan bridge failed", "bridge", b, "err", err)
-			}
+			a.deleteBridge(b)
 		}
 		return
 	}
@@ -469,9 +467,7 @@ func (a *App) cleanOrphans(inv *inventory, owned map[string]bool) {
 	for _, b := range inv.bridges {
 		if strings.HasPrefix(b.ID, idPrefix) && !owned[b.ID] {
 			a.log.Info("deleting a bridge no call owns", "bridge", b.ID, "channels", len(b.Channels))
-			if err := a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, b.ID)); err != nil && !gone(err) {
-				a.log.Warn("deleting orphan bridge failed", "bridge", b.ID, "err", err)
-			}
+			a.deleteBridge(b.ID)
 		}
 	}
 }

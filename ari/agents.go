@@ -83,7 +83,7 @@ type AgentStatus struct {
 type waitState struct {
 	waiting bool
 	ringing int                  // agents being rung now
-	skipped map[string]time.Time // agents who did not answer this call, and when
+	skipped map[string]time.Time // agents not to ring for this call before the time given
 }
 
 // Agents holds presence and hands available agents to waiting calls,
@@ -291,9 +291,9 @@ func (s *Agents) dequeueLocked(c *queueCall) {
 	}
 }
 
-// ringEnded releases an agent who was rung for c and did not take it;
-// skip marks the agent as not answering this call.
-func (s *Agents) ringEnded(id string, c *queueCall, skip bool) {
+// ringEnded releases an agent who was rung for c and did not take it; the
+// agent is not rung for c again for skip (0: at once).
+func (s *Agents) ringEnded(id string, c *queueCall, skip time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.byID[id]
@@ -302,11 +302,11 @@ func (s *Agents) ringEnded(id string, c *queueCall, skip bool) {
 	}
 	a.ringing = nil
 	c.ws.ringing--
-	if skip {
+	if skip > 0 {
 		if c.ws.skipped == nil {
 			c.ws.skipped = map[string]time.Time{}
 		}
-		c.ws.skipped[id] = s.clock.Now()
+		c.ws.skipped[id] = s.clock.Now().Add(skip)
 	}
 	s.dispatchLocked()
 }
@@ -410,7 +410,7 @@ func (s *Agents) dispatchLocked() {
 			if a.state() != StateAvailable {
 				continue
 			}
-			if at, ok := c.ws.skipped[id]; ok && now.Sub(at) < q.RingTimeout {
+			if until, ok := c.ws.skipped[id]; ok && now.Before(until) {
 				continue
 			}
 			cands = append(cands, a)

@@ -123,6 +123,8 @@ type Config struct {
 	// RESTIdleTimeout is how long an idle REST connection is kept (0: 10 s,
 	// below Asterisk's session_keep_alive).
 	RESTIdleTimeout time.Duration
+	// RESTTimeout bounds one REST request (0: 15 s).
+	RESTTimeout time.Duration
 	// OutboundEndpoint is how DialCallback reaches customers: an endpoint
 	// with {number} in it, replaced by the E.164 number, e.g.
 	// PJSIP/{number}@pstn. Empty: DialCallback is refused.
@@ -147,6 +149,7 @@ type App struct {
 	directs map[string]*directCall // direct-dial calls, by caller channel id
 	dialSeq int
 	stopped bool
+	janitor janitor
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -171,7 +174,7 @@ func New(cfg Config) (*App, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 64
 	}
-	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout)
+	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -271,9 +274,15 @@ func (a *App) Stop() {
 	})
 }
 
+// retryRing is how soon an agent whose ring failed in Asterisk (a REST
+// error, not a phone that did not answer) is rung again, and how often
+// waiting calls are offered agents whose skip ran out: no agent stays idle
+// much longer than this while callers wait.
+const retryRing = 250 * time.Millisecond
+
 // tick retries waiting calls whose skipped agents may be rung again.
 func (a *App) tick(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(retryRing)
 	defer t.Stop()
 	for {
 		select {
@@ -281,6 +290,7 @@ func (a *App) tick(ctx context.Context) {
 			return
 		case <-t.C:
 			a.agents.dispatch()
+			a.sweep()
 		}
 	}
 }
@@ -480,9 +490,75 @@ func (a *App) resync(ctx context.Context, reconnect bool) {
 	a.adopt(ctx)
 }
 
+// hangup hangs a channel up. When Asterisk fails, the janitor tries again:
+// a leg left up would ring or talk to nobody.
 func (a *App) hangup(id string) {
 	if err := a.rest.Channel().Hangup(ari.NewKey(ari.ChannelKey, id), "normal"); err != nil && !gone(err) {
-		a.log.Warn("hangup failed", "channel", id, "err", err)
+		a.log.Warn("hangup failed; trying again", "channel", id, "err", err)
+		a.janitor.add(janitorChannel, id)
+	}
+}
+
+// deleteBridge deletes one of callmon's bridges. When Asterisk fails, the
+// janitor tries again: a bridge left behind holds its channels' media.
+func (a *App) deleteBridge(id string) {
+	if err := a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, id)); err != nil && !gone(err) {
+		a.log.Warn("deleting bridge failed; trying again", "bridge", id, "err", err)
+		a.janitor.add(janitorBridge, id)
+	}
+}
+
+// janitor holds hang-ups and bridge deletions Asterisk failed, for the
+// App's tick to try again until they succeed (or the object is gone).
+type janitor struct {
+	mu    sync.Mutex
+	tries map[[2]string]int
+}
+
+const (
+	janitorChannel = "channel"
+	janitorBridge  = "bridge"
+	// janitorGiveUp: tries (one per tick) before a cleanup is given up.
+	janitorGiveUp = 1200
+)
+
+func (j *janitor) add(kind, id string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.tries == nil {
+		j.tries = map[[2]string]int{}
+	}
+	if _, ok := j.tries[[2]string{kind, id}]; !ok {
+		j.tries[[2]string{kind, id}] = 0
+	}
+}
+
+// sweep tries every pending cleanup once.
+func (a *App) sweep() {
+	a.janitor.mu.Lock()
+	var todo [][2]string
+	for k := range a.janitor.tries {
+		todo = append(todo, k)
+	}
+	a.janitor.mu.Unlock()
+	for _, k := range todo {
+		var err error
+		if k[0] == janitorChannel {
+			err = a.rest.Channel().Hangup(ari.NewKey(ari.ChannelKey, k[1]), "normal")
+		} else {
+			err = a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, k[1]))
+		}
+		a.janitor.mu.Lock()
+		switch {
+		case err == nil || gone(err):
+			delete(a.janitor.tries, k)
+		case a.janitor.tries[k] >= janitorGiveUp:
+			a.log.Error("cleanup given up: Asterisk keeps failing it", "kind", k[0], "id", k[1], "err", err)
+			delete(a.janitor.tries, k)
+		default:
+			a.janitor.tries[k]++
+		}
+		a.janitor.mu.Unlock()
 	}
 }
 

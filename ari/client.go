@@ -19,7 +19,7 @@ import (
 // transport, no timeout and two idle connections per host. Under load that
 // churns connections into Asterisk's HTTP server and hits its sessionlimit
 // (DESIGN §2.1), so callmon replaces the client before first use.
-func newREST(url, user, password, app string, conns int, idle time.Duration) (*native.Client, error) {
+func newREST(url, user, password, app string, conns int, idle, timeout time.Duration) (*native.Client, error) {
 	c := native.New(&native.Options{
 		Application: app,
 		URL:         url,
@@ -32,8 +32,11 @@ func newREST(url, user, password, app string, conns int, idle time.Duration) (*n
 	if idle <= 0 {
 		idle = restIdleTimeout
 	}
+	if timeout <= 0 {
+		timeout = restTimeout
+	}
 	hc := http.Client{
-		Timeout: 15 * time.Second,
+		Timeout: timeout,
 		Transport: readWhole{&http.Transport{
 			Proxy:               nil, // Asterisk is local infrastructure; never via a proxy.
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -43,7 +46,7 @@ func newREST(url, user, password, app string, conns int, idle time.Duration) (*n
 			// Below Asterisk's session_keep_alive (http.conf, default 15 s): a connection
 			// Asterisk is closing as idle must not carry a POST, which Go does not retry.
 			IdleConnTimeout:       idle,
-			ResponseHeaderTimeout: 10 * time.Second,
+			ResponseHeaderTimeout: min(10*time.Second, timeout),
 		}},
 	}
 	if err := setHTTPClient(c, hc); err != nil {
@@ -51,6 +54,10 @@ func newREST(url, user, password, app string, conns int, idle time.Duration) (*n
 	}
 	return c, nil
 }
+
+// restTimeout bounds one REST request. A caller whose answer or hold takes
+// longer is handed to the dialplan fallback (queuecall.go).
+const restTimeout = 15 * time.Second
 
 // restIdleTimeout is how long an idle REST connection is kept; see
 // newREST.
@@ -129,14 +136,25 @@ func httpClientOf(c *native.Client) http.Client {
 // gone reports whether a REST error means the resource no longer exists,
 // which is normal when a caller hangs up while callmon acts on the call.
 func gone(err error) bool {
-	return native.CodeFromError(err) == http.StatusNotFound
+	return statusOf(err) == http.StatusNotFound
+}
+
+// statusOf is the HTTP status of a failed REST request, 0 if it got none
+// (timeout, connection refused). ari/v5's CodeFromError sees only an
+// unwrapped error; callmon and ari/v5 (eris) wrap them.
+func statusOf(err error) int {
+	var re native.RequestError
+	if errors.As(err, &re) {
+		return re.Code()
+	}
+	return 0
 }
 
 // notMember reports whether a bridge add/remove failed because the channel
 // is no longer there: ARI answers 400 "Channel not found" and 422 "Channel
 // not in this bridge" for a caller who just hung up.
 func notMember(err error) bool {
-	switch native.CodeFromError(err) {
+	switch statusOf(err) {
 	case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity:
 		return true
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func TestRESTClientTransportIsSized(t *testing.T) {
-	c, err := newREST("http://127.0.0.1:1/ari", "u", "p", "callmon", 48, 0)
+	c, err := newREST("http://127.0.0.1:1/ari", "u", "p", "callmon", 48, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
-	"github.com/CyCoreSystems/ari/v5/client/native"
 )
 
 // Automatic callbacks (DESIGN §4.3): at the start of a callback's window
@@ -361,7 +360,7 @@ func (d *dialCall) ringAgent() {
 // asteriskRefused reports whether Asterisk answered a request with an
 // error, as opposed to not being reached.
 func asteriskRefused(err error) bool {
-	code := native.CodeFromError(err)
+	code := statusOf(err)
 	return code >= http.StatusBadRequest && code < 600
 }
 
@@ -573,9 +572,7 @@ func (d *dialCall) end() {
 	}
 	if d.bridge {
 		d.bridge = false
-		if err := d.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, d.mixID)); err != nil && !gone(err) {
-			d.restErr("delete bridge", err)
-		}
+		d.a.deleteBridge(d.mixID)
 	}
 }
 

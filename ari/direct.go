@@ -368,9 +368,7 @@ func (d *directCall) hungUp(ch string, at time.Time) {
 func (d *directCall) end() {
 	d.phase = directDone
 	if d.bridged {
-		if err := d.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, d.mixID)); err != nil && !gone(err) {
-			d.a.log.Warn("delete bridge failed", "call", d.id, "err", err)
-		}
+		d.a.deleteBridge(d.mixID)
 	}
 }
 

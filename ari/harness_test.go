@@ -79,6 +79,7 @@ type harnessOptions struct {
 	employee    *employeePhone // an employee "erik" on 0503161234 (PJSIP/2001)
 	maxConns    int            // Config.MaxConns (0 = its default)
 	restIdle    time.Duration  // Config.RESTIdleTimeout (0 = its default)
+	restTimeout time.Duration  // Config.RESTTimeout (0 = its default)
 	keepAlive   time.Duration  // the fake's keep-alive (0 = Asterisk's 15 s, negative = off: one request per connection)
 }
 
@@ -145,6 +146,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		OutboundEndpoint: "PJSIP/{number}@pstn",
 		MaxConns:         o.maxConns,
 		RESTIdleTimeout:  o.restIdle,
+		RESTTimeout:      o.restTimeout,
 	}
 	if o.callbacks != nil {
 		cfg.Callbacks = o.callbacks

@@ -101,6 +101,8 @@ func (c *queueCall) timer(m timerMsg) {
 		}
 	case "ivr":
 		c.ivrTimeout()
+	case "fallback":
+		c.fallback("hand the caller to the dialplan", nil)
 	}
 }
 
@@ -138,7 +140,7 @@ func (c *queueCall) ivrDigit(d string) {
 			c.a.agents.dequeue(c)
 			for _, at := range c.attempts {
 				c.a.hangup(at.ch)
-				c.dropAttempt(at, false)
+				c.dropAttempt(at, 0)
 			}
 		}
 		if n, ok := e164(c.callerNumber); ok {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
+
+	"callmon/metrics"
 )
 
 type phase int
@@ -62,6 +64,7 @@ type queueCall struct {
 
 	// What a restart left unknown (CallRecord's flags of the same names).
 	adopted, entryEstimated, answerEstimated, endUnobserved bool
+	fellBack                                                bool // handed to the dialplan fallback
 }
 
 // resyncMsg carries GET /channels after a reconnect.
@@ -139,7 +142,7 @@ func (c *queueCall) handle(msg any) {
 				// sends no final Dial for a timeout, only this (trace
 				// queue-ring-timeout).
 				c.a.log.Debug("agent did not take the call", "call", c.id, "agent", at.agent.ID, "cause", m.CauseTxt)
-				c.dropAttempt(at, true)
+				c.dropAttempt(at, c.q.RingTimeout)
 			}
 		}
 	case *ari.PlaybackFinished:
@@ -176,26 +179,81 @@ func (c *queueCall) start(e *ari.StasisStart) {
 	c.a.m.Entered(c.q.Name, c.id, c.entry)
 	c.journal(StageEntered)
 	c.phase = phaseWaiting
-	if err := c.a.rest.Channel().Answer(c.key()); err != nil {
+	if err := retry(func() error { return c.a.rest.Channel().Answer(c.key()) }); err != nil {
+		if !gone(err) {
+			c.fallback("answer caller", err)
+			return
+		}
 		c.restErr("answer caller", err)
 	}
-	c.hold()
+	if err := retry(c.hold); err != nil {
+		c.fallback("put caller on hold", err)
+		return
+	}
 	c.a.agents.enqueue(c)
 	c.scheduleOffer()
 }
 
+// retry runs a step the call cannot go on without, again when Asterisk
+// answers with a server error (it failed, and did nothing). A timeout is not
+// tried again: an Asterisk that slow is what the fallback is for.
+func retry(step func() error) error {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = step(); err == nil || statusOf(err) < 500 {
+			return err
+		}
+	}
+	return err
+}
+
+// fallback hands the caller to the dialplan after Stasis(), the site's
+// fallback (app_queue, voicemail), when Asterisk failed or did not answer in
+// time on a step the call cannot go on without: a caller callmon cannot
+// serve is never left in silence. Outcome fallback: offered, not answered.
+func (c *queueCall) fallback(step string, err error) {
+	if c.phase == phaseDone {
+		return
+	}
+	c.a.log.Warn("cannot serve the caller; handing them to the dialplan fallback", "call", c.id, "queue", c.q.Name, "step", step, "err", err)
+	for _, at := range c.attempts {
+		c.a.hangup(at.ch)
+		c.dropAttempt(at, 0)
+	}
+	c.talking = nil
+	c.phase = phaseWaiting // not offered agents any more, but still the caller's call
+	c.a.agents.dequeue(c)
+	c.stopPrompt()
+	c.ivr = nil
+	cerr := retry(func() error { return c.a.rest.Channel().Continue(c.key(), "", "", 0) })
+	switch {
+	case gone(cerr):
+		// The caller hung up meanwhile: their hang-up event ends the call.
+		return
+	case cerr != nil:
+		c.a.log.Error("handing the caller to the dialplan failed too; trying again", "call", c.id, "err", cerr)
+		c.after(time.Second, "fallback")
+		return
+	}
+	now := c.a.clock.Now()
+	c.a.m.Left(c.q.Name, c.id, metrics.Fallback, now)
+	c.fellBack = true
+	c.end(now)
+}
+
 // hold puts the caller in a holding bridge with music on hold (after the
 // welcome prompt, if there is one).
-func (c *queueCall) hold() {
+func (c *queueCall) hold() error {
 	br := ari.NewKey(ari.BridgeKey, c.holdID)
 	if _, err := c.a.rest.Bridge().Create(br, "holding", "queue-"+c.q.Name+"-"+c.id); err != nil {
-		c.restErr("create holding bridge", err)
-		return
+		return fmt.Errorf("create holding bridge: %w", err)
 	}
 	c.bridges[c.holdID] = true
 	if err := c.a.rest.Bridge().AddChannel(br, c.id); err != nil {
-		c.restErr("add caller to holding bridge", err)
-		return
+		if notMember(err) {
+			return nil // the caller hung up: their hang-up event follows
+		}
+		return fmt.Errorf("add caller to holding bridge: %w", err)
 	}
 	c.inHold = true
 	if !c.welcomed {
@@ -209,10 +267,11 @@ func (c *queueCall) hold() {
 		}
 		if len(media) > 0 {
 			c.say(c.moh, media...) // music starts when they have played
-			return
+			return nil
 		}
 	}
 	c.moh()
+	return nil
 }
 
 func (c *queueCall) moh() {
@@ -292,7 +351,7 @@ func (c *queueCall) closed() {
 func (c *queueCall) ring(agents []Agent) {
 	for _, ag := range agents {
 		if c.phase != phaseWaiting {
-			c.a.agents.ringEnded(ag.ID, c, false)
+			c.a.agents.ringEnded(ag.ID, c, 0)
 			continue
 		}
 		c.seq++
@@ -309,15 +368,23 @@ func (c *queueCall) ring(agents []Agent) {
 			ChannelID: at.ch,
 		})
 		if err != nil {
-			c.a.log.Warn("ringing agent failed; skipping the agent for this call",
+			// Asterisk refused or did not answer in time; the phone was never
+			// asked. Ring the agent again shortly rather than leave them idle
+			// while callers wait. A timed-out request may still create the
+			// channel: make sure it does not ring unowned.
+			c.a.log.Warn("ringing agent failed; trying again shortly",
 				"call", c.id, "agent", ag.ID, "endpoint", ag.Endpoint, "err", err)
-			c.dropAttempt(at, true)
+			if statusOf(err) == 0 {
+				c.a.hangup(at.ch)
+			}
+			c.dropAttempt(at, retryRing)
 		}
 	}
 }
 
-// dropAttempt forgets an agent channel and frees the agent.
-func (c *queueCall) dropAttempt(at *attempt, skip bool) {
+// dropAttempt forgets an agent channel and frees the agent, who is not rung
+// for this call again for skip.
+func (c *queueCall) dropAttempt(at *attempt, skip time.Duration) {
 	delete(c.attempts, at.ch)
 	c.a.unroute(at.ch, at.ch+";2")
 	c.a.agents.ringEnded(at.agent.ID, c, skip)
@@ -327,7 +394,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	if c.phase != phaseWaiting {
 		// Lost a ring-all race, or the caller is gone.
 		c.a.hangup(at.ch)
-		c.dropAttempt(at, false)
+		c.dropAttempt(at, 0)
 		return
 	}
 	c.phase = phaseTalking
@@ -338,7 +405,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	for _, other := range c.attempts {
 		if other != at {
 			c.a.hangup(other.ch)
-			c.dropAttempt(other, false)
+			c.dropAttempt(other, 0)
 		}
 	}
 	c.a.agents.connected(at.agent.ID, c)
@@ -349,23 +416,32 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 
 	mix := ari.NewKey(ari.BridgeKey, c.mixID)
 	if _, err := c.a.rest.Bridge().Create(mix, "mixing", "queue-"+c.q.Name+"-"+c.id+"-talk"); err != nil {
+		// The caller is still on hold: let the agent go, ring again.
 		c.restErr("create mixing bridge", err)
-	} else {
-		c.bridges[c.mixID] = true
+		c.a.hangup(at.ch)
+		c.agentGone(c.a.clock.Now())
+		return
 	}
+	c.bridges[c.mixID] = true
 	c.leaveHold()
 	if err := c.a.rest.Bridge().AddChannel(mix, c.id); err != nil {
-		// The caller hung up after the agent answered: their hang-up
-		// event follows and counts the call as abandoned.
-		if !notMember(err) {
-			c.restErr("add caller to mixing bridge", err)
+		if notMember(err) {
+			// The caller hung up after the agent answered: their hang-up
+			// event follows and counts the call as abandoned.
+			return
 		}
+		c.restErr("add caller to mixing bridge", err)
+		c.a.hangup(at.ch)
+		c.agentGone(c.a.clock.Now()) // back on hold, or to the fallback
 		return
 	}
 	if err := c.a.rest.Bridge().AddChannel(mix, at.ch); err != nil {
-		if !notMember(err) {
-			c.restErr("add agent to mixing bridge", err)
+		if notMember(err) {
+			return // the agent hung up: agentGone puts the caller back on hold
 		}
+		c.restErr("add agent to mixing bridge", err)
+		c.a.hangup(at.ch)
+		c.agentGone(c.a.clock.Now())
 		return
 	}
 	// Answered = agent Up *and* bridged with the caller; the time is the Up.
@@ -433,7 +509,14 @@ func (c *queueCall) agentGone(ts time.Time) {
 	if !c.answered {
 		c.a.log.Warn("agent left before being bridged; caller waits again", "call", c.id, "agent", at.agent.ID)
 		c.phase = phaseWaiting
-		c.hold()
+		if c.inHold {
+			c.a.agents.enqueue(c)
+			return
+		}
+		if err := c.hold(); err != nil {
+			c.fallback("put caller back on hold", err)
+			return
+		}
 		c.a.agents.enqueue(c)
 		return
 	}
@@ -467,9 +550,7 @@ func (c *queueCall) deleteBridge(id string) {
 		return
 	}
 	delete(c.bridges, id)
-	if err := c.a.rest.Bridge().Delete(ari.NewKey(ari.BridgeKey, id)); err != nil && !gone(err) {
-		c.restErr("delete bridge", err)
-	}
+	c.a.deleteBridge(id)
 }
 
 // resync applies GET /channels after a reconnect: whatever vanished during
@@ -492,7 +573,7 @@ func (c *queueCall) resync(m resyncMsg) {
 				c.agentGone(m.at)
 				return
 			}
-			c.dropAttempt(at, true)
+			c.dropAttempt(at, c.q.RingTimeout)
 			continue
 		}
 		if at == c.talking || c.phase != phaseWaiting {
@@ -536,6 +617,9 @@ func (c *queueCall) record(ended time.Time) {
 	switch {
 	case c.phase == phaseClosed || c.phase == phaseNew:
 		r.Outcome = "closed"
+	case c.fellBack:
+		r.Outcome = "fallback"
+		r.WaitMS = max(0, ended.UnixMilli()-c.entry.UnixMilli())
 	case c.callback:
 		r.Outcome = "callback"
 		r.WaitMS = max(0, ended.UnixMilli()-c.entry.UnixMilli())
