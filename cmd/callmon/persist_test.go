@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"callmon/ari"
 	"callmon/ari/aritest"
 	"callmon/callback/calendar"
 	"callmon/callback/store"
@@ -68,7 +69,7 @@ func (s *site) start() {
 	s.t.Cleanup(d.Stop)
 	s.await("connected", s.fake.Connected)
 	for _, a := range s.cfg.Agents {
-		if _, err := d.App.Agents().Set(a.ID, "login"); err != nil {
+		if _, err := d.App.Agents().Set(ari.PresenceChange{Agent: a.ID, Action: ari.ActionLogin}); err != nil {
 			s.t.Fatal(err)
 		}
 	}
