@@ -120,7 +120,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var cbs ari.Callbacks
 	var vmTaker *voicemailTaker
 	var vmDialplan *dialplanVoicemail
-	var pres ari.PresenceStore // nil: presence lives in this process only
+	var pres ari.PresenceStore  // nil: presence lives in this process only
+	pagePres := &pagePresence{} // its Agents are set once the App exists
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
@@ -148,7 +149,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		if vmTaker != nil {
 			vmAPI = vmTaker
 		}
-		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, o); err != nil {
+		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, pagePres, o); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -220,6 +221,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
+	pagePres.ag = app.Agents()
 	if vmDialplan != nil {
 		vmDialplan.rest = app.REST()
 	}

@@ -16,6 +16,7 @@ import (
 	"callmon/callback/presence"
 	"callmon/callback/store"
 	"callmon/callback/store/pgtest"
+	cbweb "callmon/callback/web"
 )
 
 // post sends a request with a JSON body to the running daemon and decodes
@@ -316,5 +317,54 @@ func TestPauseReasonAPI(t *testing.T) {
 func TestPauseReasonLimitMatchesTable(t *testing.T) {
 	if ari.MaxPauseReason != presence.MaxReason {
 		t.Errorf("ari.MaxPauseReason = %d, presence.MaxReason = %d", ari.MaxPauseReason, presence.MaxReason)
+	}
+}
+
+// TestAgentPagePresence: the agent page changes presence in the agent's
+// name; the change is routed, written and shown on the page.
+func TestAgentPagePresence(t *testing.T) {
+	dbURL := pgtest.URL(t, "cmd_presence_page")
+	s := newSite(t, dbURL)
+	const token = "agent01-secret-token-0123456789"
+	s.cfg.Agents[0].TokenHash = cbweb.HashToken(token)
+	s.launch()
+	send := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, s.base()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := send("POST", "/agent/agent01/presence", `{"action": "login"}`); code != http.StatusOK {
+		t.Fatalf("login from the page: %d %s", code, body)
+	}
+	if code, body := send("POST", "/agent/agent01/presence", `{"action": "pause", "reason": "`+strings.Repeat("x", 101)+`"}`); code != http.StatusBadRequest ||
+		!strings.Contains(body, "at most 100") {
+		t.Errorf("too long a reason from the page: %d %s, want 400", code, body)
+	}
+	if code, body := send("POST", "/agent/agent01/presence", `{"action": "pause", "reason": "Pauze"}`); code != http.StatusOK {
+		t.Fatalf("pause from the page: %d %s", code, body)
+	}
+	if code, _ := send("POST", "/agent/agent02/presence", `{"action": "login"}`); code != http.StatusForbidden {
+		t.Errorf("agent01 changing agent02: %d, want 403", code)
+	}
+	if st := s.agent("agent01"); st.State != ari.StatePaused || st.PauseReason != "Pauze" || st.ChangedBy != "agent01" {
+		t.Errorf("agent01 after the page: %+v", st)
+	}
+	s.eventually("written in agent01's name", func() bool {
+		r := presenceRows(t, dbURL)["agent01"]
+		return r.paused && r.reason == "Pauze" && r.changedBy == "agent01"
+	})
+	if code, page := send("GET", "/agent/agent01", ""); code != http.StatusOK || !strings.Contains(page, "Pauze") || !strings.Contains(page, `data-state="paused"`) {
+		t.Errorf("the page: %d, want it to show the pause and its reason:\n%s", code, page)
 	}
 }
