@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/CyCoreSystems/ari/v5"
 
@@ -38,6 +41,9 @@ type agent struct {
 	id, name, endpoint string
 	queues             []string
 	loggedIn, paused   bool
+	reason             string    // why paused; "" when not paused or not said
+	changedAt          time.Time // last presence change, here or in another process
+	changedBy          string
 	online             bool
 	ringing            *queueCall // set while callmon rings this agent for a call
 	onCall             *queueCall
@@ -77,6 +83,12 @@ type AgentStatus struct {
 	LoggedIn bool     `json:"logged_in"`
 	Paused   bool     `json:"paused"`
 	Online   bool     `json:"online"`
+	// PauseReason is why the agent paused; "" when not paused or not said.
+	PauseReason string `json:"pause_reason"`
+	// ChangedAt and ChangedBy tell the last presence change (nil and ""
+	// before the first one).
+	ChangedAt *time.Time `json:"changed_at"`
+	ChangedBy string     `json:"changed_by"`
 }
 
 // waitState is a waiting call's bookkeeping, guarded by Agents.mu.
@@ -91,12 +103,14 @@ type waitState struct {
 type Agents struct {
 	mu      sync.Mutex
 	clock   Clock
+	log     *slog.Logger
 	m       *metrics.Metrics
 	byID    map[string]*agent
 	order   []*agent // config order, for stable output
 	queues  map[string]Queue
-	waiting []*queueCall // in entry order
-	held    bool         // no offers while calls are being adopted
+	waiting []*queueCall  // in entry order
+	ps      *presenceSync // nil without a PresenceStore
+	held    bool          // no offers while calls are being adopted
 }
 
 // holdOffers stops offering agents until releaseOffers: while adoption
@@ -115,8 +129,8 @@ func (s *Agents) releaseOffers() {
 	s.dispatchLocked()
 }
 
-func newAgents(agents []Agent, queues []Queue, clock Clock, m *metrics.Metrics) (*Agents, error) {
-	s := &Agents{clock: clock, m: m, byID: map[string]*agent{}, queues: map[string]Queue{}}
+func newAgents(agents []Agent, queues []Queue, clock Clock, log *slog.Logger, m *metrics.Metrics) (*Agents, error) {
+	s := &Agents{clock: clock, log: log, m: m, byID: map[string]*agent{}, queues: map[string]Queue{}}
 	for _, a := range agents {
 		if _, dup := s.byID[a.ID]; dup {
 			return nil, fmt.Errorf("ari: agent %q configured twice", a.ID)
@@ -164,8 +178,14 @@ func (s *Agents) Get(id string) (AgentStatus, error) {
 }
 
 func (s *Agents) statusLocked(a *agent) AgentStatus {
-	return AgentStatus{ID: a.id, Name: a.name, Endpoint: a.endpoint, Queues: slices.Clone(a.queues),
-		State: a.state(), LoggedIn: a.loggedIn, Paused: a.paused, Online: a.online}
+	st := AgentStatus{ID: a.id, Name: a.name, Endpoint: a.endpoint, Queues: slices.Clone(a.queues),
+		State: a.state(), LoggedIn: a.loggedIn, Paused: a.paused, Online: a.online,
+		PauseReason: a.reason, ChangedBy: a.changedBy}
+	if !a.changedAt.IsZero() {
+		at := a.changedAt
+		st.ChangedAt = &at
+	}
+	return st
 }
 
 // Presence actions accepted by Set.
@@ -176,35 +196,110 @@ const (
 	ActionUnpause = "unpause"
 )
 
-// Set applies a presence action. Logging out or pausing during a call takes
-// effect for the next call; the current one is not touched.
-func (s *Agents) Set(id, action string) (AgentStatus, error) {
-	s.mu.Lock()
-	a, ok := s.byID[id]
-	if !ok {
-		s.mu.Unlock()
-		return AgentStatus{}, fmt.Errorf("%w %q", ErrUnknownAgent, id)
+// ChangedByAPI is PresenceChange.By for changes through the presence API,
+// which does not know who calls it.
+const ChangedByAPI = "api"
+
+// MaxPauseReason is the longest pause reason, in characters; the table
+// agent_presence allows no more.
+const MaxPauseReason = 100
+
+// ErrBadPresence is returned for a presence change that is refused as such
+// (an unknown action, an unacceptable reason).
+var ErrBadPresence = errors.New("bad presence change")
+
+// PresenceChange is one presence action of an agent.
+type PresenceChange struct {
+	Agent  string
+	Action string // ActionLogin, ActionLogout, ActionPause or ActionUnpause
+	Reason string // why, for ActionPause only; optional
+	By     string // who made the change: the agent's id, or ChangedByAPI
+}
+
+// CheckPauseReason returns the reason as kept (trimmed), or an error wrapping
+// ErrBadPresence that says what is wrong with it.
+func CheckPauseReason(reason string) (string, error) {
+	r := strings.TrimSpace(reason)
+	switch {
+	case !utf8.ValidString(r):
+		return "", fmt.Errorf("%w: the pause reason is not valid UTF-8", ErrBadPresence)
+	case utf8.RuneCountInString(r) > MaxPauseReason:
+		return "", fmt.Errorf("%w: the pause reason has %d characters; at most %d are allowed",
+			ErrBadPresence, utf8.RuneCountInString(r), MaxPauseReason)
+	case strings.ContainsFunc(r, unicode.IsControl):
+		return "", fmt.Errorf("%w: the pause reason must be one line of text without control characters", ErrBadPresence)
 	}
-	switch action {
-	case ActionLogin:
-		if !a.loggedIn {
-			a.loggedIn = true
-			a.idleSince = s.clock.Now()
-		}
-	case ActionLogout:
-		a.loggedIn, a.paused = false, false
+	return r, nil
+}
+
+// Set applies a presence change at once and, with a PresenceStore, has it
+// written in the background. Logging out or pausing during a call takes
+// effect for the next call; the current one is not touched. A change that
+// changes nothing (logging in twice) is not a change: it is not written and
+// keeps the time of the last one.
+func (s *Agents) Set(c PresenceChange) (AgentStatus, error) {
+	reason := ""
+	switch c.Action {
 	case ActionPause:
-		a.paused = true
-	case ActionUnpause:
-		a.paused = false
+		r, err := CheckPauseReason(c.Reason)
+		if err != nil {
+			return AgentStatus{}, err
+		}
+		reason = r
+	case ActionLogin, ActionLogout, ActionUnpause:
+		if strings.TrimSpace(c.Reason) != "" {
+			return AgentStatus{}, fmt.Errorf("%w: a reason goes with pause only, not with %s", ErrBadPresence, c.Action)
+		}
 	default:
-		s.mu.Unlock()
-		return AgentStatus{}, fmt.Errorf("unknown action %q (want login, logout, pause or unpause)", action)
+		return AgentStatus{}, fmt.Errorf("%w: unknown action %q (want login, logout, pause or unpause)", ErrBadPresence, c.Action)
+	}
+	by := c.By
+	if by == "" {
+		by = ChangedByAPI
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.byID[c.Agent]
+	if !ok {
+		return AgentStatus{}, fmt.Errorf("%w %q", ErrUnknownAgent, c.Agent)
+	}
+	loggedIn, paused := a.loggedIn, a.paused
+	switch c.Action {
+	case ActionLogin:
+		loggedIn = true
+	case ActionLogout:
+		loggedIn, paused, reason = false, false, ""
+	case ActionPause:
+		paused = true
+	case ActionUnpause:
+		paused, reason = false, ""
+	}
+	if loggedIn == a.loggedIn && paused == a.paused && reason == a.reason {
+		return s.statusLocked(a), nil
+	}
+	now := s.clock.Now()
+	if !now.After(a.changedAt) {
+		// Every change of an agent is later than the one before, even one
+		// another process made by a clock slightly ahead: "newest wins"
+		// between processes then follows the order people acted in.
+		now = a.changedAt.Add(time.Microsecond)
+	}
+	if loggedIn && !a.loggedIn {
+		a.idleSince = now
+	}
+	a.loggedIn, a.paused, a.reason, a.changedAt, a.changedBy = loggedIn, paused, reason, now, by
+	if s.ps != nil {
+		s.ps.queueLocked(a.presence())
 	}
 	st := s.statusLocked(a)
 	s.dispatchLocked()
-	s.mu.Unlock()
 	return st, nil
+}
+
+// presence is a's presence as the store keeps it.
+func (a *agent) presence() Presence {
+	return Presence{Agent: a.id, LoggedIn: a.loggedIn, Paused: a.paused, Reason: a.reason,
+		ChangedAt: a.changedAt, ChangedBy: a.changedBy}
 }
 
 func (s *Agents) endpointState(endpoint, state string) {

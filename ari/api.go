@@ -1,8 +1,11 @@
 package ari
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -11,6 +14,10 @@ import (
 //	GET  /api/agents
 //	GET  /api/agents/{id}
 //	POST /api/agents/{id}/{login|logout|pause|unpause}
+//
+// pause takes an optional body {"reason": "..."} (at most MaxPauseReason
+// characters); a body that is not that is refused with 400 and changes
+// nothing.
 func (a *App) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) {
@@ -32,15 +39,51 @@ func (a *App) APIHandler() http.Handler {
 			writeJSON(w, http.StatusNotFound, apiError{Error: "unknown action " + action + " (want login, logout, pause or unpause)"})
 			return
 		}
-		st, err := a.agents.Set(r.PathValue("id"), action)
+		body, err := decodePresenceBody(w, r)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+			return
+		}
+		st, err := a.agents.Set(PresenceChange{Agent: r.PathValue("id"), Action: action, Reason: body.Reason, By: ChangedByAPI})
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		a.log.Info("agent presence changed", "agent", st.ID, "action", action, "state", st.State)
+		a.log.Info("agent presence changed", "agent", st.ID, "action", action, "state", st.State, "by", ChangedByAPI)
 		writeJSON(w, http.StatusOK, st)
 	})
 	return mux
+}
+
+// presenceBody is the optional JSON body of a presence action.
+type presenceBody struct {
+	Reason string `json:"reason"`
+}
+
+// maxPresenceBody bounds the body: a reason is at most MaxPauseReason
+// characters of up to 4 bytes, with room for escapes.
+const maxPresenceBody = 4 << 10
+
+// decodePresenceBody reads the optional body: nothing, or one JSON object
+// with known fields only.
+func decodePresenceBody(w http.ResponseWriter, r *http.Request) (presenceBody, error) {
+	var b presenceBody
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPresenceBody))
+	if err != nil {
+		return b, fmt.Errorf("the request body is over %d bytes", maxPresenceBody)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return b, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return b, fmt.Errorf(`the request body is not the JSON expected ({"reason": "..."}): %v`, err)
+	}
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		return b, errors.New(`the request body holds more than one JSON value; send one object ({"reason": "..."})`)
+	}
+	return b, nil
 }
 
 type apiError struct {

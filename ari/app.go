@@ -129,6 +129,15 @@ type Config struct {
 	// with {number} in it, replaced by the E.164 number, e.g.
 	// PJSIP/{number}@pstn. Empty: DialCallback is refused.
 	OutboundEndpoint string
+	// Presence, if set, keeps agents' presence beyond this process: it is
+	// loaded by Start before any call is routed, every change is written,
+	// and changes by other processes are applied. Nil: memory only.
+	Presence PresenceStore
+	// PresenceRetry is the wait between attempts to write presence while
+	// the store fails (DefaultPresenceRetry); PresencePoll the interval of
+	// the re-read that backs up the store's notifications
+	// (DefaultPresencePoll).
+	PresenceRetry, PresencePoll time.Duration
 }
 
 // App is the ARI application: intake, dispatch table and call flows.
@@ -215,9 +224,12 @@ func New(cfg Config) (*App, error) {
 		}
 		a.queues[q.Name] = q
 	}
-	a.agents, err = newAgents(cfg.Agents, cfg.Queues, cfg.Clock, cfg.Metrics)
+	a.agents, err = newAgents(cfg.Agents, cfg.Queues, cfg.Clock, cfg.Log, cfg.Metrics)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Presence != nil {
+		a.agents.ps = newPresenceSync(a.agents, cfg.Presence, cfg.PresenceRetry, cfg.PresencePoll)
 	}
 	a.in = &intake{
 		wsURL:     cfg.WebsocketURL + "?app=" + cfg.Application,
@@ -241,9 +253,18 @@ func (a *App) REST() *native.Client { return a.rest }
 // Agents gives access to presence (login, pause) for the HTTP API.
 func (a *App) Agents() *Agents { return a.agents }
 
-// Start connects to Asterisk in the background; it returns at once.
+// Start loads the stored presence (with a PresenceStore; an error then
+// stops it), then connects to Asterisk in the background.
 func (a *App) Start(ctx context.Context) error {
+	if ps := a.agents.ps; ps != nil {
+		if err := ps.load(ctx); err != nil {
+			return fmt.Errorf("loading agent presence: %w", err)
+		}
+	}
 	ctx, a.cancel = context.WithCancel(ctx)
+	if ps := a.agents.ps; ps != nil {
+		ps.start(ctx)
+	}
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.in.run(ctx) }()
 	go func() { defer a.wg.Done(); a.tick(ctx) }()
@@ -271,6 +292,10 @@ func (a *App) Stop() {
 		}
 		a.mu.Unlock()
 		a.wg.Wait()
+		if ps := a.agents.ps; ps != nil {
+			// After the flows: a change made until now is written.
+			ps.stop()
+		}
 	})
 }
 

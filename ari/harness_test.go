@@ -174,7 +174,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.await("app connected", fake.Connected)
 	if !o.noLogin {
 		for _, id := range ids {
-			if _, err := app.Agents().Set(id, ari.ActionLogin); err != nil {
+			if _, err := app.Agents().Set(ari.PresenceChange{Agent: id, Action: ari.ActionLogin}); err != nil {
 				t.Fatal(err)
 			}
 		}

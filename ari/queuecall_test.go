@@ -277,7 +277,7 @@ func TestNoAgentLoggedInCallerWaits(t *testing.T) {
 	if got := h.value("callmon_oldest_waiting_call_seconds"); got != 40 {
 		t.Errorf("oldest waiting = %v, want 40", got)
 	}
-	if _, err := h.app.Agents().Set("a1", ari.ActionLogin); err != nil {
+	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
 		t.Fatal(err)
 	}
 	h.await("ringing after login", func() bool { return h.totalRinging() == 1 })

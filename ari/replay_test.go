@@ -243,7 +243,7 @@ func runReplay(t *testing.T, tc replayCase) {
 	// states when it connects, before it reads any frame, so they are
 	// available when the caller's StasisStart is read.
 	for _, id := range ids {
-		if _, err := app.Agents().Set(id, ari.ActionLogin); err != nil {
+		if _, err := app.Agents().Set(ari.PresenceChange{Agent: id, Action: ari.ActionLogin}); err != nil {
 			t.Fatal(err)
 		}
 	}

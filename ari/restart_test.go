@@ -104,7 +104,7 @@ func (h *harness) restart(gap func()) {
 		h.t.Fatal(err)
 	}
 	for _, id := range in {
-		if _, err := app.Agents().Set(id, ari.ActionLogin); err != nil {
+		if _, err := app.Agents().Set(ari.PresenceChange{Agent: id, Action: ari.ActionLogin}); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -158,7 +158,7 @@ func TestRestartAdoptsWaitingCaller(t *testing.T) {
 	if !h.onHold(c.ID()) {
 		t.Fatal("the adopted caller left the holding bridge")
 	}
-	if _, err := h.app.Agents().Set("a1", ari.ActionLogin); err != nil {
+	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
 		t.Fatal(err)
 	}
 	h.await("agent rung for the adopted caller", func() bool { return h.totalRinging() == 1 })
@@ -261,7 +261,7 @@ func TestRestartWithoutJournalEstimatesEntry(t *testing.T) {
 	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
 	h.clock.Advance(2 * time.Second) // no StasisStart came: adopted
 	h.eventually("adopted", func() bool { return h.value("callmon_calls_waiting") == 1 })
-	if _, err := h.app.Agents().Set("a1", ari.ActionLogin); err != nil {
+	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
 		t.Fatal(err)
 	}
 	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })

@@ -63,6 +63,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with options changed by set before the server is made.
+func newEnvWith(t *testing.T, set func(*web.Options)) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	u := pgtest.URL(t, "web")
@@ -92,7 +98,7 @@ func newEnv(t *testing.T) *env {
 		o, c, ok := cal.OpeningTimes(calendar.DateOf(start.In(cal.Location())))
 		return ok && !start.Before(o) && !end.After(c)
 	}
-	e.srv = web.New(web.Options{
+	o := web.Options{
 		Store:       e.store,
 		Pool:        db.Pool(),
 		Principals:  principals,
@@ -116,7 +122,11 @@ func newEnv(t *testing.T) *env {
 		},
 		Clock: func() time.Time { return t0 },
 		Log:   slog.New(slog.NewTextHandler(e.logs, nil)),
-	})
+	}
+	if set != nil {
+		set(&o)
+	}
+	e.srv = web.New(o)
 	t.Cleanup(func() {
 		if t.Failed() && e.logs.String() != "" {
 			t.Logf("server log:\n%s", e.logs)

@@ -50,7 +50,9 @@ type pageData struct {
 	Queues                 []string
 	Due, Upcoming          []taskRow
 	Updated                string
-	CreateStart, CreateEnd string // datetime-local defaults: the next free slot
+	CreateStart, CreateEnd string        // datetime-local defaults: the next free slot
+	Presence               *presenceView // nil: not shown
+	MaxReason              int
 	Script                 template.JS
 	Style                  template.CSS
 }
@@ -169,14 +171,16 @@ func (s *Server) pageData(r *http.Request, viewer Principal, agent string) (page
 		return pageData{}, err
 	}
 	d := pageData{
-		Agent:   agent,
-		Base:    "/agent/" + url.PathEscape(agent),
-		Zone:    s.loc.String(),
-		Viewer:  viewer,
-		Queues:  slices.Clone(queues),
-		Updated: now.In(s.loc).Format("15:04:05"),
-		Script:  template.JS(pageScript),
-		Style:   template.CSS(pageStyle),
+		Agent:     agent,
+		Base:      "/agent/" + url.PathEscape(agent),
+		Zone:      s.loc.String(),
+		Viewer:    viewer,
+		Queues:    slices.Clone(queues),
+		Updated:   now.In(s.loc).Format("15:04:05"),
+		Presence:  s.presenceView(agent),
+		MaxReason: maxPresenceReason,
+		Script:    template.JS(pageScript),
+		Style:     template.CSS(pageStyle),
 	}
 	if len(queues) > 0 { // else the page offers no form
 		if start, end, ok := s.nextSlot(queues[0], now); ok {

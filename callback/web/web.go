@@ -113,6 +113,9 @@ type Options struct {
 	Log      *slog.Logger     // default: discard
 	// Voicemails, if set, adds the voicemail API (voicemails.go).
 	Voicemails Voicemails
+	// Presence, if set, shows the agent's presence on the page and lets
+	// them change it (presence.go).
+	Presence PresenceService
 }
 
 // Server serves the API and the pages. Create it with New.
@@ -131,7 +134,8 @@ type Server struct {
 	cookieMaxAge time.Duration
 	broker       *broker
 	handler      http.Handler
-	voicemails   Voicemails // nil: no voicemail API
+	voicemails   Voicemails      // nil: no voicemail API
+	presence     PresenceService // nil: the page shows no presence
 
 	mu      sync.Mutex
 	started bool
@@ -158,6 +162,7 @@ func New(o Options) *Server {
 		now:          o.Clock,
 		log:          o.Log,
 		voicemails:   o.Voicemails,
+		presence:     o.Presence,
 		cookieMaxAge: defaultCookieMaxAge,
 	}
 	if s.lease <= 0 {
@@ -234,6 +239,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /agent/{id}", s.page)
 	mux.HandleFunc("GET /agent/{id}/tasks", s.fragment)
 	mux.HandleFunc("GET /agent/{id}/events", s.events)
+	mux.Handle("POST /agent/{id}/presence", s.api(s.setPresence))
 	s.voicemailRoutes(mux)
 	return secure(http.NewCrossOriginProtection().Handler(mux))
 }

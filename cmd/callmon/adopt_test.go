@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"callmon/ari"
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
 )
@@ -19,7 +20,7 @@ func TestRestartAdoptsCallsThroughPostgreSQL(t *testing.T) {
 	s.start()
 	a1, a2 := s.cfg.Agents[0], s.cfg.Agents[1]
 	s.fake.SetBehaviour(a1.Endpoint, aritest.Behaviour{AnswerAfter: 3 * time.Second})
-	if _, err := s.d.App.Agents().Set(a2.ID, "logout"); err != nil {
+	if _, err := s.d.App.Agents().Set(ari.PresenceChange{Agent: a2.ID, Action: "logout"}); err != nil {
 		t.Fatal(err)
 	}
 	talking, err := s.fake.Call(aritest.CallSpec{Exten: "0503164911", Args: []string{"queue", "general"}, CallerNumber: "0612345678"})

@@ -100,7 +100,7 @@ func (c *callbacks) writeSpooled(ctx context.Context, _ *store.DB, entries []spo
 }
 
 // newTasksWeb builds the agents' task API and pages from the configuration.
-func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *store.DB, cal *calendar.Calendar, cb *callbacks, vm cbweb.Voicemails, o daemonOptions) (*cbweb.Server, error) {
+func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *store.DB, cal *calendar.Calendar, cb *callbacks, vm cbweb.Voicemails, pres cbweb.PresenceService, o daemonOptions) (*cbweb.Server, error) {
 	var creds []cbweb.Credential
 	for _, a := range cfg.Agents {
 		if a.TokenHash != "" {
@@ -140,6 +140,7 @@ func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *s
 		Clock:      o.Clock.Now,
 		Log:        o.Log,
 		Voicemails: vm,
+		Presence:   pres,
 	})
 	if err := ws.Start(ctx); err != nil {
 		return nil, err

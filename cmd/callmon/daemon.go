@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"callmon/ari"
+	"callmon/callback/presence"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
 	"callmon/callback/voicemails"
@@ -70,6 +71,8 @@ type daemonOptions struct {
 	Migrate     bool
 	// Push, with a URL, also pushes the metrics to VictoriaMetrics.
 	Push pushOptions
+	// PresenceRetry and PresencePoll override ari's defaults (tests).
+	PresenceRetry, PresencePoll time.Duration
 }
 
 func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
@@ -118,10 +121,13 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var cbs ari.Callbacks
 	var vmTaker *voicemailTaker
 	var vmDialplan *dialplanVoicemail
+	var pres ari.PresenceStore  // nil: presence lives in this process only
+	pagePres := &pagePresence{} // its Agents are set once the App exists
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
 		}
+		pres = presenceStore{presence.New(p.db.Pool(), o.Log)}
 		ts := tasks.New(p.db.Pool())
 		capacity := map[string]int{}
 		var names []string
@@ -144,7 +150,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		if vmTaker != nil {
 			vmAPI = vmTaker
 		}
-		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, o); err != nil {
+		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, pagePres, o); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -191,6 +197,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Voicemail:   voicemailOrNil(vmTaker, vmDialplan),
 
 		OutboundEndpoint: cfg.ARI.OutboundEndpoint,
+		Presence:         pres,
+		PresenceRetry:    o.PresenceRetry,
+		PresencePoll:     o.PresencePoll,
 	})
 	if err != nil {
 		if p != nil {
@@ -206,6 +215,16 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "callmon_presence_unsaved_changes",
+		Help: "Agents whose latest presence change (login, pause) is not yet in PostgreSQL and is being retried; read at scrape time.",
+	}, func() float64 { return float64(app.Agents().PresenceBacklog()) })); err != nil {
+		if p != nil {
+			p.Close()
+		}
+		return nil, err
+	}
+	pagePres.ag = app.Agents()
 	if vmDialplan != nil {
 		vmDialplan.rest = app.REST()
 	}
@@ -250,6 +269,19 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, fmt.Errorf("--web.listen-address: %w", err)
 	}
+	// Before the API serves: stored presence is loaded first, so neither a
+	// call nor a presence change meets the agents all logged out.
+	if err := app.Start(ctx); err != nil {
+		app.Stop()
+		ln.Close()
+		if tasksWeb != nil {
+			tasksWeb.Stop()
+		}
+		if p != nil {
+			p.Close()
+		}
+		return nil, err
+	}
 	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1), store: p, tasks: tasksWeb,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	d.autoDial = autoDial
@@ -257,10 +289,6 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	go func() {
 		d.serveCh <- web.Serve(ln, d.srv, &web.FlagConfig{WebConfigFile: &webCfg}, o.Log)
 	}()
-	if err := app.Start(ctx); err != nil {
-		d.srv.Close()
-		return nil, err
-	}
 	if d.autoDial != nil {
 		d.autoDial.Start()
 	}
@@ -278,6 +306,13 @@ func (d *daemon) Stop() {
 	if d.tasks != nil {
 		d.tasks.Stop() // ends the agents' event streams, or Shutdown would wait for them
 	}
+	// Before the App: a presence change the API accepted is written by
+	// the App's last save, not lost after it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		d.log.Warn("HTTP shutdown", "err", err)
+	}
 	if d.autoDial != nil {
 		d.autoDial.Stop() // before the App: dials in progress are hung up, their tasks released
 	}
@@ -287,11 +322,6 @@ func (d *daemon) Stop() {
 		d.store.Close()
 	}
 	d.push.Stop() // last: the final counts go out
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		d.log.Warn("HTTP shutdown", "err", err)
-	}
 }
 
 // voicemailOrNil keeps a nil *voicemailTaker from becoming a non-nil

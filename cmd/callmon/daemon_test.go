@@ -370,6 +370,7 @@ var families = map[string]dto.MetricType{
 	"callmon_ari_event_lag_seconds":                 dto.MetricType_HISTOGRAM,
 	"callmon_ari_processing_queue_depth":            dto.MetricType_GAUGE,
 	"callmon_build_info":                            dto.MetricType_GAUGE,
+	"callmon_presence_unsaved_changes":              dto.MetricType_GAUGE,
 	"go_goroutines":                                 dto.MetricType_GAUGE,
 }
 

@@ -12,6 +12,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"callmon/ari"
 	"callmon/ari/aritest"
 	"callmon/cmd/callmon/config"
 )
@@ -105,7 +106,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil // interrupted during start-up (Await fails only when ctx ends): a normal stop
 	}
 	for _, a := range cfg.Agents {
-		if _, err := d.App.Agents().Set(a.ID, "login"); err != nil {
+		if _, err := d.App.Agents().Set(ari.PresenceChange{Agent: a.ID, Action: ari.ActionLogin, By: a.ID}); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"callmon/ari"
 	"callmon/ari/aritest"
 	"callmon/callback/calendar"
 	"callmon/callback/store"
@@ -29,6 +30,8 @@ type site struct {
 	spool string
 	logs  *syncBuffer
 	push  pushOptions // for the daemons start starts
+	// presenceRetry and presencePoll, if set, shorten the daemons' timings.
+	presenceRetry, presencePoll time.Duration
 }
 
 func newSite(t *testing.T, dbURL string) *site {
@@ -52,23 +55,13 @@ func newSite(t *testing.T, dbURL string) *site {
 		spool: filepath.Join(t.TempDir(), "spool.jsonl"), logs: &syncBuffer{}}
 }
 
-// start runs a daemon (a new callmon process, as far as state goes).
+// start runs a daemon (a new callmon process, as far as state goes) and
+// logs every agent in.
 func (s *site) start() {
 	s.t.Helper()
-	d, err := startDaemon(context.Background(), daemonOptions{
-		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
-		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
-		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
-		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
-	})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.d = d
-	s.t.Cleanup(d.Stop)
-	s.await("connected", s.fake.Connected)
+	s.launch()
 	for _, a := range s.cfg.Agents {
-		if _, err := d.App.Agents().Set(a.ID, "login"); err != nil {
+		if _, err := s.d.App.Agents().Set(ari.PresenceChange{Agent: a.ID, Action: ari.ActionLogin}); err != nil {
 			s.t.Fatal(err)
 		}
 	}
@@ -76,6 +69,25 @@ func (s *site) start() {
 	s.eventually("agents logged in", func() bool {
 		return s.value("callmon_agents", "state", "logged_out") == 0 && s.value("callmon_agents") == 2
 	})
+}
+
+// launch runs a daemon and waits for its websocket; presence is whatever
+// the daemon finds.
+func (s *site) launch() {
+	s.t.Helper()
+	d, err := startDaemon(context.Background(), daemonOptions{
+		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
+		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
+		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
+		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
+		PresenceRetry: s.presenceRetry, PresencePoll: s.presencePoll,
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.d = d
+	s.t.Cleanup(d.Stop)
+	s.await("connected", s.fake.Connected)
 }
 
 func (s *site) stop() {

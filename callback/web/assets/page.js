@@ -1,6 +1,7 @@
 "use strict";
-// The agent page: actions post JSON to /api/tasks; the task list is
-// re-fetched as HTML whenever the server-sent event stream reports a change.
+// The agent page: actions post JSON to /api/tasks (presence to
+// /agent/{id}/presence); the task list and presence are re-fetched as HTML
+// whenever the server-sent event stream reports a change.
 (function () {
   const body = document.body;
   const base = body.dataset.base;
@@ -59,6 +60,17 @@
     const action = form.dataset.action;
     if (!action) return;
     ev.preventDefault();
+    if (action === "presence") {
+      try {
+        const what = ev.submitter ? ev.submitter.value : "login";
+        const p = await post(base + "/presence", { action: what, reason: what === "pause" ? text(form, "reason") : "" });
+        show("Presence: " + p.state.replace("_", " ") + ".", true);
+      } catch (e) {
+        show(e.message);
+      }
+      refresh();
+      return;
+    }
     const task = "/api/tasks/" + form.dataset.id;
     const version = Number(form.dataset.version);
     try {
