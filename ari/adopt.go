@@ -326,6 +326,8 @@ func (a *App) closeUnobserved(r CallRecord, outcome string, at time.Time) {
 // adoptCall starts the flow that carries the caller on; it returns the
 // bridges that flow owns.
 func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory) []string {
+	a.log.Info("carrying on a call a previous callmon left", "call", ch.ID, "queue", r.Queue,
+		"bridge", inv.memberOf[ch.ID], "entry_estimated", r.EntryEstimated)
 	caller := CallerInfo{Name: ch.Caller.Name, Number: ch.Caller.Number}
 	if r.CallerNumber != "" {
 		caller.Number = r.CallerNumber
@@ -558,27 +560,28 @@ func (c *queueCall) adopt(m adoptMsg) {
 		c.start(nil)
 		return
 	}
-	c.a.m.Entered(c.q.Name, c.id, c.entry)
 	if c.entryEstimated {
 		c.journal(StageEntered)
 	}
 	switch {
 	case ad.where == c.mixID && c.talking == nil:
 		if c.answered {
-			c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+			c.a.m.Resumed(c.q.Name, c.id, c.entry, c.answeredAt)
 		}
 		c.endUnobserved = true
 		c.a.hangup(c.id)
 		c.end(now)
 	case ad.where == c.mixID:
-		c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+		c.a.m.Resumed(c.q.Name, c.id, c.entry, c.answeredAt)
 		if c.answerEstimated {
 			c.journal(StageAnswered)
 		}
 	case ad.up != nil:
+		c.a.m.Resumed(c.q.Name, c.id, c.entry, time.Time{})
 		c.answerEstimated = true
 		c.agentAnswered(ad.up, now)
 	default:
+		c.a.m.Resumed(c.q.Name, c.id, c.entry, time.Time{})
 		c.a.agents.enqueue(c)
 		c.resumeOffer(now)
 	}

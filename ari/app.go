@@ -125,6 +125,12 @@ type Config struct {
 	RESTIdleTimeout time.Duration
 	// RESTTimeout bounds one REST request (0: 15 s).
 	RESTTimeout time.Duration
+	// Standby makes Start leave the App standing by: it drives calls only
+	// between Activate and Deactivate (term.go).
+	Standby bool
+	// Fence, if set, is asked before every REST request; false refuses it
+	// (ErrNotActive): this process may no longer hold the lease.
+	Fence func() bool
 	// OutboundEndpoint is how DialCallback reaches customers: an endpoint
 	// with {number} in it, replaced by the E.164 number, e.g.
 	// PJSIP/{number}@pstn. Empty: DialCallback is refused.
@@ -156,9 +162,15 @@ type App struct {
 	calls   map[string]*queueCall  // by caller channel id
 	dials   map[string]*dialCall   // automatic callbacks, by their id
 	directs map[string]*directCall // direct-dial calls, by caller channel id
-	dialSeq int
-	stopped bool
-	janitor janitor
+	dialSeq  int
+	stopped  bool
+	inactive bool // between terms (Config.Standby): no flow starts
+	janitor  janitor
+
+	root  context.Context // Start's, parent of every term
+	term  term
+	fence *fence
+	flows sync.WaitGroup // the call flows' goroutines
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -183,11 +195,13 @@ func New(cfg Config) (*App, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 64
 	}
-	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout)
+	fc := &fence{valid: cfg.Fence, standby: cfg.Standby}
+	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout, fc)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{
+		fence:   fc,
 		cfg:     cfg,
 		rest:    rest,
 		log:     cfg.Log,
@@ -265,9 +279,14 @@ func (a *App) Start(ctx context.Context) error {
 	if ps := a.agents.ps; ps != nil {
 		ps.start(ctx)
 	}
-	a.wg.Add(2)
-	go func() { defer a.wg.Done(); a.in.run(ctx) }()
+	a.mu.Lock()
+	a.root = ctx
+	a.mu.Unlock()
+	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.tick(ctx) }()
+	if !a.cfg.Standby {
+		a.Activate()
+	}
 	return nil
 }
 
@@ -450,11 +469,16 @@ func (a *App) startQueueCall(c *queueCall, first any) {
 func (a *App) spawn(register func() bool, run func()) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.stopped || !register() {
+	if a.stopped || a.inactive || !register() {
 		return false
 	}
 	a.wg.Add(1)
-	go func() { defer a.wg.Done(); run() }()
+	a.flows.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer a.flows.Done()
+		run()
+	}()
 	return true
 }
 

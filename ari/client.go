@@ -19,7 +19,7 @@ import (
 // transport, no timeout and two idle connections per host. Under load that
 // churns connections into Asterisk's HTTP server and hits its sessionlimit
 // (DESIGN §2.1), so callmon replaces the client before first use.
-func newREST(url, user, password, app string, conns int, idle, timeout time.Duration) (*native.Client, error) {
+func newREST(url, user, password, app string, conns int, idle, timeout time.Duration, f *fence) (*native.Client, error) {
 	c := native.New(&native.Options{
 		Application: app,
 		URL:         url,
@@ -36,19 +36,20 @@ func newREST(url, user, password, app string, conns int, idle, timeout time.Dura
 		timeout = restTimeout
 	}
 	hc := http.Client{
-		Timeout: timeout,
-		Transport: readWhole{&http.Transport{
-			Proxy:               nil, // Asterisk is local infrastructure; never via a proxy.
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        conns,
-			MaxIdleConnsPerHost: conns,
-			MaxConnsPerHost:     conns,
-			// Below Asterisk's session_keep_alive (http.conf, default 15 s): a connection
-			// Asterisk is closing as idle must not carry a POST, which Go does not retry.
-			IdleConnTimeout:       idle,
-			ResponseHeaderTimeout: min(10*time.Second, timeout),
-		}},
+		Timeout:   timeout,
+		Transport: f,
 	}
+	f.next = readWhole{&http.Transport{
+		Proxy:               nil, // Asterisk is local infrastructure; never via a proxy.
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		// Below Asterisk's session_keep_alive (http.conf, default 15 s): a connection
+		// Asterisk is closing as idle must not carry a POST, which Go does not retry.
+		IdleConnTimeout:       idle,
+		ResponseHeaderTimeout: min(10*time.Second, timeout),
+	}}
 	if err := setHTTPClient(c, hc); err != nil {
 		return nil, err
 	}

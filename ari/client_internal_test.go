@@ -16,12 +16,16 @@ import (
 )
 
 func TestRESTClientTransportIsSized(t *testing.T) {
-	c, err := newREST("http://127.0.0.1:1/ari", "u", "p", "callmon", 48, 0, 0)
+	c, err := newREST("http://127.0.0.1:1/ari", "u", "p", "callmon", 48, 0, 0, &fence{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := httpClientOf(c)
-	rw, ok := hc.Transport.(readWhole)
+	f, ok := hc.Transport.(*fence)
+	if !ok {
+		t.Fatalf("transport = %T, want the fence (no REST request while not the active callmon)", hc.Transport)
+	}
+	rw, ok := f.next.(readWhole)
 	if !ok {
 		t.Fatalf("transport = %T, want readWhole (unread bodies would churn connections)", hc.Transport)
 	}

@@ -169,7 +169,7 @@ func (a *App) DialCallback(ctx context.Context, req CallbackCall) (CallbackOutco
 	d.out.Agent = ag.ID
 
 	a.mu.Lock()
-	if a.stopped {
+	if a.stopped || a.inactive {
 		a.mu.Unlock()
 		a.agents.releaseCallback(ag.ID, d, false)
 		return CallbackOutcome{}, ErrStopped
@@ -179,9 +179,14 @@ func (a *App) DialCallback(ctx context.Context, req CallbackCall) (CallbackOutco
 		a.routes[id] = d
 	}
 	a.wg.Add(1)
+	a.flows.Add(1)
 	a.mu.Unlock()
 	d.mb.post(dialStartMsg{})
-	go func() { defer a.wg.Done(); d.run() }()
+	go func() {
+		defer a.wg.Done()
+		defer a.flows.Done()
+		d.run()
+	}()
 
 	select {
 	case r := <-d.result:

@@ -81,7 +81,7 @@ const (
 
 // journal saves what a process taking over would need to carry the call on.
 func (d *directCall) journal(stage string) {
-	if d.a.cfg.Journal == nil {
+	if d.a.cfg.Journal == nil || d.mb.isAbandoned() {
 		return
 	}
 	r := CallRecord{ChannelID: d.id, Queue: DirectQueue, Kind: "direct", CallerNumber: d.caller.Number,
@@ -96,8 +96,8 @@ func (d *directCall) journal(stage string) {
 // metrics: an answered call waited until the employee's Up, any other until
 // it left (at).
 func (d *directCall) record(outcome string, at time.Time) {
-	if d.a.cfg.Record == nil {
-		return
+	if d.a.cfg.Record == nil || d.mb.isAbandoned() {
+		return // dropped: the active process records the call
 	}
 	r := CallRecord{ChannelID: d.id, Queue: DirectQueue, Kind: "direct", CallerNumber: d.caller.Number,
 		Entry: d.entry, Ended: at, Outcome: outcome, Threshold: directThreshold,
@@ -178,7 +178,6 @@ func (d *directCall) adopt(m adoptMsg) {
 	if d.entryEstimated {
 		d.journal(StageEntered)
 	}
-	d.a.m.Entered(DirectQueue, d.id, d.entry)
 	switch {
 	case inv.memberOf[d.id] == d.mixID:
 		d.bridged = true
@@ -187,7 +186,7 @@ func (d *directCall) adopt(m adoptMsg) {
 			// The employee hung up while no process was connected.
 			d.answered, d.answeredAt = !r.Answered.IsZero(), r.Answered
 			if d.answered {
-				d.a.m.Answered(DirectQueue, d.id, d.answeredAt)
+				d.a.m.Resumed(DirectQueue, d.id, d.entry, d.answeredAt)
 			}
 			d.endUnobserved = true
 			d.record("answered", now)
@@ -200,19 +199,23 @@ func (d *directCall) adopt(m adoptMsg) {
 			d.answeredAt, d.answerEstimated = now, true
 			d.journal(StageAnswered)
 		}
-		d.a.m.Answered(DirectQueue, d.id, d.answeredAt)
+		d.a.m.Resumed(DirectQueue, d.id, d.entry, d.answeredAt)
 	case hasLeg && leg.State == "Up" && inv.app[d.leg]:
 		// The employee answered while no process was connected.
+		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
 		d.upAt, d.answerEstimated = now, true
 		d.employeeAnswered(now)
 	case hasLeg:
 		// Still ringing: Asterisk ends the ring at the originate's timeout.
+		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
 		d.phase = directRinging
 	case leg.State == "" && inv.channels[d.id].State == "Up":
 		// Answered by callmon with no employee leg: the voicemail dialogue
 		// was running; it starts again.
+		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
 		d.toVoicemail()
 	default:
+		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
 		d.start()
 	}
 }

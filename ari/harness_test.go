@@ -80,6 +80,7 @@ type harnessOptions struct {
 	maxConns    int            // Config.MaxConns (0 = its default)
 	restIdle    time.Duration  // Config.RESTIdleTimeout (0 = its default)
 	restTimeout time.Duration  // Config.RESTTimeout (0 = its default)
+	fence       func() bool    // Config.Fence
 	keepAlive   time.Duration  // the fake's keep-alive (0 = Asterisk's 15 s, negative = off: one request per connection)
 }
 
@@ -147,6 +148,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		MaxConns:         o.maxConns,
 		RESTIdleTimeout:  o.restIdle,
 		RESTTimeout:      o.restTimeout,
+		Fence:            o.fence,
 	}
 	if o.callbacks != nil {
 		cfg.Callbacks = o.callbacks

@@ -12,6 +12,9 @@ type mailbox struct {
 	items  []any
 	head   int
 	closed bool
+	// abandoned: the flow was dropped (its App stopped being the active
+	// callmon); it acts and records nothing more.
+	abandoned bool
 }
 
 func newMailbox() *mailbox {
@@ -63,4 +66,22 @@ func (m *mailbox) close() {
 	m.closed = true
 	m.cond.Broadcast()
 	m.mu.Unlock()
+}
+
+// abandon discards what is pending and closes the mailbox: the flow ends
+// after the message it is handling.
+func (m *mailbox) abandon() {
+	m.mu.Lock()
+	clear(m.items)
+	m.items, m.head = nil, 0
+	m.closed, m.abandoned = true, true
+	m.cond.Broadcast()
+	m.mu.Unlock()
+}
+
+// isAbandoned reports whether abandon was called.
+func (m *mailbox) isAbandoned() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.abandoned
 }

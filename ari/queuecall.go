@@ -176,7 +176,11 @@ func (c *queueCall) start(e *ari.StasisStart) {
 		c.closed()
 		return
 	}
-	c.a.m.Entered(c.q.Name, c.id, c.entry)
+	if c.adopted {
+		c.a.m.Resumed(c.q.Name, c.id, c.entry, time.Time{}) // a process before counted its entry
+	} else {
+		c.a.m.Entered(c.q.Name, c.id, c.entry)
+	}
 	c.journal(StageEntered)
 	c.phase = phaseWaiting
 	if err := retry(func() error { return c.a.rest.Channel().Answer(c.key()) }); err != nil {
@@ -454,7 +458,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 
 // journal saves what a process taking over would need to carry the call on.
 func (c *queueCall) journal(stage string) {
-	if c.a.cfg.Journal == nil {
+	if c.a.cfg.Journal == nil || c.mb.isAbandoned() {
 		return
 	}
 	r := CallRecord{ChannelID: c.id, Queue: c.q.Name, Kind: "queue", CallerNumber: c.callerNumber,
@@ -606,8 +610,8 @@ func (c *queueCall) restErr(what string, err error) {
 // record reports the finished call (a call record) with the same
 // definitions as the metrics: waits in whole milliseconds of Asterisk time.
 func (c *queueCall) record(ended time.Time) {
-	if c.a.cfg.Record == nil {
-		return
+	if c.a.cfg.Record == nil || c.mb.isAbandoned() {
+		return // dropped: the active process records the call
 	}
 	r := CallRecord{
 		ChannelID: c.id, Queue: c.q.Name, Kind: "queue", CallerNumber: c.callerNumber,

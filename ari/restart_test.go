@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,10 +301,9 @@ func TestRestartAdoptsDirectCall(t *testing.T) {
 	})
 	h.clock.Advance(5 * time.Second)
 	h.await("bridged with the employee", func() bool { return h.bridgedWith(c.ID(), "PJSIP/2001") })
+	before := h.logs.count("carrying on a call")
 	h.restart(nil) // and again, in conversation
-	h.eventually("adopted in conversation", func() bool {
-		return h.value("callmon_calls_answered_total", "queue", ari.DirectQueue) == 1
-	})
+	h.eventually("adopted in conversation", func() bool { return h.logs.count("carrying on a call") > before })
 	c.Hangup()
 	h.await("employee hung up by callmon", func() bool { return h.ringing("PJSIP/2001") == 0 && h.bridgesLeft() == 0 })
 	r := h.oneRecord()
@@ -312,5 +312,59 @@ func TestRestartAdoptsDirectCall(t *testing.T) {
 	}
 	if vm.count() != 0 {
 		t.Error("an answered direct call went to voicemail")
+	}
+}
+
+// A process that stops being the active callmon drops its calls without a
+// word to Asterisk; when it becomes active again it adopts them like any
+// other process would.
+func TestDeactivateDropsCallsAndActivateAdoptsThem(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true, behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(5 * time.Second)
+
+	h.app.Deactivate()
+	if h.app.Active() || h.app.Calls() != 0 {
+		t.Fatalf("after Deactivate: active %v, %d calls tracked; want neither", h.app.Active(), h.app.Calls())
+	}
+	h.await("websocket closed", func() bool { return !h.fake.Connected() })
+	if got := h.value("callmon_calls_waiting"); got != 0 {
+		t.Errorf("waiting = %v on a standby, want 0 (the calls are another process's now)", got)
+	}
+	requests := h.fake.Stats().Requests
+	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Second)
+	if n := h.fake.Stats().Requests; n != requests {
+		t.Errorf("%d REST requests reached Asterisk from a standby", n-requests)
+	}
+	if len(h.recs.all()) != 0 {
+		t.Fatalf("a dropped call was recorded: %+v", h.recs.all())
+	}
+
+	h.app.Activate()
+	h.await("connected again", h.fake.Connected)
+	h.await("the logged-in agent rung for the adopted caller", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	c.Hangup()
+	if r := h.oneRecord(); r.Outcome != "answered" || r.WaitMS != 7000 || !r.Adopted {
+		t.Errorf("record = %+v, want answered after 7000 ms, adopted", r)
+	}
+}
+
+// A REST request while the fence says the lease may be gone never leaves.
+func TestFenceRefusesRequests(t *testing.T) {
+	var valid atomic.Bool
+	valid.Store(true)
+	h := newHarness(t, harnessOptions{agents: 1, fence: valid.Load})
+	valid.Store(false)
+	before := h.fake.Stats().Requests
+	h.call("0612345678")
+	h.eventually("callmon tried to answer", func() bool { return h.logs.contains("not the active one") })
+	if n := h.fake.Stats().Requests; n != before {
+		t.Errorf("%d requests reached Asterisk past the fence", n-before)
 	}
 }

@@ -207,6 +207,69 @@ func (m *Metrics) Entered(queue, callID string, entry time.Time) bool {
 	return true
 }
 
+// Resumed registers a call that another process of this site saw enter,
+// and this one carries on after a restart or takeover (DESIGN §10.1). The
+// counters (_total, histograms) are not counted again: the process that saw
+// the event counted it. A call still waiting (answered zero) joins the live
+// figures and is finished as usual; an answered one joins the service level
+// of its windows, as if finished here. It returns false, changing nothing,
+// for an unknown queue or a call it already knows.
+func (m *Metrics) Resumed(queue, callID string, entry, answered time.Time) bool {
+	q := m.queues[queue]
+	if q == nil {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.roll(m.rollTo(m.clk.Now()), m.loc)
+	if _, waiting := q.waiting[callID]; waiting || q.recent.has(callID) {
+		return false
+	}
+	if answered.IsZero() {
+		q.waiting[callID] = entry.UnixMilli()
+		return true
+	}
+	q.recent.add(callID)
+	waitMs := max(answered.UnixMilli()-entry.UnixMilli(), 0)
+	for _, w := range [2]*window{&q.today, &q.inter} {
+		if w.has(entry.UnixMilli()) {
+			w.counts.Offered++
+			if waitMs <= q.thresholdMs {
+				w.counts.AnsweredWithin++
+			}
+		}
+	}
+	return true
+}
+
+// Handed forgets a waiting call that another process now carries on (this
+// one stopped being the active callmon): it leaves the live figures with no
+// outcome. It reports whether the call was waiting.
+func (m *Metrics) Handed(queue, callID string) bool {
+	q := m.queues[queue]
+	if q == nil {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.waiting[callID]
+	delete(q.waiting, callID)
+	return ok
+}
+
+// ClearToday empties the service level of today and of the interval, for a
+// process that becomes the active one and restores them from the call
+// records (Restore): what it counted in an earlier term is in those records.
+func (m *Metrics) ClearToday() {
+	now := m.clk.Now()
+	for _, q := range m.queues {
+		q.mu.Lock()
+		q.roll(m.rollTo(now), m.loc)
+		q.today.counts, q.inter.counts = Counts{}, Counts{}
+		q.mu.Unlock()
+	}
+}
+
 // Answered records that the waiting call was answered at at. Its wait is
 // at - entry in whole milliseconds, within the threshold iff wait <= threshold.
 // It returns false, changing nothing, unless the call is waiting in the queue.
