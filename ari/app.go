@@ -157,11 +157,11 @@ type App struct {
 	agents *Agents
 	in     *intake
 
-	mu      sync.Mutex
-	routes  map[string]flow        // channel, bridge and playback ids → their flow
-	calls   map[string]*queueCall  // by caller channel id
-	dials   map[string]*dialCall   // automatic callbacks, by their id
-	directs map[string]*directCall // direct-dial calls, by caller channel id
+	mu       sync.Mutex
+	routes   map[string]flow        // channel, bridge and playback ids → their flow
+	calls    map[string]*queueCall  // by caller channel id
+	dials    map[string]*dialCall   // automatic callbacks, by their id
+	directs  map[string]*directCall // direct-dial calls, by caller channel id
 	dialSeq  int
 	stopped  bool
 	inactive bool // between terms (Config.Standby): no flow starts
