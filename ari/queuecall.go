@@ -38,7 +38,8 @@ type queueCall struct {
 	holdID   string
 	mixID    string
 	mb       *mailbox
-	ws       waitState // guarded by Agents.mu
+	done     chan struct{} // closed when the flow has ended
+	ws       waitState     // guarded by Agents.mu
 
 	phase     phase
 	attempts  map[string]*attempt
@@ -83,6 +84,7 @@ func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
 		holdID:   idPrefix + id + "-hold",
 		mixID:    idPrefix + id + "-mix",
 		mb:       newMailbox(),
+		done:     make(chan struct{}),
 		attempts: map[string]*attempt{},
 		bridges:  map[string]bool{},
 	}
@@ -95,6 +97,7 @@ func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
 }
 
 func (c *queueCall) run() {
+	defer close(c.done)
 	defer func() {
 		c.mb.close()
 		c.a.agents.finished(c)
@@ -113,6 +116,12 @@ func (c *queueCall) handle(msg any) {
 	switch m := msg.(type) {
 	case adoptMsg:
 		c.adopt(m)
+	case handOffMsg:
+		handed := c.phase == phaseWaiting && c.talking == nil
+		m.handed <- handed
+		if handed {
+			c.fallback("callmon stops and no standby takes over", nil)
+		}
 	case offerMsg:
 		c.ring(m.agents)
 	case resyncMsg:

@@ -131,3 +131,43 @@ func (a *App) dropFlows() {
 	clear(a.janitor.tries) // the next active process cleans up from its inventory
 	a.janitor.mu.Unlock()
 }
+
+// handOffMsg asks a waiting call to go to the dialplan fallback; the flow
+// answers on handed whether it did.
+type handOffMsg struct{ handed chan<- bool }
+
+// HandOff sends every caller still waiting in a queue to the dialplan
+// fallback (outcome fallback), for an active process that stops with no
+// standby to take its calls over. It returns how many callers it handed
+// off, once their flows have ended or ctx ends.
+func (a *App) HandOff(ctx context.Context) int {
+	a.mu.Lock()
+	var calls []*queueCall
+	for _, c := range a.calls {
+		calls = append(calls, c)
+	}
+	a.mu.Unlock()
+	n := 0
+	for _, c := range calls {
+		handed := make(chan bool, 1)
+		if !c.mb.post(handOffMsg{handed: handed}) {
+			continue
+		}
+		select {
+		case h := <-handed:
+			if !h {
+				continue
+			}
+		case <-c.done:
+		case <-ctx.Done():
+			return n
+		}
+		n++
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return n
+		}
+	}
+	return n
+}

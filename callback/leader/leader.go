@@ -81,8 +81,12 @@ type Elector struct {
 	validUntil atomic.Int64 // ns since base; 0 = not the holder
 	epoch      atomic.Int64
 
-	mu      sync.Mutex
-	holding bool // the loop's view: elected and not yet deposed
+	mu       sync.Mutex
+	holding  bool // the loop's view: elected and not yet deposed
+	resigned atomic.Bool
+	// opMu is held while the loop takes or renews the lease, so Resign never
+	// races a renewal that would take the lease back.
+	opMu sync.Mutex
 }
 
 // New returns an Elector for the lease name, as instance id (unique per
@@ -140,10 +144,22 @@ func (e *Elector) Run(ctx context.Context, elected func(epoch int64), deposed fu
 	}
 	defer depose("stopping")
 	for ctx.Err() == nil {
+		if e.resigned.Load() {
+			// A resigned process campaigns no more: renewing would take back
+			// the lease it just gave up.
+			depose("resigned")
+			return
+		}
 		e.heartbeat(ctx)
 		if e.isHolding() {
 			sent := time.Since(e.base)
+			e.opMu.Lock()
+			if e.resigned.Load() {
+				e.opMu.Unlock()
+				continue
+			}
 			held, err := e.renew(ctx)
+			e.opMu.Unlock()
 			switch {
 			case err == nil && held:
 				e.validUntil.Store(int64(sent + e.opt.Lease - e.opt.Margin))
@@ -162,7 +178,13 @@ func (e *Elector) Run(ctx context.Context, elected func(epoch int64), deposed fu
 			continue
 		}
 		sent := time.Since(e.base)
+		e.opMu.Lock()
+		if e.resigned.Load() {
+			e.opMu.Unlock()
+			continue
+		}
 		epoch, err := e.acquire(ctx)
+		e.opMu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			e.opt.Log.Debug("trying the lease failed", "err", err)
 		}
@@ -225,8 +247,11 @@ func (e *Elector) renew(ctx context.Context) (bool, error) {
 }
 
 // Resign gives the lease up at once and tells the standbys (NOTIFY), for a
-// graceful stop. The caller must have stopped acting first.
+// graceful stop; Run then returns. The caller must have stopped acting first.
 func (e *Elector) Resign(ctx context.Context) error {
+	e.resigned.Store(true)
+	e.opMu.Lock() // a renewal in flight ends first
+	defer e.opMu.Unlock()
 	e.validUntil.Store(0)
 	ctx, cancel := context.WithTimeout(ctx, e.opt.Lease)
 	defer cancel()

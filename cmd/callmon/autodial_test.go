@@ -23,9 +23,7 @@ func TestAutoDialReachesTheCustomer(t *testing.T) {
 	s.cfg.ARI.OutboundEndpoint = "PJSIP/{number}@pstn"
 	s.fake.AddEndpoint("PJSIP/+31612345678@pstn", "online", aritest.Behaviour{AnswerAfter: 3 * time.Second})
 	s.start()
-	if s.d.autoDial == nil {
-		t.Fatal("no dispatcher although queue general has auto_dial")
-	}
+	s.eventually("the active process's dispatcher", func() bool { return s.d.dispatcher() != nil })
 	ts := tasks.New(s.d.store.db.Pool())
 	// The task's changes, to wait for it to be done.
 	changes := make(chan tasks.Change, 100)

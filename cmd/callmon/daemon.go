@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"callmon/ari"
+	"callmon/callback/leader"
 	"callmon/callback/presence"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
@@ -50,8 +51,9 @@ type daemon struct {
 	store   *persistence  // nil without a database
 	tasks   *cbweb.Server // agents' task API and pages; nil without a database
 
-	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none
+	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none or with ha
 	push     *pusher           // nil without --push.url
+	ha       *standby          // active/standby through PostgreSQL; nil without a database
 }
 
 type daemonOptions struct {
@@ -73,6 +75,11 @@ type daemonOptions struct {
 	Push pushOptions
 	// PresenceRetry and PresencePoll override ari's defaults (tests).
 	PresenceRetry, PresencePoll time.Duration
+	// Lease tunes active/standby (zero: leader's defaults).
+	Lease leader.Options
+	// HandOff: a graceful stop of the active process with no standby sends
+	// waiting callers to the dialplan fallback.
+	HandOff bool
 }
 
 func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
@@ -166,10 +173,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			p.Close()
 			return nil, err
 		}
-		if err := restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location()); err != nil {
-			p.Close()
-			return nil, err
-		}
+		// Today's figures are restored from the call records when this
+		// process becomes the active one (standby.begin).
 		m.SetSpoolRecords(p.rec.Backlog)
 		record, liveCalls = p.record, p.liveCalls
 	}
@@ -177,7 +182,20 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if o.ARIURL != "" {
 		url = o.ARIURL
 	}
+	var elector *leader.Elector
+	var fence func() bool
+	if p != nil {
+		// With a database any number of callmons may run; the one holding
+		// the lease drives calls.
+		lo := o.Lease
+		lo.Log = o.Log
+		elector = leader.New(p.db.Pool(), cfg.ARI.Application, leader.InstanceID(), lo)
+		fence = elector.Valid
+		m.SetLeader(false)
+	}
 	app, err := ari.New(ari.Config{
+		Standby:     elector != nil,
+		Fence:       fence,
 		URL:         url,
 		User:        cfg.ARI.User,
 		Password:    o.Password,
@@ -207,12 +225,12 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
-	autoDial, err := newAutoDialer(cfg, p, app, cbs, o) // nil unless a queue has auto_dial
-	if err != nil {
-		if p != nil {
-			p.Close()
+	var autoDial *tasks.Dispatcher
+	if elector == nil {
+		autoDial, err = newAutoDialer(cfg, p, app, cbs, o) // nil unless a queue has auto_dial
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
 	}
 
 	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -234,7 +252,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		vmTaker.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
+	gather := standbyGatherer{g: reg, active: app.Active}
+	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
 	api := app.APIHandler()
 	mux.Handle("/api/", api)
 	var db *store.DB
@@ -292,7 +311,16 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if d.autoDial != nil {
 		d.autoDial.Start()
 	}
-	if d.push, err = startPush(o.Push, reg, o.Log); err != nil {
+	if elector != nil {
+		d.ha = &standby{e: elector, app: app, m: m, log: o.Log, handOff: o.HandOff, gather: gather,
+			restore: func(ctx context.Context) error {
+				return restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location())
+			},
+			autoDial: func() (*tasks.Dispatcher, error) { return newAutoDialer(cfg, p, app, cbs, o) },
+		}
+		d.ha.start(ctx)
+	}
+	if d.push, err = startPush(o.Push, reg, gather, o.Log); err != nil {
 		d.Stop()
 		return nil, err
 	}
@@ -312,6 +340,9 @@ func (d *daemon) Stop() {
 	defer cancel()
 	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		d.log.Warn("HTTP shutdown", "err", err)
+	}
+	if d.ha != nil {
+		d.ha.stop() // stops acting, then resigns: a standby takes over at once
 	}
 	if d.autoDial != nil {
 		d.autoDial.Stop() // before the App: dials in progress are hung up, their tasks released

@@ -13,6 +13,7 @@ import (
 	"callmon/ari"
 	"callmon/ari/aritest"
 	"callmon/callback/calendar"
+	"callmon/callback/leader"
 	"callmon/callback/store"
 	"callmon/callback/store/pgtest"
 	"callmon/cmd/callmon/config"
@@ -32,6 +33,8 @@ type site struct {
 	push  pushOptions // for the daemons start starts
 	// presenceRetry and presencePoll, if set, shorten the daemons' timings.
 	presenceRetry, presencePoll time.Duration
+	lease                       leader.Options // active/standby timings (zero: defaults)
+	handOff                     bool           // daemonOptions.HandOff
 }
 
 func newSite(t *testing.T, dbURL string) *site {
@@ -81,6 +84,7 @@ func (s *site) launch() {
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
 		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
 		PresenceRetry: s.presenceRetry, PresencePoll: s.presencePoll,
+		Lease: s.lease, HandOff: s.handOff,
 	})
 	if err != nil {
 		s.t.Fatal(err)

@@ -93,7 +93,7 @@ type pusher struct {
 	done   sync.WaitGroup
 }
 
-func startPush(o pushOptions, reg *prometheus.Registry, log *slog.Logger) (*pusher, error) {
+func startPush(o pushOptions, reg *prometheus.Registry, gather prometheus.Gatherer, log *slog.Logger) (*pusher, error) {
 	labels, err := o.check()
 	if err != nil || o.URL == "" {
 		return nil, err
@@ -101,7 +101,7 @@ func startPush(o pushOptions, reg *prometheus.Registry, log *slog.Logger) (*push
 	p := &pusher{
 		url:    o.URL,
 		opts:   &vm.PushOptions{ExtraLabels: labels, Method: "POST"},
-		gather: reg,
+		gather: gather,
 		log:    log,
 		errs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "callmon_push_errors_total",

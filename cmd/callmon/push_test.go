@@ -66,7 +66,7 @@ func TestPushSendsExpositionWithExtraLabels(t *testing.T) {
 	g.WithLabelValues("general", "today").Set(0.9)
 
 	p, err := startPush(pushOptions{URL: srv.URL + "/api/v1/import/prometheus", Interval: time.Hour,
-		ExtraLabels: []string{"instance=callmon-1", "site=Zwolle \"HQ\""}}, reg, slog.New(slog.DiscardHandler))
+		ExtraLabels: []string{"instance=callmon-1", "site=Zwolle \"HQ\""}}, reg, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestPushFailureIsCountedNotFatal(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs syncBuffer
 	u := strings.Replace(srv.URL, "http://", "http://vm:s3cret@", 1) + "/api/v1/import/prometheus"
-	p, err := startPush(pushOptions{URL: u, Interval: time.Hour}, reg, slog.New(slog.NewTextHandler(&logs, nil)))
+	p, err := startPush(pushOptions{URL: u, Interval: time.Hour}, reg, reg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

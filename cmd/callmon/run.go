@@ -13,6 +13,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	var cf commonFlags
 	cf.register(fs, "callmon.yml")
+	handOff := fs.Bool("ha.handoff-on-stop", true, "on a graceful stop of the active callmon with no standby running, send the callers still waiting to the dialplan fallback (with a standby they are carried on by it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Config: cfg, Password: password, Clock: wallClock{},
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
 		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart, Push: push,
+		HandOff: *handOff,
 	})
 	if err != nil {
 		return err
