@@ -137,6 +137,10 @@ func (a *App) adopt(ctx context.Context) {
 		known = append(known, d)
 		owned[d.mixID] = true
 	}
+	for _, p := range a.pairs {
+		known = append(known, p)
+		owned[p.bridge] = true
+	}
 	a.mu.Unlock()
 	inv, err := a.takeInventory(ctx)
 	if err != nil {
@@ -218,6 +222,9 @@ func (a *App) adopt(ctx context.Context) {
 		owned[idPrefix+ch.ID+"-hold"], owned[idPrefix+ch.ID+"-mix"] = true, true
 		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
 		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(ctx, ch, inv) })
+	}
+	for _, b := range a.adoptPairs(inv) {
+		owned[b] = true
 	}
 	// Journaled calls whose caller is no longer there ended during the gap.
 	for _, r := range latest {

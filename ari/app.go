@@ -162,6 +162,7 @@ type App struct {
 	calls    map[string]*queueCall  // by caller channel id
 	dials    map[string]*dialCall   // automatic callbacks, by their id
 	directs  map[string]*directCall // direct-dial calls, by caller channel id
+	pairs    map[string]*pairCall   // adopted callbacks in conversation, by bridge id
 	dialSeq  int
 	stopped  bool
 	inactive bool // between terms (Config.Standby): no flow starts
@@ -212,6 +213,7 @@ func New(cfg Config) (*App, error) {
 		calls:   map[string]*queueCall{},
 		dials:   map[string]*dialCall{},
 		directs: map[string]*directCall{},
+		pairs:   map[string]*pairCall{},
 	}
 	for i := range cfg.Queues {
 		q := &cfg.Queues[i]
@@ -308,6 +310,9 @@ func (a *App) Stop() {
 		}
 		for _, d := range a.directs {
 			d.mb.close()
+		}
+		for _, p := range a.pairs {
+			p.mb.close()
 		}
 		a.mu.Unlock()
 		a.wg.Wait()

@@ -368,3 +368,31 @@ func TestFenceRefusesRequests(t *testing.T) {
 		t.Errorf("%d requests reached Asterisk past the fence", n-before)
 	}
 }
+
+// An automatic callback in conversation when callmon restarts goes on; when
+// the customer hangs up, the new process hangs up the agent.
+func TestRestartKeepsCallbackConversation(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 2 * time.Second}})
+	h.fake.AddEndpoint(custEndpoint, "online", aritest.Behaviour{AnswerAfter: 5 * time.Second, TalkFor: time.Minute})
+	res := h.dialCallback(context.Background(), callbackReq())
+	h.await("agent ringing", func() bool { return h.ringing("PJSIP/1001") == 1 })
+	h.clock.Advance(2 * time.Second)
+	h.awaitPlay(announcement, 1)
+	h.clock.Advance(aritest.DefaultMediaDuration)
+	h.await("customer ringing", func() bool { return h.ringing(custEndpoint) == 1 })
+	h.clock.Advance(5 * time.Second)
+	if r := h.outcome(res); r.err != nil || r.out.Result != ari.CallbackReached {
+		t.Fatalf("outcome %+v, %v", r.out, r.err)
+	}
+	agent, _ := h.channelOn("PJSIP/1001")
+	h.restart(nil)
+	h.eventually("the conversation adopted", func() bool { return h.logs.contains("carrying on an automatic callback") })
+	if !h.alive(agent.ID) || !h.bridgedWith(agent.ID, custEndpoint) {
+		t.Fatal("the restart cut the callback conversation")
+	}
+	h.clock.Advance(time.Minute) // the customer hangs up
+	h.await("agent hung up, bridge deleted", func() bool { return !h.alive(agent.ID) && h.bridgesLeft() == 0 })
+	if o := h.originates(custEndpoint); len(o) != 1 {
+		t.Errorf("customer dialled %d times, want once", len(o))
+	}
+}

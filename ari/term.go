@@ -122,6 +122,9 @@ func (a *App) dropFlows() {
 	for _, d := range a.dials {
 		boxes = append(boxes, d.mb)
 	}
+	for _, p := range a.pairs {
+		boxes = append(boxes, p.mb)
+	}
 	a.mu.Unlock()
 	for _, mb := range boxes {
 		mb.abandon()
