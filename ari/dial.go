@@ -29,6 +29,11 @@ type CallbackCall struct {
 	Agent string
 	// RingTimeout is how long the customer's phone rings; 0: 30 s.
 	RingTimeout time.Duration
+	// BeforeCustomer, if set, runs right before the customer is dialled and
+	// must make that durable (the task's store): a process that takes over
+	// after a crash must not dial the customer again. An error stops the
+	// dial: the customer is not called.
+	BeforeCustomer func() error
 }
 
 // CallbackResult says what became of an automatic callback.
@@ -407,6 +412,12 @@ func (d *dialCall) dialCustomer() {
 	var callerID string
 	if len(d.q.Numbers) > 0 {
 		callerID = d.q.Numbers[0]
+	}
+	if d.req.BeforeCustomer != nil {
+		if err := d.req.BeforeCustomer(); err != nil {
+			d.fail(fmt.Errorf("ari: the customer's dial could not be noted in the task, so it is not made: %w", err))
+			return
+		}
 	}
 	d.custOriginated = d.a.clock.Now()
 	_, err := d.a.rest.Channel().Originate(nil, ari.OriginateRequest{

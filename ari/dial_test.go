@@ -340,3 +340,26 @@ func TestCallbackRequestChecked(t *testing.T) {
 		t.Error("something was originated")
 	}
 }
+
+// When the customer's dial cannot be noted in the task, the customer is not
+// dialled: a process that took over could not know it had been.
+func TestCallbackNotDialledUnlessNoted(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 2 * time.Second}})
+	h.fake.AddEndpoint(custEndpoint, "online", aritest.Behaviour{AnswerAfter: 5 * time.Second})
+	req := callbackReq()
+	noted := 0
+	req.BeforeCustomer = func() error { noted++; return errors.New("database away") }
+	res := h.dialCallback(context.Background(), req)
+	h.await("agent ringing", func() bool { return h.ringing("PJSIP/1001") == 1 })
+	h.clock.Advance(2 * time.Second)
+	h.awaitPlay(announcement, 1)
+	h.clock.Advance(aritest.DefaultMediaDuration)
+	r := h.outcome(res)
+	if r.err == nil || noted != 1 {
+		t.Fatalf("outcome %+v, err %v, noted %d times; want an error after one try to note", r.out, r.err, noted)
+	}
+	if o := h.originates(custEndpoint); len(o) != 0 {
+		t.Errorf("customer dialled %d times although the dial could not be noted", len(o))
+	}
+	h.await("agent hung up", func() bool { return h.liveChannels() == 0 })
+}

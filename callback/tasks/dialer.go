@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Automatic dialling (DESIGN §4.3): for queues with auto_dial, a Dispatcher
@@ -28,6 +30,11 @@ type Call struct {
 	// for the queue's pool.
 	Assignee string
 	Attempt  int // 1 for the first attempt
+	// CustomerDialling must run right before the customer is dialled: it
+	// notes the dial in the task, so that no dispatcher dials this attempt's
+	// customer again if the dial is interrupted (a crash, a takeover). An
+	// error means the customer must not be dialled.
+	CustomerDialling func() error
 }
 
 // AgentUnavailable is the Outcome of a Dial in which no agent took the
@@ -302,6 +309,11 @@ func (d *Dispatcher) attempt(t Task) {
 	out, err := d.cfg.Dialer.Dial(d.ctx, Call{
 		TaskID: cur.ID, Kind: cur.Kind, Queue: cur.Queue, Number: cur.Number, CallerName: cur.CallerName,
 		Assignee: cur.Assignee, Attempt: cur.Attempts + 1,
+		CustomerDialling: func() error {
+			return d.record(func(ctx context.Context) error {
+				return d.cfg.Store.NoteCustomerDialling(ctx, cur.ID, d.cfg.Owner, cur.Attempts+1, d.cfg.Clock.Now())
+			})
+		},
 	})
 	switch {
 	case err != nil:
@@ -396,6 +408,37 @@ func clip(s string) string {
 // (a pool claim returns to the pool) and no attempt counted; reason goes
 // to the history. A task held by someone else gives ErrForbidden, one not
 // held ErrConflict.
+// ActionCustomerDialling is the task event noting that an automatic attempt
+// is about to dial the customer; detail.attempt is the attempt's number.
+const ActionCustomerDialling = "customer_dialling"
+
+// NoteCustomerDialling records, before the customer is dialled, that
+// attempt of task id is dialling them, as owner (the dispatcher holding the
+// task in status dialing). Until the attempt's result is recorded (which
+// counts it), no dispatcher claims the task again: an attempt interrupted
+// after this point may have reached the customer, and a person decides what
+// next (the task shows as pending on the agents' pages).
+func (s *Store) NoteCustomerDialling(ctx context.Context, id int64, owner string, attempt int, now time.Time) error {
+	if err := checkName("owner", owner); err != nil {
+		return err
+	}
+	if err := checkNow(now); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO task_events (task_id, at, actor, action, from_status, to_status, detail)
+		SELECT id, @now, @owner, @action, status, status, jsonb_build_object('attempt', @attempt::int)
+		  FROM tasks WHERE id = @id AND status = 'dialing' AND lease_owner = @owner`,
+		pgx.NamedArgs{"id": id, "owner": owner, "now": now, "action": ActionCustomerDialling, "attempt": attempt})
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("%w: task %d is not dialling under %s", ErrConflict, id, owner)
+	}
+	return nil
+}
+
 func (s *Store) Release(ctx context.Context, id int64, owner string, version int64, reason string, now time.Time) (Task, error) {
 	if err := checkName("owner", owner); err != nil {
 		return Task{}, err

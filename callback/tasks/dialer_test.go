@@ -69,6 +69,10 @@ type fakeDialer struct {
 	got      []tasks.Call
 	block    chan struct{} // if set, Dial signals entered and waits for ctx
 	entered  chan struct{}
+	// customer: Dial notes the customer's dial (CustomerDialling) first,
+	// as callmon's ARI dialer does once the agent has heard the task.
+	customer    bool
+	customerErr error // what CustomerDialling returned last
 }
 
 func newFakeDialer() *fakeDialer {
@@ -82,7 +86,17 @@ func (f *fakeDialer) Dial(ctx context.Context, c tasks.Call) (tasks.Outcome, err
 	out, ok := f.outcomes[c.Number]
 	err := f.errs[c.Number]
 	block := f.block
+	customer := f.customer
 	f.mu.Unlock()
+	if customer {
+		cerr := c.CustomerDialling()
+		f.mu.Lock()
+		f.customerErr = cerr
+		f.mu.Unlock()
+		if cerr != nil {
+			return tasks.Outcome{}, cerr
+		}
+	}
 	if block != nil {
 		f.entered <- struct{}{}
 		<-ctx.Done()
@@ -465,5 +479,42 @@ func TestReleaseIsGuarded(t *testing.T) {
 	got, err := s.Release(ctx, c.ID, owner, c.Version, "no agent", t0)
 	if err != nil || got.Status != tasks.Pending || got.LeaseOwner != "" || got.Version != c.Version+1 || got.Attempts != 0 {
 		t.Errorf("Release = %+v, %v", got, err)
+	}
+}
+
+// An attempt interrupted after it dialled the customer (callmon killed, or
+// taken over, before the result was recorded) is never dialled again by a
+// dispatcher: it may have reached the customer. An attempt whose result was
+// recorded is, at its next slot.
+func TestInterruptedDialIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	interrupted := create(t, s, callback(t0))
+	n := callback(t0)
+	n.Number = "+31612345679"
+	counted := create(t, s, n)
+	dialer := newFakeDialer()
+	dialer.customer = true
+	dialer.errs[interrupted.Number] = errors.New("callmon stopped mid-call")
+	dialer.outcomes[counted.Number] = tasks.Outcome{Result: tasks.NoAnswer, Agent: "a1"}
+	d := newDispatcher(t, s, dialer, &fixedClock{now: t0})
+	runOnce(t, d, t0)
+	if dialer.customerErr != nil {
+		t.Fatalf("noting the customer's dial failed: %v", dialer.customerErr)
+	}
+	if got := get(t, s, interrupted.ID); got.Status != tasks.Pending {
+		t.Fatalf("interrupted task %+v, want pending (released)", got)
+	}
+	// Hours later, after the other task's next slot: only that one is dialled again.
+	runOnce(t, d, t0.Add(3*time.Hour))
+	if c := dialer.count(interrupted.ID); c != 1 {
+		t.Errorf("interrupted task dialled %d times, want 1: its customer may have been reached", c)
+	}
+	if c := dialer.count(counted.ID); c != 2 {
+		t.Errorf("task with a counted no-answer dialled %d times, want 2", c)
+	}
+	// A dispatcher that no longer holds the task cannot note a dial.
+	if err := s.NoteCustomerDialling(context.Background(), interrupted.ID, owner, 2, t0.Add(3*time.Hour)); !errors.Is(err, tasks.ErrConflict) {
+		t.Errorf("noting a dial of a task not dialling: %v, want ErrConflict", err)
 	}
 }

@@ -12,12 +12,16 @@ import (
 // several callmon instances never take the same task. A task is due when
 // its window has started and it is pending or its lease has expired. A
 // task without a number (a voicemail whose caller withheld it) is never
-// dialled.
+// dialled, nor one whose last attempt dialled the customer and was never
+// counted (interrupted by a crash or a takeover: it may have reached them).
 const claimDueSQL = `
 WITH due AS (
 	SELECT id, status, lease_owner FROM tasks
 	WHERE queue = @queue AND window_start <= @now AND number IS NOT NULL
 		AND (status = 'pending' OR (status IN ('claimed', 'dialing') AND lease_expires < @now))
+		AND NOT EXISTS (SELECT 1 FROM task_events e
+		                 WHERE e.task_id = tasks.id AND e.action = 'customer_dialling'
+		                   AND (e.detail->>'attempt')::int > tasks.attempts)
 	ORDER BY window_start, id
 	LIMIT @n
 	FOR UPDATE SKIP LOCKED

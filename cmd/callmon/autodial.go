@@ -72,7 +72,7 @@ var dialResults = map[ari.CallbackResult]tasks.Result{
 
 func (a autoDialer) Dial(ctx context.Context, c tasks.Call) (tasks.Outcome, error) {
 	out, err := a.app.DialCallback(ctx, ari.CallbackCall{Queue: c.Queue, Number: c.Number, CallerName: c.CallerName,
-		TaskID: strconv.FormatInt(c.TaskID, 10), Agent: c.Assignee})
+		TaskID: strconv.FormatInt(c.TaskID, 10), Agent: c.Assignee, BeforeCustomer: c.CustomerDialling})
 	switch {
 	case errors.Is(err, ari.ErrNoAgent):
 		return tasks.Outcome{Result: tasks.AgentUnavailable, Note: err.Error()}, nil
