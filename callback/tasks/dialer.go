@@ -310,9 +310,11 @@ func (d *Dispatcher) attempt(t Task) {
 		TaskID: cur.ID, Kind: cur.Kind, Queue: cur.Queue, Number: cur.Number, CallerName: cur.CallerName,
 		Assignee: cur.Assignee, Attempt: cur.Attempts + 1,
 		CustomerDialling: func() error {
-			return d.record(func(ctx context.Context) error {
-				return d.cfg.Store.NoteCustomerDialling(ctx, cur.ID, d.cfg.Owner, cur.Attempts+1, d.cfg.Clock.Now())
-			})
+			// Bound by the dispatcher's life, unlike record: when it stops (this
+			// callmon is no longer the active one) the customer is not dialled.
+			ctx, cancel := context.WithTimeout(d.ctx, recordTimeout)
+			defer cancel()
+			return d.cfg.Store.NoteCustomerDialling(ctx, cur.ID, d.cfg.Owner, cur.Attempts+1, d.cfg.Clock.Now())
 		},
 	})
 	switch {
