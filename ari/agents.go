@@ -55,6 +55,9 @@ type agent struct {
 	// callbackSkip: the agent did not take an automatic callback and is
 	// not rung for one before this time.
 	callbackSkip time.Time
+	// eligibleSince: since when the agent has been available for a waiting
+	// call that nobody rings, unrung (zero: not so now). See dispatchLocked.
+	eligibleSince time.Time
 }
 
 func (a *agent) state() string {
@@ -96,6 +99,9 @@ type waitState struct {
 	waiting bool
 	ringing int                  // agents being rung now
 	skipped map[string]time.Time // agents not to ring for this call before the time given
+	// declined: agents who were rung for this call and did not take it
+	// (as opposed to a ring Asterisk failed to make).
+	declined map[string]bool
 }
 
 // Agents holds presence and hands available agents to waiting calls,
@@ -387,8 +393,9 @@ func (s *Agents) dequeueLocked(c *queueCall) {
 }
 
 // ringEnded releases an agent who was rung for c and did not take it; the
-// agent is not rung for c again for skip (0: at once).
-func (s *Agents) ringEnded(id string, c *queueCall, skip time.Duration) {
+// agent is not rung for c again for skip (0: at once). declined: the phone
+// rang and the agent did not answer (not a ring Asterisk failed to make).
+func (s *Agents) ringEnded(id string, c *queueCall, skip time.Duration, declined bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.byID[id]
@@ -402,6 +409,14 @@ func (s *Agents) ringEnded(id string, c *queueCall, skip time.Duration) {
 			c.ws.skipped = map[string]time.Time{}
 		}
 		c.ws.skipped[id] = s.clock.Now().Add(skip)
+		// Offer the agent again the moment the skip ends, on callmon's clock.
+		s.clock.AfterFunc(skip, s.dispatch)
+	}
+	if declined {
+		if c.ws.declined == nil {
+			c.ws.declined = map[string]bool{}
+		}
+		c.ws.declined[id] = true
 	}
 	s.dispatchLocked()
 }
@@ -494,16 +509,43 @@ func (s *Agents) dispatchLocked() {
 		return
 	}
 	now := s.clock.Now()
+	eligible, offered := map[*agent]bool{}, map[*agent]bool{}
+	defer func() {
+		// The dispatch delay: from when an agent could have been rung for a
+		// caller nobody rang to when callmon rang them (0 when at once).
+		for _, a := range s.order {
+			switch {
+			case offered[a]:
+				if a.eligibleSince.IsZero() {
+					a.eligibleSince = now
+				}
+				s.m.RingDelay(now.Sub(a.eligibleSince))
+				a.eligibleSince = time.Time{}
+			case a.ringing == nil && eligible[a]:
+				if a.eligibleSince.IsZero() {
+					a.eligibleSince = now
+				}
+			case !a.eligibleSince.IsZero():
+				// The caller went (hung up, answered elsewhere) before this
+				// agent was rung: they idled all that time.
+				s.m.RingDelay(now.Sub(a.eligibleSince))
+				a.eligibleSince = time.Time{}
+			}
+		}
+	}()
 	for _, c := range s.waiting {
 		if c.ws.ringing > 0 {
 			continue
 		}
 		q := s.queues[c.q.Name]
-		var cands []*agent
+		var cands, possible []*agent
 		for _, id := range q.Agents {
 			a := s.byID[id]
 			if a.state() != StateAvailable {
 				continue
+			}
+			if !c.ws.declined[id] {
+				possible = append(possible, a)
 			}
 			if until, ok := c.ws.skipped[id]; ok && now.Before(until) {
 				continue
@@ -511,6 +553,12 @@ func (s *Agents) dispatchLocked() {
 			cands = append(cands, a)
 		}
 		if len(cands) == 0 {
+			// Nobody rings for this caller although these agents could take
+			// them (a failed ring keeps them skipped for a moment): they idle
+			// while the caller waits, which the dispatch delay shows.
+			for _, a := range possible {
+				eligible[a] = true
+			}
 			continue
 		}
 		if q.Strategy != StrategyRingAll {
@@ -532,6 +580,7 @@ func (s *Agents) dispatchLocked() {
 		}
 		for _, a := range cands {
 			a.ringing = c
+			offered[a] = true
 		}
 		c.ws.ringing += len(cands)
 	}

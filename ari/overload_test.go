@@ -127,7 +127,14 @@ func TestFailingAsteriskStrandsNobody(t *testing.T) {
 		t.Fatal("no request failed: the test tested nothing")
 	}
 	h.eventually("no call tracked after every caller hung up", func() bool { return h.app.Calls() == 0 })
-	t.Logf("%d requests failed; outcomes %v", h.fake.Stats().Failed, outcomes)
+	// No available agent idled while a caller they could take waited unrung:
+	// p99 of the dispatch delay within 1 s.
+	rings := h.value("callmon_agent_ring_delay_seconds")
+	late := rings - h.bucket("callmon_agent_ring_delay_seconds", 1)
+	if rings == 0 || late > rings/100 {
+		t.Errorf("%v of %v rings came more than 1 s after the agent could have been rung, want at most 1 %%", late, rings)
+	}
+	t.Logf("%d requests failed; outcomes %v; %v rings, %v later than 1 s", h.fake.Stats().Failed, outcomes, rings, late)
 }
 
 // runClock advances the manual clock by speed ms every real millisecond
@@ -148,4 +155,32 @@ func (h *harness) runClock(speed int) (stop func()) {
 		}
 	}()
 	return func() { close(quit); <-done }
+}
+
+// Asterisk refusing half the rings: a refused ring is tried again within a
+// second, so agents are not left idle while a caller waits (p99 of the
+// dispatch delay), rather than skipped for that caller for a ring timeout.
+func TestFailedRingsDoNotIdleAgents(t *testing.T) {
+	const calls, agents = 20, 2
+	h := newHarness(t, harnessOptions{agents: agents, ringTimeout: 10 * time.Second,
+		behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: time.Second}})
+	h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 0.5, Seed: 5, Match: func(method, path string) bool {
+		return method == "POST" && path == "/ari/channels"
+	}})
+	stop := h.runClock(10)
+	for i := range calls {
+		c := h.call(fmt.Sprintf("06123457%02d", i))
+		h.eventually("the caller answered by an agent", func() bool { return h.value("callmon_calls_answered_total") == float64(i+1) })
+		h.await("the agent hung up, callmon hung up the caller", func() bool { return !h.alive(c.ID()) })
+	}
+	stop()
+	rings := h.value("callmon_agent_ring_delay_seconds")
+	late := rings - h.bucket("callmon_agent_ring_delay_seconds", 1)
+	t.Logf("%d rings refused; %v dispatch delays observed, %v over 1 s", h.fake.Stats().Failed, rings, late)
+	if h.fake.Stats().Failed == 0 {
+		t.Fatal("no ring was refused: the test tested nothing")
+	}
+	if late > rings/100 {
+		t.Errorf("%v of %v dispatch delays over 1 s, want at most 1 %%", late, rings)
+	}
 }

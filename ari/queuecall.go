@@ -151,7 +151,7 @@ func (c *queueCall) handle(msg any) {
 				// sends no final Dial for a timeout, only this (trace
 				// queue-ring-timeout).
 				c.a.log.Debug("agent did not take the call", "call", c.id, "agent", at.agent.ID, "cause", m.CauseTxt)
-				c.dropAttempt(at, c.q.RingTimeout)
+				c.dropAttemptDeclined(at, c.q.RingTimeout, true)
 			}
 		}
 	case *ari.PlaybackFinished:
@@ -364,7 +364,7 @@ func (c *queueCall) closed() {
 func (c *queueCall) ring(agents []Agent) {
 	for _, ag := range agents {
 		if c.phase != phaseWaiting {
-			c.a.agents.ringEnded(ag.ID, c, 0)
+			c.a.agents.ringEnded(ag.ID, c, 0, false)
 			continue
 		}
 		c.seq++
@@ -398,9 +398,15 @@ func (c *queueCall) ring(agents []Agent) {
 // dropAttempt forgets an agent channel and frees the agent, who is not rung
 // for this call again for skip.
 func (c *queueCall) dropAttempt(at *attempt, skip time.Duration) {
+	c.dropAttemptDeclined(at, skip, false)
+}
+
+// dropAttemptDeclined is dropAttempt for a phone that rang and was not
+// answered (declined) or a ring Asterisk failed to make.
+func (c *queueCall) dropAttemptDeclined(at *attempt, skip time.Duration, declined bool) {
 	delete(c.attempts, at.ch)
 	c.a.unroute(at.ch, at.ch+";2")
-	c.a.agents.ringEnded(at.agent.ID, c, skip)
+	c.a.agents.ringEnded(at.agent.ID, c, skip, declined)
 }
 
 func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
@@ -586,7 +592,7 @@ func (c *queueCall) resync(m resyncMsg) {
 				c.agentGone(m.at)
 				return
 			}
-			c.dropAttempt(at, c.q.RingTimeout)
+			c.dropAttemptDeclined(at, c.q.RingTimeout, true)
 			continue
 		}
 		if at == c.talking || c.phase != phaseWaiting {

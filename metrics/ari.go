@@ -131,3 +131,7 @@ func StandbyFamily(name string) bool {
 	}
 	return strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_")
 }
+
+// RingDelay observes how long an available agent waited to be rung while a
+// caller they could take waited unrung.
+func (m *Metrics) RingDelay(d time.Duration) { m.ringDelay.Observe(max(d, 0).Seconds()) }

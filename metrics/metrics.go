@@ -106,6 +106,7 @@ type Metrics struct {
 	spoolRecords  atomic.Pointer[func() int]
 	vmRecorded    prometheus.Counter
 	vmDiscarded   prometheus.Counter
+	ringDelay     prometheus.Histogram
 }
 
 // New creates callmon's metrics for the given queues and registers them,
@@ -207,6 +208,11 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		}
 		return 0
 	})
+	m.ringDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "callmon_agent_ring_delay_seconds",
+		Help:    "How long an available agent waited to be rung while a caller they could take waited with nobody ringing for them (callmon's clock): the dispatch delay. Under overload (Asterisk slow or failing) it shows whether agents idle while callers wait.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30},
+	})
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "callmon_leader",
 		Help: "1 while this process is the active callmon (it holds the lease and drives calls), 0 while it stands by. A standby exports only this, callmon_build_info and go_/process_ metrics.",
@@ -224,7 +230,7 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
 		&live{m: m},
 		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool, m.vmRecorded, m.vmDiscarded,
-		build, m.leader,
+		build, m.leader, m.ringDelay,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
