@@ -317,6 +317,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 				return restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location())
 			},
 			autoDial: func() (*tasks.Dispatcher, error) { return newAutoDialer(cfg, p, app, cbs, o) },
+			flush:    p.rec.Flush,
 		}
 		d.ha.start(ctx)
 	}

@@ -25,6 +25,7 @@ type standby struct {
 	m        *metrics.Metrics
 	log      *slog.Logger
 	restore  func(ctx context.Context) error // today's figures from the call records
+	flush    func(ctx context.Context) error // writes the journal and records still queued
 	autoDial func() (*tasks.Dispatcher, error)
 	handOff  bool // a graceful stop with no standby sends waiting callers to the fallback
 
@@ -128,6 +129,12 @@ func (s *standby) stop() {
 	s.end()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The journal of the calls in progress reaches PostgreSQL before the
+	// standby is told to take them, or it would measure them from their
+	// channels' creation.
+	if err := s.flush(ctx); err != nil {
+		s.log.Warn("writing the journal before handing over failed; it stays in the spool", "err", err)
+	}
 	if s.e.Epoch() > 0 {
 		if err := s.e.Resign(ctx); err != nil {
 			s.log.Warn("resigning the lease failed; a standby takes over when it runs out", "err", err)
