@@ -58,7 +58,8 @@ type truthReport struct {
 	// the truth only in what it did observe.
 	Flagged map[string]int
 	// Unseen are queue callers who hung up while no callmon was connected (the truth's
-	// hangup_unseen); UnseenUnflagged those whose record still claims to have seen the end.
+	// hangup_unseen, by the caller); UnseenUnflagged those whose record still claims to have
+	// seen the end.
 	Unseen          int
 	UnseenUnflagged []string
 	Problems        []truthProblem
@@ -229,7 +230,8 @@ func compareWithTruth(t testing.TB, truthFile, dbURL string, cfg *config.Config)
 				rep.Flagged[flag]++
 			}
 		}
-		if tr.HangupUnseen {
+		// An app's own DELETE while its socket was down is seen by the app that sent it.
+		if tr.HangupUnseen && tr.HangupBy == "caller" {
 			rep.Unseen++
 			if !r.EndedUnobserved {
 				rep.UnseenUnflagged = append(rep.UnseenUnflagged, tr.Channel)
