@@ -232,6 +232,10 @@ func (a *App) adopt(ctx context.Context) {
 // its StasisStart to arrive before callmon adopts it.
 const adoptGrace = 2 * time.Second
 
+// adoptRecheck is how soon an unjournaled caller is looked up again when Asterisk failed the
+// look-up.
+const adoptRecheck = time.Second
+
 // adoptUnjournaled carries on a caller no journal knows, unless its
 // StasisStart arrived meanwhile.
 func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventory) {
@@ -251,7 +255,16 @@ func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventor
 		return
 	}
 	r.Adopted = true
-	if _, err := a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, ch.ID)); gone(err) {
+	_, err := a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, ch.ID))
+	if err != nil && !gone(err) {
+		// Asterisk did not say whether the caller is still there. Carrying on a caller who
+		// hung up meanwhile (its hang-up event came before any flow owned it) would ring
+		// agents for nobody and never write a record: ask again.
+		a.log.Warn("cannot tell whether an unjournaled caller is still there; asking again", "call", ch.ID, "in", adoptRecheck, "err", err)
+		a.clock.AfterFunc(adoptRecheck, func() { a.adoptUnjournaled(ctx, ch, inv) })
+		return
+	}
+	if gone(err) {
 		a.log.Info("call ended while no callmon was connected", "call", ch.ID, "queue", r.Queue)
 		a.closeUnobserved(r, "", a.clock.Now())
 		for _, id := range append(legsOf(inv, ch.ID), idPrefix+ch.ID+"-e1") {
