@@ -468,6 +468,7 @@ func TestChaos(t *testing.T) {
 		injected                             = map[string]int{}
 		restOn                               bool
 		restPeriods                          int
+		restSince                            time.Time
 	)
 	faultsBegin := time.Now()
 	for i, f := range plan {
@@ -587,6 +588,10 @@ func TestChaos(t *testing.T) {
 			if err := ctl.post("/rest-faults", body); err != nil {
 				t.Fatal(err)
 			}
+			if restOn {
+				outages = append(outages, outage{"restfaults", restSince, time.Now()})
+			}
+			restSince = time.Now()
 			restOn = !restOn
 			t.Logf("fault %d: REST faults %s", i, body)
 		}
@@ -595,6 +600,7 @@ func TestChaos(t *testing.T) {
 		if err := ctl.post("/rest-faults", "{}"); err != nil {
 			t.Fatal(err)
 		}
+		outages = append(outages, outage{"restfaults", restSince, time.Now()})
 	}
 	injected["restfaults"] = restPeriods
 	t.Logf("faults done after %v: %v", time.Since(faultsBegin).Round(time.Millisecond), injected)
@@ -642,7 +648,20 @@ func TestChaos(t *testing.T) {
 	}
 	// A caller left alone by its agent while no process was connected waits for the next
 	// one to adopt it: excused if the agent left during an outage and the caller was hung up
-	// within a second of its end.
+	// within a second of its end. Outages less than a second apart count as one: the process
+	// between them had no time to adopt and hang up.
+	var merged []outage
+	for _, o := range outages {
+		if strings.HasPrefix(o.kind, "restfaults") {
+			continue
+		}
+		if n := len(merged); n > 0 && o.start.Sub(merged[n-1].end) < time.Second {
+			merged[n-1].kind += "+" + o.kind
+			merged[n-1].end = o.end
+			continue
+		}
+		merged = append(merged, o)
+	}
 	var stranded []string
 	for _, tr := range truth {
 		if tr.Kind != aritest.TruthCaller || tr.AloneMaxMS < aritest.StrandedAfter.Milliseconds() {
@@ -650,7 +669,7 @@ func TestChaos(t *testing.T) {
 		}
 		left, err := time.Parse(asteriskLayout, tr.AgentLeft)
 		excused := false
-		for _, o := range outages {
+		for _, o := range merged {
 			if err == nil && !left.Before(o.start.Add(-time.Second)) && !left.After(o.end) &&
 				time.Duration(tr.AloneMaxMS)*time.Millisecond <= o.end.Sub(left)+time.Second {
 				excused = true
