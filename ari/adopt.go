@@ -217,7 +217,10 @@ func (a *App) adopt(ctx context.Context) {
 		// the way. Only the second can be told by waiting for it.
 		owned[idPrefix+ch.ID+"-hold"], owned[idPrefix+ch.ID+"-mix"] = true, true
 		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
-		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(ctx, ch, inv) })
+		// Bound to the term, not to this connection: if the connection is lost before the
+		// grace ends and the next one cannot take its inventory, the caller is still adopted.
+		term := a.termContext()
+		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(term, ch, inv) })
 	}
 	// Journaled calls whose caller is no longer there ended during the gap.
 	for _, r := range latest {
@@ -226,6 +229,17 @@ func (a *App) adopt(ctx context.Context) {
 		a.closeUnobserved(r, "", now)
 	}
 	a.cleanOrphans(inv, owned)
+}
+
+// termContext is the context of the current term (with Config.Standby), else Start's: what
+// outlives one websocket connection.
+func (a *App) termContext() context.Context {
+	if t := a.fence.term.Load(); t != nil {
+		return *t
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.root
 }
 
 // adoptGrace is how long a caller the journal does not know is left for

@@ -396,3 +396,25 @@ func TestRestartWithoutJournalChecksAgainWhenAsteriskFails(t *testing.T) {
 		t.Errorf("%v callers waiting, want 0: the gone caller was carried on", n)
 	}
 }
+
+// The connection that found a caller no journal knows is lost during the grace for its
+// StasisStart, and the next connection cannot take Asterisk's inventory: the caller is still
+// adopted when the grace ends.
+func TestRestartWithoutJournalAdoptsAfterALostConnection(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(3 * time.Second)
+	before := h.logs.count("caller not in the journal")
+	h.restart(h.jrnl.forget)
+	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 1, Match: func(method, path string) bool {
+		return method == "GET" && strings.Contains(path, "/applications/")
+	}})
+	failed := h.fake.Stats().Failed
+	h.fake.DropConnections()
+	h.eventually("the next inventory failed", func() bool { return h.fake.Stats().Failed > failed })
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(2 * time.Second)
+	h.eventually("adopted", func() bool { return h.value("callmon_calls_waiting") == 1 })
+}
