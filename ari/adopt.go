@@ -221,7 +221,10 @@ func (a *App) adopt(ctx context.Context) {
 		// the way. Only the second can be told by waiting for it.
 		owned[idPrefix+ch.ID+"-hold"], owned[idPrefix+ch.ID+"-mix"] = true, true
 		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
-		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(ctx, ch, inv) })
+		// Bound to the term, not to this connection: if the connection is lost before the
+		// grace ends and the next one cannot take its inventory, the caller is still adopted.
+		term := a.termContext()
+		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(term, ch, inv) })
 	}
 	for _, b := range a.adoptPairs(inv) {
 		owned[b] = true
@@ -235,9 +238,24 @@ func (a *App) adopt(ctx context.Context) {
 	a.cleanOrphans(inv, owned)
 }
 
+// termContext is the context of the current term (with Config.Standby), else Start's: what
+// outlives one websocket connection.
+func (a *App) termContext() context.Context {
+	if t := a.fence.term.Load(); t != nil {
+		return *t
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.root
+}
+
 // adoptGrace is how long a caller the journal does not know is left for
 // its StasisStart to arrive before callmon adopts it.
 const adoptGrace = 2 * time.Second
+
+// adoptRecheck is how soon an unjournaled caller is looked up again when Asterisk failed the
+// look-up.
+const adoptRecheck = time.Second
 
 // adoptUnjournaled carries on a caller no journal knows, unless its
 // StasisStart arrived meanwhile.
@@ -258,7 +276,16 @@ func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventor
 		return
 	}
 	r.Adopted = true
-	if _, err := a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, ch.ID)); gone(err) {
+	_, err := a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, ch.ID))
+	if err != nil && !gone(err) {
+		// Asterisk did not say whether the caller is still there. Carrying on a caller who
+		// hung up meanwhile (its hang-up event came before any flow owned it) would ring
+		// agents for nobody and never write a record: ask again.
+		a.log.Warn("cannot tell whether an unjournaled caller is still there; asking again", "call", ch.ID, "in", adoptRecheck, "err", err)
+		a.clock.AfterFunc(adoptRecheck, func() { a.adoptUnjournaled(ctx, ch, inv) })
+		return
+	}
+	if gone(err) {
 		a.log.Info("call ended while no callmon was connected", "call", ch.ID, "queue", r.Queue)
 		a.closeUnobserved(r, "", a.clock.Now())
 		for _, id := range append(legsOf(inv, ch.ID), idPrefix+ch.ID+"-e1") {

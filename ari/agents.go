@@ -358,6 +358,9 @@ func (s *Agents) refreshEndpoints(ctx context.Context, a *App) {
 			s.endpointState(ep, "offline")
 			continue
 		}
+		if ctx.Err() != nil {
+			return // the connection was lost meanwhile: the next one refreshes
+		}
 		d, err := a.rest.Endpoint().Data(ari.NewEndpointKey(tech, res))
 		if err != nil {
 			a.log.Warn("cannot read agent endpoint state; treating it as offline", "endpoint", ep, "err", err)

@@ -143,10 +143,24 @@ func gone(err error) bool {
 // statusOf is the HTTP status of a failed REST request, 0 if it got none
 // (timeout, connection refused). ari/v5's CodeFromError sees only an
 // unwrapped error; callmon and ari/v5 (eris) wrap them.
+// The Data getters wrap the request error in a type with Cause but no Unwrap
+// ("Error getting data for channel …"), so the chain is followed through
+// Cause too: without it a 404 from Channel().Data was not seen as gone.
 func statusOf(err error) int {
-	var re native.RequestError
-	if errors.As(err, &re) {
-		return re.Code()
+	for range 8 { // a bound against a Cause that returns its own error
+		var re native.RequestError
+		if errors.As(err, &re) {
+			return re.Code()
+		}
+		var c interface{ Cause() error }
+		if !errors.As(err, &c) {
+			return 0
+		}
+		next := c.Cause()
+		if next == nil || next == err {
+			return 0
+		}
+		err = next
 	}
 	return 0
 }

@@ -137,3 +137,21 @@ func TestDuplicateFramesAreDroppedOnce(t *testing.T) {
 type clockFunc func() time.Time
 
 func (f clockFunc) Now() time.Time { return f() }
+
+// A 404 from a Data getter (wrapped in a type with Cause but no Unwrap) is "gone".
+func TestGoneSeesThroughDataErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"message":"Channel not found"}`))
+	}))
+	defer srv.Close()
+	c, err := newREST(srv.URL+"/ari", "u", "p", "callmon", 4, 0, 0, &fence{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Channel().Data(ari.NewKey(ari.ChannelKey, "1.1"))
+	if err == nil || !gone(err) {
+		t.Errorf("gone(%v) = false, want true for a 404", err)
+	}
+}

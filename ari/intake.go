@@ -135,26 +135,72 @@ func (in *intake) session(ctx context.Context, reconnect bool, connected func())
 	}
 	in.m.ARIConnected(true)
 	in.log.Info("ARI events websocket connected", "url", u.Redacted(), "reconnect", reconnect)
-	in.onConnect(ctx, reconnect)
 
+	// Frames are read from the start, also while onConnect rebuilds the view: a connection
+	// lost meanwhile ends onConnect early (sctx), instead of going unnoticed for as long as
+	// the rebuild takes — with slow REST answers many seconds, in which Asterisk refuses every
+	// new caller because the app has no socket. The frames are handled after onConnect, in
+	// Asterisk's order, as before.
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	frames := make(chan wsFrame, frameBuffer)
+	go in.read(sctx, conn, frames, stop)
 	go in.ping(sctx, conn)
+	in.onConnect(sctx, reconnect)
 	for {
-		typ, data, err := conn.Read(sctx)
-		if err != nil {
-			return err
+		var f wsFrame
+		select {
+		case f = <-frames:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if typ != websocket.MessageText {
+		if f.err != nil {
+			return f.err
+		}
+		if f.typ != websocket.MessageText {
 			in.skip("malformed", "binary websocket frame")
 			continue
 		}
-		if in.frame(data) {
+		if in.frame(f.data) {
 			in.log.Error("ANOTHER CONNECTION TOOK OVER THE ARI APPLICATION: this callmon gets no more events. "+
 				"Check that only one callmon (or other ARI client) uses this application name.",
 				"retry_in", replacedPause)
 			conn.Close(websocket.StatusNormalClosure, "application replaced")
 			return errReplaced
+		}
+	}
+}
+
+// wsFrame is one frame read from the websocket, or the error that ended reading.
+type wsFrame struct {
+	typ  websocket.MessageType
+	data []byte
+	err  error
+}
+
+// frameBuffer is how many frames may wait while onConnect runs; beyond it reading pauses, as
+// it did before frames were read during onConnect.
+const frameBuffer = 4096
+
+// read reads frames until the connection fails; the error is the last frame, and it cancels
+// the session (stop) so an onConnect in progress ends.
+func (in *intake) read(ctx context.Context, conn *websocket.Conn, out chan<- wsFrame, stop context.CancelFunc) {
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			stop()
+		}
+		select {
+		case out <- wsFrame{typ: typ, data: data, err: err}:
+		case <-ctx.Done():
+			if err == nil {
+				return
+			}
+			// The error is still delivered: the session must end with it.
+			out <- wsFrame{err: err}
+		}
+		if err != nil {
+			return
 		}
 	}
 }

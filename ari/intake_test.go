@@ -157,3 +157,26 @@ func TestApplicationReplacedIsLoud(t *testing.T) {
 	h.eventually("disconnected", func() bool { return h.value("callmon_ari_connected") == 0 })
 	h.eventually("logged", func() bool { return h.logs.contains("ANOTHER CONNECTION TOOK OVER THE ARI APPLICATION") })
 }
+
+// A websocket lost while callmon rebuilds its view after a connect (slow REST answers: two
+// requests per agent endpoint, then the inventory) is noticed at once, not after the rebuild:
+// meanwhile Asterisk refuses every new caller, as the app has no socket.
+func TestConnectionLostDuringResyncIsNoticed(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 3})
+	// The first resync is done: two requests per agent, three for the inventory.
+	h.eventually("resynchronised", func() bool { return h.fake.Connected() && h.fake.Stats().Requests >= 3*2+3 })
+	// Every REST request now waits an hour of the fake's clock.
+	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Hour})
+	h.fake.DropConnections()
+	h.eventually("reconnected, resync held", func() bool { return h.fake.Connected() && h.fake.Stats().Holding == 1 })
+	h.fake.DropConnections()
+	// The held request ends; every later one would be held again, so the rebuild must stop
+	// after it (it makes 2 requests per agent and 3 for the inventory).
+	h.clock.Advance(time.Hour)
+	h.eventually("reconnected after the second loss", func() bool { return h.fake.Connected() })
+	if n := h.fake.Stats().Holding; n > 1 {
+		t.Errorf("%d REST requests held; the lost connection's rebuild should have stopped", n)
+	}
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(time.Hour) // releases the new connection's held request
+}

@@ -396,3 +396,53 @@ func TestRestartKeepsCallbackConversation(t *testing.T) {
 		t.Errorf("customer dialled %d times, want once", len(o))
 	}
 }
+
+// A caller no journal knows hangs up during the grace for its StasisStart, and Asterisk fails
+// the check whether the caller is still there: callmon must ask again, not carry on a caller
+// who is gone (its flow would ring agents for nobody and never write a record).
+func TestRestartWithoutJournalChecksAgainWhenAsteriskFails(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(3 * time.Second)
+	before := h.logs.count("caller not in the journal")
+	h.restart(h.jrnl.forget)
+	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	c.Hangup()
+	h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 1, Match: func(method, path string) bool {
+		return method == "GET" && strings.HasSuffix(path, "/channels/"+c.ID())
+	}})
+	h.clock.Advance(2 * time.Second)
+	h.eventually("the check failed", func() bool { return h.fake.Stats().Failed > 0 })
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(2 * time.Second)
+	r := h.oneRecord()
+	if !r.EndUnobserved || !r.EntryEstimated {
+		t.Errorf("record = %+v, want an end not observed and an estimated entry", r)
+	}
+	if n := h.value("callmon_calls_waiting"); n != 0 {
+		t.Errorf("%v callers waiting, want 0: the gone caller was carried on", n)
+	}
+}
+
+// The connection that found a caller no journal knows is lost during the grace for its
+// StasisStart, and the next connection cannot take Asterisk's inventory: the caller is still
+// adopted when the grace ends.
+func TestRestartWithoutJournalAdoptsAfterALostConnection(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(3 * time.Second)
+	before := h.logs.count("caller not in the journal")
+	h.restart(h.jrnl.forget)
+	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 1, Match: func(method, path string) bool {
+		return method == "GET" && strings.Contains(path, "/applications/")
+	}})
+	failed := h.fake.Stats().Failed
+	h.fake.DropConnections()
+	h.eventually("the next inventory failed", func() bool { return h.fake.Stats().Failed > failed })
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(2 * time.Second)
+	h.eventually("adopted", func() bool { return h.value("callmon_calls_waiting") == 1 })
+}

@@ -24,6 +24,7 @@ type simulateOptions struct {
 	drain     time.Duration
 	every     time.Duration
 	waitApp   bool
+	control   string // address of the control endpoint; "" = none
 }
 
 // cmdSimulate runs the fake Asterisk alone, on a real address and the wall clock, so that real
@@ -60,6 +61,7 @@ Flags:
 	fs.DurationVar(&so.drain, "drain", time.Minute, "at the end, wait this long at most for calls in progress")
 	fs.DurationVar(&so.every, "summary-interval", 10*time.Second, "time between status lines (0 = none)")
 	fs.BoolVar(&so.waitApp, "wait-for-app", false, "place the first call only once callmon has connected")
+	fs.StringVar(&so.control, "control", "", "serve a control endpoint on this loopback address (cut websockets, REST faults; see README); empty = none")
 	fs.Float64Var(&to.rate, "rate", 6, "arriving calls per minute")
 	fs.DurationVar(&to.answerMin, "answer-min", 2*time.Second, "shortest time a phone rings before its user answers")
 	fs.DurationVar(&to.answerMax, "answer-max", 9*time.Second, "longest time a phone rings before its user answers")
@@ -132,6 +134,14 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "callmon simulate: Asterisk ARI on %s (user %s, application %s), %d phones online, truth: %s\n",
 		fake.URL(), so.user, cfg.ARI.Application, len(traffic.endpoints()), truthName)
+	if so.control != "" {
+		ctl, err := startSimControl(so.control, fake, traffic, log)
+		if err != nil {
+			return fmt.Errorf("--control: %w", err)
+		}
+		defer ctl.Close()
+		fmt.Fprintf(stdout, "control endpoint on %s\n", ctl.URL())
+	}
 	fmt.Fprintf(stdout, "%.1f calls/min, %.0f%% direct, answer after %s-%s, mean talk %s (at least %s), mean patience %s\n",
 		to.rate, 100*to.direct, to.answerMin, to.answerMax, to.handle, to.minTalk, to.patience)
 

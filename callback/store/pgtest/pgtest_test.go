@@ -195,3 +195,36 @@ func TestProxyBlackHole(t *testing.T) {
 func pgconnTimeout(err error) bool {
 	return strings.Contains(err.Error(), "timeout") || strings.Contains(err.Error(), "deadline") || strings.Contains(err.Error(), "canceled")
 }
+
+// A cluster of the test's own can be crashed and restarted; data committed
+// before survives, and the shared server is not involved.
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	c := pgtest.NewCluster(t)
+	u := c.CreateDB("cluster_test")
+	ctx := context.Background()
+	exec := func(sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`CREATE TABLE t (x int); INSERT INTO t VALUES (1)`)
+	c.Restart("immediate")
+	exec(`INSERT INTO t VALUES (2)`)
+	c.Restart("fast")
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("count %d, %v; want 2 rows after two restarts", n, err)
+	}
+}
