@@ -520,14 +520,20 @@ func (a *App) unroute(ids ...string) {
 
 // finished drops a call from the tables once its flow is over.
 func (a *App) finished(c *queueCall) {
+	a.forget(c, func() { delete(a.calls, c.id) })
+}
+
+// forget removes a flow whose run has ended: drop takes it out of its table
+// (under a.mu) and every route to it goes.
+func (a *App) forget(f flow, drop func()) {
 	a.mu.Lock()
-	delete(a.calls, c.id)
-	for id, rc := range a.routes {
-		if rc == c {
+	defer a.mu.Unlock()
+	drop()
+	for id, rf := range a.routes {
+		if rf == f {
 			delete(a.routes, id)
 		}
 	}
-	a.mu.Unlock()
 }
 
 // Calls is the number of calls callmon currently tracks.

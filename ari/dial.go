@@ -641,12 +641,5 @@ func (d *dialCall) restErr(what string, err error) {
 
 // dialFinished drops an automatic callback from the tables.
 func (a *App) dialFinished(d *dialCall) {
-	a.mu.Lock()
-	delete(a.dials, d.id)
-	for id, f := range a.routes {
-		if f == d {
-			delete(a.routes, id)
-		}
-	}
-	a.mu.Unlock()
+	a.forget(d, func() { delete(a.dials, d.id) })
 }

@@ -223,14 +223,7 @@ func (d *directCall) adopt(m adoptMsg) {
 func (d *directCall) run() {
 	defer func() {
 		d.mb.close()
-		d.a.mu.Lock()
-		delete(d.a.directs, d.id)
-		for id, f := range d.a.routes {
-			if f == flow(d) {
-				delete(d.a.routes, id)
-			}
-		}
-		d.a.mu.Unlock()
+		d.a.forget(d, func() { delete(d.a.directs, d.id) })
 	}()
 	for d.phase != directDone {
 		msg, ok := d.mb.next()

@@ -23,14 +23,7 @@ func (p *pairCall) inbox() *mailbox { return p.mb }
 func (p *pairCall) run() {
 	defer func() {
 		p.mb.close()
-		p.a.mu.Lock()
-		delete(p.a.pairs, p.bridge)
-		for id, f := range p.a.routes {
-			if f == flow(p) {
-				delete(p.a.routes, id)
-			}
-		}
-		p.a.mu.Unlock()
+		p.a.forget(p, func() { delete(p.a.pairs, p.bridge) })
 	}()
 	for {
 		msg, ok := p.mb.next()
