@@ -67,16 +67,7 @@ func TestStandbyTakesOverGracefully(t *testing.T) {
 	if v, _ := gathered(t, s.d, "callmon_leader"); v != 1 {
 		t.Errorf("active callmon_leader = %v, want 1", v)
 	}
-	for _, a := range s.cfg.Agents {
-		if _, err := s.d.App.Agents().Set(ari.PresenceChange{Agent: a.ID, Action: ari.ActionLogout}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503164911", Args: []string{"queue", "general"}, CallerNumber: "0612345678"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.eventually("caller waiting", func() bool { return s.value("callmon_calls_waiting") == 1 })
+	c := s.waitingCaller()
 	s.clk.Advance(4 * time.Second)
 
 	stopped := time.Now()
@@ -113,16 +104,7 @@ func TestStopWithoutStandbyHandsCallersToFallback(t *testing.T) {
 	s := newSite(t, pgtest.URL(t, "cmd_handoff"))
 	s.handOff = true
 	s.start()
-	for _, a := range s.cfg.Agents {
-		if _, err := s.d.App.Agents().Set(ari.PresenceChange{Agent: a.ID, Action: ari.ActionLogout}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503164911", Args: []string{"queue", "general"}, CallerNumber: "0612345678"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.eventually("caller waiting", func() bool { return s.value("callmon_calls_waiting") == 1 })
+	c := s.waitingCaller()
 	s.clk.Advance(3 * time.Second)
 	s.d.Stop()
 	if ch, _ := s.fake.Channel(c.ID()); !ch.Continued {
@@ -135,4 +117,20 @@ func TestStopWithoutStandbyHandsCallersToFallback(t *testing.T) {
 	if outcome != "fallback" {
 		t.Errorf("outcome %q, want fallback", outcome)
 	}
+}
+
+// waitingCaller logs every agent out and places a caller, who waits on hold.
+func (s *site) waitingCaller() *aritest.Caller {
+	s.t.Helper()
+	for _, a := range s.cfg.Agents {
+		if _, err := s.d.App.Agents().Set(ari.PresenceChange{Agent: a.ID, Action: ari.ActionLogout}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503164911", Args: []string{"queue", "general"}, CallerNumber: "0612345678"})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.eventually("caller waiting", func() bool { return s.value("callmon_calls_waiting") == 1 })
+	return c
 }
