@@ -257,9 +257,7 @@ func TestRestartWithoutJournalEstimatesEntry(t *testing.T) {
 	c := h.call("0612345678")
 	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
 	h.clock.Advance(7 * time.Second)
-	before := h.logs.count("caller not in the journal")
-	h.restart(h.jrnl.forget)
-	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	h.restartWithoutJournal()
 	h.clock.Advance(2 * time.Second) // no StasisStart came: adopted
 	h.eventually("adopted", func() bool { return h.value("callmon_calls_waiting") == 1 })
 	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
@@ -405,9 +403,7 @@ func TestRestartWithoutJournalChecksAgainWhenAsteriskFails(t *testing.T) {
 	c := h.call("0612345678")
 	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
 	h.clock.Advance(3 * time.Second)
-	before := h.logs.count("caller not in the journal")
-	h.restart(h.jrnl.forget)
-	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	h.restartWithoutJournal()
 	c.Hangup()
 	h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 1, Match: func(method, path string) bool {
 		return method == "GET" && strings.HasSuffix(path, "/channels/"+c.ID())
@@ -433,9 +429,7 @@ func TestRestartWithoutJournalAdoptsAfterALostConnection(t *testing.T) {
 	c := h.call("0612345678")
 	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
 	h.clock.Advance(3 * time.Second)
-	before := h.logs.count("caller not in the journal")
-	h.restart(h.jrnl.forget)
-	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+	h.restartWithoutJournal()
 	h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 1, Match: func(method, path string) bool {
 		return method == "GET" && strings.Contains(path, "/applications/")
 	}})
@@ -445,4 +439,13 @@ func TestRestartWithoutJournalAdoptsAfterALostConnection(t *testing.T) {
 	h.fake.SetRESTFaults(aritest.RESTFaults{})
 	h.clock.Advance(2 * time.Second)
 	h.eventually("adopted", func() bool { return h.value("callmon_calls_waiting") == 1 })
+}
+
+// restartWithoutJournal restarts as a process that died before journaling
+// its calls, and returns once the new one has put off adopting them.
+func (h *harness) restartWithoutJournal() {
+	h.t.Helper()
+	before := h.logs.count("caller not in the journal")
+	h.restart(h.jrnl.forget)
+	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
 }
