@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,26 +91,66 @@ func (a *App) takeInventory(ctx context.Context) (*inventory, error) {
 
 // getJSON reads one REST resource with the App's own HTTP client.
 func (a *App) getJSON(ctx context.Context, path string, v any) error {
-	hc := httpClientOf(a.rest)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(a.cfg.URL, "/")+path, nil)
+	return a.restJSON(ctx, http.MethodGet, path, nil, v)
+}
+
+// subscribe subscribes the application to several event sources in one
+// request. They go as a JSON array: Asterisk takes a single string in the
+// body as one source, commas and all.
+func (a *App) subscribe(ctx context.Context, sources []string) error {
+	body, err := json.Marshal(map[string][]string{"eventSource": sources})
 	if err != nil {
 		return err
+	}
+	return a.restJSON(ctx, http.MethodPost, "/applications/"+url.PathEscape(a.cfg.Application)+"/subscription", body, nil)
+}
+
+// restStatusError is a REST answer other than 2xx; statusOf reads its Code.
+type restStatusError struct {
+	method, path string
+	status       int
+	body         string
+}
+
+func (e *restStatusError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s: %s", e.method, e.path, e.status, http.StatusText(e.status), e.body)
+}
+
+func (e *restStatusError) Code() int { return e.status }
+
+// restJSON makes one REST request with the App's own HTTP client (fenced,
+// bodies read whole) and decodes the answer into v (unless nil).
+func (a *App) restJSON(ctx context.Context, method, path string, reqBody []byte, v any) error {
+	hc := httpClientOf(a.rest)
+	var rd io.Reader
+	if reqBody != nil {
+		rd = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.cfg.URL, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.SetBasicAuth(a.cfg.User, a.cfg.Password)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	if resp.StatusCode/100 != 2 {
+		return &restStatusError{method: method, path: path, status: resp.StatusCode, body: strings.TrimSpace(string(body))}
+	}
+	if v == nil {
+		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }
@@ -522,6 +563,10 @@ type adoption struct {
 	where  string   // the bridge the caller is in: its hold, its mix or none
 	doomed []string // legs to hang up
 	up     *attempt // a leg that answered while no process was connected
+	// rehold: the caller is alone in its mixing bridge and was never
+	// answered: the previous process died between moving the caller there and
+	// adding the agent. The caller waits again.
+	rehold bool
 }
 
 // prepare decides how to carry the call on and takes the agents it holds,
@@ -542,10 +587,14 @@ func (c *queueCall) prepare(inv *inventory, r CallRecord, now time.Time) *adopti
 			}
 			ad.doomed = append(ad.doomed, id)
 		}
+		if c.talking == nil && r.Answered.IsZero() {
+			c.phase, c.welcomed, ad.rehold = phaseWaiting, true, true
+			return ad
+		}
 		if c.talking == nil {
-			// The agent hung up while no process was connected (or cannot be
-			// told): the conversation is over.
-			c.answered, c.answeredAt, c.agentID = !r.Answered.IsZero(), r.Answered, r.Agent
+			// The agent hung up while no process was connected: the
+			// conversation is over.
+			c.answered, c.answeredAt, c.agentID = true, r.Answered, r.Agent
 			return ad
 		}
 		if c.talking.upAt.IsZero() {
@@ -598,6 +647,16 @@ func (c *queueCall) adopt(m adoptMsg) {
 		c.journal(StageEntered)
 	}
 	switch {
+	case ad.rehold:
+		c.a.log.Info("caller alone in its mixing bridge and never answered; waiting again", "call", c.id)
+		c.a.m.Resumed(c.q.Name, c.id, c.entry, time.Time{})
+		if err := retry(c.hold); err != nil { // moves the caller out of the mix
+			c.fallback("put caller back on hold", err)
+			return
+		}
+		c.deleteBridge(c.mixID)
+		c.a.agents.enqueue(c)
+		c.resumeOffer(now)
 	case ad.where == c.mixID && c.talking == nil:
 		if c.answered {
 			c.a.m.Resumed(c.q.Name, c.id, c.entry, c.answeredAt)

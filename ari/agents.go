@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -12,8 +14,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/CyCoreSystems/ari/v5"
 
 	"callmon/metrics"
 )
@@ -116,7 +116,7 @@ type Agents struct {
 	queues  map[string]Queue
 	waiting []*queueCall  // in entry order
 	ps      *presenceSync // nil without a PresenceStore
-	held    bool          // no offers while calls are being adopted
+	held    int           // no offers while > 0: calls are being adopted
 }
 
 // holdOffers stops offering agents until releaseOffers: while adoption
@@ -124,14 +124,14 @@ type Agents struct {
 // a call adopted after it holds.
 func (s *Agents) holdOffers() {
 	s.mu.Lock()
-	s.held = true
+	s.held++
 	s.mu.Unlock()
 }
 
 func (s *Agents) releaseOffers() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.held = false
+	s.held--
 	s.dispatchLocked()
 }
 
@@ -330,7 +330,15 @@ func (s *Agents) endpointState(endpoint, state string) {
 func endpointOnline(state string) bool { return state != "offline" }
 
 // refreshEndpoints subscribes the application to every agent's endpoint and
-// reads its current state (after every connect: Asterisk may have restarted).
+// reads their current state (after every connect: Asterisk may have
+// restarted). It takes three requests however many agents there are: the
+// application's subscriptions (kept by Asterisk across app restarts), one
+// subscription for the endpoints missing from it, and GET /endpoints. A new
+// active process is blind until this is done, so it must be quick.
+//
+// An endpoint Asterisk does not know is offline. When Asterisk fails to
+// answer, the states stay as they were: marking every agent offline on a
+// REST timeout would leave callers waiting with agents at their desks.
 func (s *Agents) refreshEndpoints(ctx context.Context, a *App) {
 	s.mu.Lock()
 	eps := map[string]bool{}
@@ -338,36 +346,69 @@ func (s *Agents) refreshEndpoints(ctx context.Context, a *App) {
 		eps[ag.endpoint] = true
 	}
 	s.mu.Unlock()
-	appKey := ari.NewKey(ari.ApplicationKey, a.cfg.Application)
+	var want []string
 	for ep := range eps {
-		if ctx.Err() != nil {
-			return
-		}
-		tech, res, ok := strings.Cut(ep, "/")
-		if !ok {
-			continue
-		}
-		if strings.EqualFold(tech, "Local") {
+		tech, _, ok := strings.Cut(ep, "/")
+		switch {
+		case !ok:
+		case strings.EqualFold(tech, "Local"):
 			// Local channels have no endpoint state in Asterisk: a Local
 			// "phone" is reachable whenever its dialplan is.
 			s.endpointState(ep, "online")
-			continue
+		default:
+			want = append(want, ep)
 		}
-		if err := a.rest.Application().Subscribe(appKey, "endpoint:"+ep); err != nil {
-			a.log.Warn("cannot follow agent endpoint; treating it as offline", "endpoint", ep, "err", err)
-			s.endpointState(ep, "offline")
-			continue
+	}
+	if len(want) == 0 {
+		return
+	}
+	slices.Sort(want)
+	var app struct {
+		EndpointIDs []string `json:"endpoint_ids"`
+	}
+	if err := a.getJSON(ctx, "/applications/"+url.PathEscape(a.cfg.Application), &app); err != nil {
+		a.log.Warn("cannot read the application's subscriptions; agent endpoint states stay as they were", "err", err)
+		return
+	}
+	var missing []string
+	for _, ep := range want {
+		if !slices.ContainsFunc(app.EndpointIDs, func(id string) bool { return strings.EqualFold(id, ep) }) {
+			missing = append(missing, "endpoint:"+ep)
 		}
-		if ctx.Err() != nil {
-			return // the connection was lost meanwhile: the next one refreshes
+	}
+	if len(missing) > 0 {
+		if err := a.subscribe(ctx, missing); err != nil && statusOf(err) == http.StatusUnprocessableEntity && len(missing) > 1 {
+			// One of them does not exist, and Asterisk then subscribes none:
+			// one by one, so the others are followed.
+			for _, src := range missing {
+				if err := a.subscribe(ctx, []string{src}); err != nil {
+					a.log.Warn("cannot follow agent endpoint", "endpoint", strings.TrimPrefix(src, "endpoint:"), "err", err)
+				}
+			}
+		} else if err != nil {
+			a.log.Warn("cannot follow agent endpoints", "endpoints", len(missing), "err", err)
 		}
-		d, err := a.rest.Endpoint().Data(ari.NewEndpointKey(tech, res))
-		if err != nil {
-			a.log.Warn("cannot read agent endpoint state; treating it as offline", "endpoint", ep, "err", err)
-			s.endpointState(ep, "offline")
-			continue
+	}
+	var list []struct {
+		Technology string `json:"technology"`
+		Resource   string `json:"resource"`
+		State      string `json:"state"`
+	}
+	if err := a.getJSON(ctx, "/endpoints", &list); err != nil {
+		a.log.Warn("cannot read agent endpoint states; they stay as they were", "err", err)
+		return
+	}
+	states := make(map[string]string, len(list))
+	for _, e := range list {
+		states[strings.ToLower(e.Technology+"/"+e.Resource)] = e.State
+	}
+	for _, ep := range want {
+		st, ok := states[strings.ToLower(ep)]
+		if !ok {
+			a.log.Warn("agent endpoint unknown to Asterisk; treating it as offline", "endpoint", ep)
+			st = "offline"
 		}
-		s.endpointState(ep, d.State)
+		s.endpointState(ep, st)
 	}
 }
 
@@ -507,7 +548,7 @@ func (s *Agents) dispatch() {
 // dispatchLocked offers available agents to waiting calls, oldest first.
 // A call being rung gets no more agents until those rings end.
 func (s *Agents) dispatchLocked() {
-	if s.held {
+	if s.held > 0 {
 		s.publishLocked()
 		return
 	}

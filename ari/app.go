@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,8 +113,10 @@ type Config struct {
 	// Record, if set, receives every finished call; it must not block.
 	Record func(CallRecord)
 	// Journal, if set, receives each call's entry and answer as they happen
-	// (CallRecord.Stage set); it must not block. It is what a process that
-	// takes over after a restart cannot ask Asterisk: when the wait began.
+	// (CallRecord.Stage set), on the call's own goroutine before the call goes
+	// on; it should return once the entry is durable (briefly bounded), so a
+	// process killed right afterwards leaves it to the next. It is what a
+	// process that takes over cannot ask Asterisk: when the wait began.
 	Journal func(CallRecord)
 	// LiveCalls, if set, returns the journal of calls entered and not
 	// finished, for adopting them at start (adopt.go).
@@ -256,6 +259,7 @@ func New(cfg Config) (*App, error) {
 		m:         cfg.Metrics,
 		onConnect: a.resync,
 		dispatch:  a.dispatch,
+		early:     earlyFrame,
 		logged:    map[string]bool{},
 	}
 	cfg.Metrics.SetQueueDepth(a.backlog)
@@ -545,9 +549,28 @@ func (a *App) Calls() int {
 
 // resync rebuilds callmon's view after every connect, the first one too: a
 // previous process may have left calls (adopt.go).
+//
+// New callers are served meanwhile (earlyFrame), but no agent is offered a
+// call until it is done: an agent may be in a conversation not adopted yet.
 func (a *App) resync(ctx context.Context, reconnect bool) {
+	a.agents.holdOffers()
+	defer a.agents.releaseOffers()
 	a.agents.refreshEndpoints(ctx, a)
 	a.adopt(ctx)
+}
+
+// earlyFrame picks the frames handled while the view is rebuilt after a
+// connect: a new caller's StasisStart. An agent or callback leg's waits for
+// the rebuild, which may adopt the call it belongs to.
+func earlyFrame(data []byte) bool {
+	var head struct {
+		Type string   `json:"type"`
+		Args []string `json:"args"`
+	}
+	if json.Unmarshal(data, &head) != nil || head.Type != "StasisStart" {
+		return false
+	}
+	return len(head.Args) == 0 || (head.Args[0] != "agent" && head.Args[0] != appArgsCallback)
 }
 
 // hangup hangs a channel up. When Asterisk fails, the janitor tries again:

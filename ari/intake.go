@@ -60,6 +60,9 @@ type intake struct {
 	// frame is read, so callmon's view is rebuilt before new events count.
 	onConnect func(ctx context.Context, reconnect bool)
 	dispatch  func(ev ari.Event)
+	// early, if set, picks frames handled at once while onConnect runs
+	// instead of after it (new callers: see session).
+	early func(data []byte) bool
 
 	loggedMu sync.Mutex
 	logged   map[string]bool // skipped types already logged once
@@ -139,20 +142,26 @@ func (in *intake) session(ctx context.Context, reconnect bool, connected func())
 	// Frames are read from the start, also while onConnect rebuilds the view: a connection
 	// lost meanwhile ends onConnect early (sctx), instead of going unnoticed for as long as
 	// the rebuild takes — with slow REST answers many seconds, in which Asterisk refuses every
-	// new caller because the app has no socket. The frames are handled after onConnect, in
-	// Asterisk's order, as before.
+	// new caller because the app has no socket. Most frames are handled after onConnect, in
+	// Asterisk's order; the ones early picks (a new caller's StasisStart) at once, so a
+	// caller arriving during a slow rebuild is served, and journaled, without waiting for it:
+	// a process killed in the middle of its rebuild must not take new callers with it.
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	frames := make(chan wsFrame, frameBuffer)
 	go in.read(sctx, conn, frames, stop)
 	go in.ping(sctx, conn)
-	in.onConnect(sctx, reconnect)
+	pending := in.duringConnect(sctx, reconnect, frames)
 	for {
 		var f wsFrame
-		select {
-		case f = <-frames:
-		case <-ctx.Done():
-			return ctx.Err()
+		if len(pending) > 0 {
+			f, pending = pending[0], pending[1:]
+		} else {
+			select {
+			case f = <-frames:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if f.err != nil {
 			return f.err
@@ -169,6 +178,39 @@ func (in *intake) session(ctx context.Context, reconnect bool, connected func())
 			return errReplaced
 		}
 	}
+}
+
+// duringConnect runs onConnect while handling the frames early picks as they come; it
+// returns the others, in order, to be handled after it.
+func (in *intake) duringConnect(ctx context.Context, reconnect bool, frames <-chan wsFrame) []wsFrame {
+	if in.early == nil {
+		in.onConnect(ctx, reconnect)
+		return nil
+	}
+	var pending []wsFrame
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(pending) < frameBuffer {
+			select {
+			case f := <-frames:
+				if f.err == nil && f.typ == websocket.MessageText && in.early(f.data) {
+					in.frame(f.data)
+					continue
+				}
+				pending = append(pending, f)
+				if f.err != nil {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	in.onConnect(ctx, reconnect)
+	close(stop)
+	<-done
+	return pending
 }
 
 // wsFrame is one frame read from the websocket, or the error that ended reading.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,25 +160,147 @@ func TestApplicationReplacedIsLoud(t *testing.T) {
 	h.eventually("logged", func() bool { return h.logs.contains("ANOTHER CONNECTION TOOK OVER THE ARI APPLICATION") })
 }
 
-// A websocket lost while callmon rebuilds its view after a connect (slow REST answers: two
-// requests per agent endpoint, then the inventory) is noticed at once, not after the rebuild:
+// A websocket lost while callmon rebuilds its view after a connect (slow REST answers: the
+// agents' endpoints, then the inventory) is noticed at once, not after the rebuild:
 // meanwhile Asterisk refuses every new caller, as the app has no socket.
 func TestConnectionLostDuringResyncIsNoticed(t *testing.T) {
 	h := newHarness(t, harnessOptions{agents: 3})
-	// The first resync is done: two requests per agent, three for the inventory.
-	h.eventually("resynchronised", func() bool { return h.fake.Connected() && h.fake.Stats().Requests >= 3*2+3 })
+	// The first resync is done: three requests for the endpoints, three for the inventory.
+	h.eventually("resynchronised", func() bool { return h.fake.Connected() && h.fake.Stats().Requests >= 3+3 })
 	// Every REST request now waits an hour of the fake's clock.
 	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Hour})
 	h.fake.DropConnections()
 	h.eventually("reconnected, resync held", func() bool { return h.fake.Connected() && h.fake.Stats().Holding == 1 })
+	h.fake.RefuseConnections(true)
 	h.fake.DropConnections()
-	// The held request ends; every later one would be held again, so the rebuild must stop
-	// after it (it makes 2 requests per agent and 3 for the inventory).
+	// Noticed at once, although the rebuild waits for a REST answer: the session ends.
+	h.eventually("the loss noticed during the rebuild", func() bool { return h.value("callmon_ari_connected") == 0 })
+	// The held request ends; every later one would be held again, so the rebuild must have
+	// stopped after it.
 	h.clock.Advance(time.Hour)
+	h.fake.RefuseConnections(false)
 	h.eventually("reconnected after the second loss", func() bool { return h.fake.Connected() })
-	if n := h.fake.Stats().Holding; n > 1 {
-		t.Errorf("%d REST requests held; the lost connection's rebuild should have stopped", n)
-	}
 	h.fake.SetRESTFaults(aritest.RESTFaults{})
 	h.clock.Advance(time.Hour) // releases the new connection's held request
+	// Once the third connection's rebuild is done (its last request is GET /bridges), count:
+	// 6 for the first, 1 (the held one) for the lost second, 5 for the third (the endpoint
+	// subscriptions are still there).
+	var rest []string
+	h.eventually("third rebuild done", func() bool {
+		rest = nil
+		for _, r := range h.fake.Log() {
+			if r.Kind == aritest.KindREST {
+				rest = append(rest, r.Method+" "+r.Path)
+			}
+		}
+		n := 0
+		for _, r := range rest {
+			if r == "GET /ari/bridges" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if len(rest) != 12 {
+		t.Errorf("%d REST requests, want 12: the lost connection's rebuild should have stopped after its held request:\n%s",
+			len(rest), strings.Join(rest, "\n"))
+	}
+}
+
+// resyncs splits the REST requests the fake handled ("METHOD path") into runs that each end
+// with GET /ari/bridges, the last request of a resync; with no calls that is all there is.
+func resyncs(log []aritest.Record) [][]string {
+	var out [][]string
+	var cur []string
+	for _, r := range log {
+		if r.Kind != aritest.KindREST {
+			continue
+		}
+		cur = append(cur, r.Method+" "+r.Path)
+		if r.Method == "GET" && r.Path == "/ari/bridges" {
+			out, cur = append(out, cur), nil
+		}
+	}
+	return out
+}
+
+// A newly connected callmon is blind until it has rebuilt its view, so the rebuild must not
+// grow with the number of agents: one subscription for every endpoint at the first connect,
+// none at a reconnect (Asterisk keeps the application's subscriptions), and one GET /endpoints
+// for their states — which is also how an endpoint that went offline during the gap is seen.
+func TestResyncIsCheapWithManyAgents(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 30})
+	var first []string
+	h.eventually("first resync done", func() bool {
+		runs := resyncs(h.fake.Log())
+		if len(runs) > 0 {
+			first = runs[0]
+		}
+		return len(runs) == 1
+	})
+	want := []string{"GET /ari/applications/callmon", "POST /ari/applications/callmon/subscription", "GET /ari/endpoints",
+		"GET /ari/applications/callmon", "GET /ari/channels", "GET /ari/bridges"}
+	if !slices.Equal(first, want) {
+		t.Fatalf("first connect's requests:\n%v\nwant\n%v", first, want)
+	}
+	for _, r := range h.fake.Log() {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, "/subscription") {
+			if n := strings.Count(string(r.Body), "endpoint:PJSIP/"); n != 30 {
+				t.Errorf("subscription names %d endpoints, want 30: %s", n, r.Body)
+			}
+		}
+	}
+	h.eventually("all agents available", func() bool { return h.value("callmon_agents", "state", "available") == 30 })
+
+	h.fake.RefuseConnections(true)
+	h.fake.DropConnections()
+	h.eventually("callmon sees the disconnect", func() bool { return h.value("callmon_ari_connected") == 0 })
+	h.fake.SetEndpointState(endpoint(7), "offline") // its event is lost: nobody is connected
+	h.fake.RefuseConnections(false)
+	h.eventually("agent 7 offline after the reconnect", func() bool {
+		return h.value("callmon_agents", "state", "offline") == 1 && h.value("callmon_agents", "state", "available") == 29
+	})
+	var again []string
+	h.eventually("resync done", func() bool {
+		runs := resyncs(h.fake.Log())
+		if len(runs) > 1 {
+			again = runs[1]
+		}
+		return len(runs) == 2
+	})
+	want = []string{"GET /ari/applications/callmon", "GET /ari/endpoints",
+		"GET /ari/applications/callmon", "GET /ari/channels", "GET /ari/bridges"}
+	if !slices.Equal(again, want) {
+		t.Fatalf("reconnect's requests:\n%v\nwant\n%v", again, want)
+	}
+}
+
+// An agent who answers while callmon rebuilds its view after a reconnect is found Up by the
+// rebuild and bridged; the leg's StasisStart, held back until the rebuild is done, then comes
+// late. It must not be taken as a second answer (which hung the talking agent up as a lost
+// ring-all race and left the caller alone in the bridge).
+func TestAgentAnsweringDuringResyncIsBridgedOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 2 * time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	// The next connection's rebuild waits on its first REST request.
+	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: 10 * time.Second})
+	h.fake.DropConnections()
+	h.eventually("reconnected, rebuild held", func() bool { return h.fake.Connected() && h.fake.Stats().Holding == 1 })
+	h.clock.Advance(2 * time.Second) // the agent answers; its StasisStart waits for the rebuild
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(8 * time.Second) // the held request ends
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	h.eventually("agent on the call", func() bool { return h.value("callmon_agents", "state", "on_call") == 1 })
+	h.eventually("the late StasisStart received", func() bool { return h.value("callmon_ari_events_total", "type", "StasisStart") == 2 })
+	// The agent talks a minute, hangs up, and callmon ends the caller's side: it must still
+	// be following the agent's leg for that.
+	h.clock.Advance(time.Minute)
+	h.await("callmon hangs up the caller after the agent", func() bool { return !h.alive(c.ID()) })
+	r := h.oneRecord()
+	// The rebuild cannot know when the leg went Up (GET /channels does not say): the answer
+	// is when it found it, and the record says so.
+	if r.Outcome != "answered" || r.Agent != "a1" || r.WaitMS != 10000 || !r.AnswerEstimated {
+		t.Errorf("record = %+v, want answered by a1, estimated at 10000 ms", r)
+	}
 }

@@ -131,7 +131,9 @@ func (c *queueCall) handle(msg any) {
 			if c.phase == phaseNew {
 				c.start(m)
 			}
-		} else if at := c.attempts[m.Channel.ID]; at != nil {
+		} else if at := c.attempts[m.Channel.ID]; at != nil && at != c.talking {
+			// A leg already talking was found Up by a resync (its StasisStart was
+			// late, not lost): answering it again would hang it up as a lost race.
 			c.agentAnswered(at, time.Time(m.Timestamp))
 		}
 	case *ari.ChannelStateChange:

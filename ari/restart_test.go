@@ -2,6 +2,7 @@ package ari_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,6 +202,55 @@ func TestRestartKeepsConversation(t *testing.T) {
 	}
 	h.await("bridges deleted", func() bool { return h.bridgesLeft() == 0 })
 	h.eventually("agent free", func() bool { return h.value("callmon_agents", "state", "available") == 1 })
+}
+
+// rest makes a request to the fake as a process would have (to set up what a dying one left).
+func (h *harness) rest(method, path string) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.fake.URL()+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.SetBasicAuth("callmon", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		h.t.Fatalf("%s %s: %s", method, path, resp.Status)
+	}
+}
+
+// A process that died after moving the caller into the mixing bridge and before adding the
+// agent leaves the caller there alone, unanswered: the next one puts them back on hold and
+// rings again, with the wait still measured from the first StasisStart.
+func TestRestartRequeuesCallerAloneInMixNeverAnswered(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true, behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.clock.Advance(4 * time.Second)
+	h.restart(func() {
+		mix := "/bridges/cm-" + c.ID() + "-mix"
+		h.rest("POST", mix+"?type=mixing")
+		h.rest("POST", mix+"/addChannel?channel="+c.ID())
+	})
+	h.eventually("the caller waits again, on hold", func() bool { return h.value("callmon_calls_waiting") == 1 && h.onHold(c.ID()) })
+	if h.alive(c.ID()) == false {
+		t.Fatal("the unanswered caller was hung up")
+	}
+	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
+		t.Fatal(err)
+	}
+	h.await("agent rung", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	c.Hangup()
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.WaitMS != 5000 || !r.Adopted || r.EndUnobserved {
+		t.Errorf("record = %+v, want answered after 5000 ms, adopted", r)
+	}
+	h.await("bridges deleted", func() bool { return h.bridgesLeft() == 0 })
 }
 
 func TestRestartClosesCallThatEndedInTheGap(t *testing.T) {

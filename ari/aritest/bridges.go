@@ -38,8 +38,9 @@ func (s *Server) createBridge(q *request) reply {
 		return ok(b.snapshot())
 	}
 	typ := "mixing"
-	for _, t := range q.params.list("type") {
-		if t == "holding" {
+	// type is one string that Asterisk's bridge code splits on commas itself.
+	for _, t := range strings.Split(q.params.str("type"), ",") {
+		if strings.TrimSpace(t) == "holding" {
 			typ = "holding"
 		}
 	}

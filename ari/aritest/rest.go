@@ -336,17 +336,22 @@ func (p params) boolean(name string) bool {
 	return false
 }
 
-// list is a list parameter: a JSON array, or a comma-separated string (ari/v5 sends addChannel's
-// channel as a plain string).
+// list is a parameter Asterisk allows several of (allowMultiple): a JSON array in the body, a
+// single value if the body has a string (Asterisk's generated param parsing does not split it:
+// "a,b" is one value), or a comma-separated query string.
 func (p params) list(name string) []string {
 	if raw, ok := p.body[name]; ok {
 		var l []string
 		if json.Unmarshal(raw, &l) == nil {
 			return l
 		}
+		if v := p.str(name); v != "" {
+			return []string{v}
+		}
+		return nil
 	}
 	var out []string
-	for _, part := range strings.Split(p.str(name), ",") {
+	for _, part := range strings.Split(p.query.Get(name), ",") {
 		if part = strings.TrimSpace(part); part != "" {
 			out = append(out, part)
 		}

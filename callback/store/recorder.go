@@ -79,11 +79,16 @@ type Recorder struct {
 	mu       sync.Mutex
 	queue    []CallRecord
 	inflight int // taken from queue, not yet in PostgreSQL or the spool
-	writers  map[string]SpoolWriter
-	started  bool
-	stopped  bool
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// Records leave the queue in order, so the first settled of all the
+	// records ever queued (enqueued) are in PostgreSQL or the spool; settledCh
+	// is closed and replaced whenever settled grows (Commit waits on it).
+	enqueued, settled uint64
+	settledCh         chan struct{}
+	writers           map[string]SpoolWriter
+	started           bool
+	stopped           bool
+	cancel            context.CancelFunc
+	done              chan struct{}
 
 	// handMu makes moving records from inflight to the spool atomic for
 	// Backlog, which would otherwise count a batch twice. Record never takes it.
@@ -106,7 +111,7 @@ func NewRecorder(db *DB, sp *spool.Spool, log *slog.Logger, opts RecorderOptions
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{sp: sp, log: log, opts: opts.withDefaults(), wake: make(chan struct{}, 1),
-		writers: map[string]SpoolWriter{}}
+		writers: map[string]SpoolWriter{}, settledCh: make(chan struct{})}
 	r.db.Store(db)
 	r.Register(KindCallRecord, writeCallRecords)
 	return r
@@ -164,10 +169,48 @@ func (r *Recorder) Record(rec CallRecord) {
 		return
 	}
 	r.queue = append(r.queue, rec)
+	r.enqueued++
 	full := len(r.queue) >= r.opts.BatchSize
 	r.mu.Unlock()
 	if full {
 		r.kick()
+	}
+}
+
+// Commit queues rec and waits until it is in PostgreSQL or the spool, or ctx
+// ends (the record then stays queued and is written later). It is a group
+// commit: the writer takes everything queued meanwhile in the same
+// transaction. The journal of calls in progress goes through it, so a
+// process killed right after a call's entry or answer leaves it for the
+// next.
+func (r *Recorder) Commit(ctx context.Context, rec CallRecord) error {
+	if err := rec.Validate(); err != nil {
+		r.Record(rec) // logs and drops it
+		return err
+	}
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		r.late(rec)
+		return nil
+	}
+	r.queue = append(r.queue, rec)
+	r.enqueued++
+	seq := r.enqueued
+	r.mu.Unlock()
+	r.kick()
+	for {
+		r.mu.Lock()
+		done, ch := r.settled >= seq, r.settledCh
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -363,6 +406,11 @@ func (r *Recorder) take() []CallRecord {
 func (r *Recorder) settle(n int) {
 	r.mu.Lock()
 	r.inflight -= n
+	if n > 0 {
+		r.settled += uint64(n)
+		close(r.settledCh)
+		r.settledCh = make(chan struct{})
+	}
 	r.mu.Unlock()
 }
 

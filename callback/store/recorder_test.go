@@ -401,3 +401,84 @@ func TestRecorderConcurrentRecords(t *testing.T) {
 	wg.Wait()
 	eventually(t, "every record stored", func() bool { return stored(t, db, all) == len(all) && r.Backlog() == 0 })
 }
+
+// Commit is what makes the journal of calls in progress survive a SIGKILL: when it returns, the
+// entry is in PostgreSQL, or in the spool while PostgreSQL is away, although the Recorder's own
+// flush interval is an hour.
+func TestRecorderCommitIsDurableWhenItReturns(t *testing.T) {
+	t.Parallel()
+	db, u := newDB(t)
+	proxy := pgtest.NewProxy(t, hostPort(t, u))
+	pdb := open(t, proxy.URL(u))
+	sp := openSpool(t, filepath.Join(t.TempDir(), "spool.jsonl"))
+	r := store.NewRecorder(pdb, sp, testLog(t), store.RecorderOptions{FlushEvery: time.Hour, RetryEvery: time.Hour, WriteTimeout: 2 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	defer r.Stop()
+	t0 := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	entry := func(id string) store.CallRecord {
+		return store.CallRecord{ChannelID: id, Queue: "general", Kind: store.KindQueue, Entry: t0,
+			ThresholdMS: 30000, Stage: store.StageEntered}
+	}
+	live := func(id string) int {
+		return count(t, db, "SELECT count(*) FROM live_calls WHERE channel_id = $1", id)
+	}
+
+	// Many at once, as calls arrive: each sees its own entry stored.
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			id := fmt.Sprintf("up-%d", i)
+			cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+			defer ccancel()
+			if err := r.Commit(cctx, entry(id)); err != nil {
+				errs <- fmt.Errorf("%s: %w", id, err)
+				return
+			}
+			if n := live(id); n != 1 {
+				errs <- fmt.Errorf("%s: Commit returned with %d journal rows", id, n)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	// PostgreSQL away: Commit returns once the entry is in the spool.
+	proxy.Cut()
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	if err := r.Commit(cctx, entry("down-1")); err != nil {
+		t.Fatalf("Commit while PostgreSQL is down: %v", err)
+	}
+	if sp.Len() != 1 {
+		t.Fatalf("spool holds %d entries after Commit, want 1", sp.Len())
+	}
+	if n := live("down-1"); n != 0 {
+		t.Fatalf("entry reached PostgreSQL through a cut proxy")
+	}
+}
+
+// Without a place to put it, Commit gives up when its context ends; the record stays queued.
+func TestRecorderCommitGivesUpWithItsContext(t *testing.T) {
+	t.Parallel()
+	r := store.NewRecorder(nil, nil, testLog(t), store.RecorderOptions{FlushEvery: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	defer r.Stop()
+	cctx, ccancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer ccancel()
+	rec := store.CallRecord{ChannelID: "c1", Queue: "general", Kind: store.KindQueue,
+		Entry: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC), ThresholdMS: 30000, Stage: store.StageEntered}
+	if err := r.Commit(cctx, rec); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Commit without database or spool = %v, want the context's deadline", err)
+	}
+	if b := r.Backlog(); b != 1 {
+		t.Fatalf("backlog %d after a Commit gave up, want the record still queued", b)
+	}
+}

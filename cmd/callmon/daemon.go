@@ -125,6 +125,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var tasksWeb *cbweb.Server
 	var record func(ari.CallRecord)
 	var liveCalls func(context.Context) ([]ari.CallRecord, error)
+	var journal func(ari.CallRecord)
 	var cbs ari.Callbacks
 	var vmTaker *voicemailTaker
 	var vmDialplan *dialplanVoicemail
@@ -176,7 +177,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		// Today's figures are restored from the call records when this
 		// process becomes the active one (standby.begin).
 		m.SetSpoolRecords(p.rec.Backlog)
-		record, liveCalls = p.record, p.liveCalls
+		record, journal, liveCalls = p.record, p.journal, p.liveCalls
 	}
 	url := cfg.ARI.URL
 	if o.ARIURL != "" {
@@ -208,7 +209,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Log:         o.Log,
 		Metrics:     m,
 		Record:      record,
-		Journal:     record,
+		Journal:     journal,
 		LiveCalls:   liveCalls,
 		Callbacks:   cbs,
 		Employees:   employees,

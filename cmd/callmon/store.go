@@ -29,6 +29,7 @@ type persistence struct {
 	db  *store.DB
 	sp  *spool.Spool
 	rec *store.Recorder
+	log *slog.Logger
 }
 
 // openPersistence connects, checks (or applies) the schema and opens the
@@ -58,7 +59,7 @@ func openPersistence(ctx context.Context, url, spoolFile string, migrate bool, l
 		log.Warn("spool: cut off a torn last line left by a crash", "file", sp.Path(), "bytes", n)
 	}
 	rec := store.NewRecorder(db, sp, log, store.RecorderOptions{})
-	return &persistence{db: db, sp: sp, rec: rec}, nil
+	return &persistence{db: db, sp: sp, rec: rec, log: log}, nil
 }
 
 // start begins writing; spool writers of other kinds (callbacks) are
@@ -83,13 +84,34 @@ func (p *persistence) Close() {
 // the recorder; it never blocks. Both go through one ordered queue, so a
 // call's entry is written before its record.
 func (p *persistence) record(r ari.CallRecord) {
-	p.rec.Record(store.CallRecord{
+	p.rec.Record(p.storeRecord(r))
+}
+
+func (p *persistence) storeRecord(r ari.CallRecord) store.CallRecord {
+	return store.CallRecord{
 		ChannelID: r.ChannelID, Queue: r.Queue, Kind: r.Kind, CallerNumber: r.CallerNumber,
 		Entry: r.Entry, Answered: r.Answered, Ended: r.Ended, WaitMS: r.WaitMS, Outcome: r.Outcome,
 		WithinThreshold: r.WithinThreshold, ThresholdMS: r.Threshold.Milliseconds(), Agent: r.Agent,
 		Stage: r.Stage, Adopted: r.Adopted, EntryEstimated: r.EntryEstimated,
 		AnswerEstimated: r.AnswerEstimated, EndUnobserved: r.EndUnobserved,
-	})
+	}
+}
+
+// journalWait bounds how long a call waits for its journal entry to be
+// durable. Normally that is one group commit (a millisecond or two); when
+// PostgreSQL hangs, the call goes on after this and the entry is written when
+// it can.
+const journalWait = time.Second
+
+// journal writes an entry or answer of a call in progress before the call
+// goes on, so that a process killed right afterwards leaves it to the next
+// one (in PostgreSQL, or in the spool that this node's next process drains).
+func (p *persistence) journal(r ari.CallRecord) {
+	ctx, cancel := context.WithTimeout(context.Background(), journalWait)
+	defer cancel()
+	if err := p.rec.Commit(ctx, p.storeRecord(r)); err != nil {
+		p.log.Warn("journal entry not yet durable; the call goes on", "call", r.ChannelID, "stage", r.Stage, "err", err)
+	}
 }
 
 // liveCalls reads the journal of calls in progress for adoption. What a
