@@ -265,6 +265,13 @@ func (a *App) adopt(ctx context.Context) {
 		// Bound to the term, not to this connection: if the connection is lost before the
 		// grace ends and the next one cannot take its inventory, the caller is still adopted.
 		term := a.termContext()
+		if r, ok := a.unjournaled(ch); ok && a.cfg.Journal != nil {
+			// Journaled now, estimated: a process killed within the grace would
+			// otherwise leave the next one nothing to close if the caller leaves.
+			// The exact entry of a StasisStart that does come replaces it.
+			r.Adopted, r.Stage = true, StageEntered
+			go a.cfg.Journal(r)
+		}
 		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(term, ch, inv) })
 	}
 	for _, b := range a.adoptPairs(inv) {

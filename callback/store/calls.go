@@ -219,7 +219,10 @@ func upsertLive(ctx context.Context, tx pgx.Tx, recs []CallRecord) error {
 		              answered_at, answer_estimated, agent, threshold_ms)
 		 WHERE NOT EXISTS (SELECT 1 FROM call_records c WHERE c.channel_id = u.channel_id AND c.queue = u.queue)
 		ON CONFLICT (channel_id, queue) DO UPDATE
-		   SET answered_at      = coalesce(EXCLUDED.answered_at, live_calls.answered_at),
+		   SET entry_at         = CASE WHEN live_calls.entry_estimated AND NOT EXCLUDED.entry_estimated
+		                               THEN EXCLUDED.entry_at ELSE live_calls.entry_at END,
+		       entry_estimated  = live_calls.entry_estimated AND EXCLUDED.entry_estimated,
+		       answered_at      = coalesce(EXCLUDED.answered_at, live_calls.answered_at),
 		       answer_estimated = CASE WHEN EXCLUDED.answered_at IS NULL THEN live_calls.answer_estimated
 		                               ELSE EXCLUDED.answer_estimated END,
 		       agent            = coalesce(EXCLUDED.agent, live_calls.agent),

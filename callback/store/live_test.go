@@ -99,3 +99,27 @@ func TestObservedRecordReplacesUnobserved(t *testing.T) {
 		t.Fatalf("second visit: inserted %d, %v", inserted, err)
 	}
 }
+
+// An adopting process journals an unjournaled caller with an estimated entry at once; the exact
+// entry of its StasisStart, coming after, replaces it — never the reverse.
+func TestJournalExactEntryReplacesEstimated(t *testing.T) {
+	db, _ := newDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	est := store.CallRecord{ChannelID: "c1", Queue: "general", Kind: store.KindQueue, Entry: t0,
+		ThresholdMS: 30000, Stage: store.StageEntered, EntryEstimated: true}
+	exact := est
+	exact.Entry, exact.EntryEstimated = t0.Add(40*time.Millisecond), false
+	for _, batch := range [][]store.CallRecord{{est}, {exact}, {est}} {
+		if _, err := db.InsertCalls(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, err := db.LiveCalls(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 1 || !live[0].Entry.Equal(exact.Entry) || live[0].EntryEstimated {
+		t.Fatalf("live = %+v, want the exact entry %v, not estimated", live, exact.Entry)
+	}
+}
