@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -224,20 +225,27 @@ func resyncs(log []aritest.Record) [][]string {
 	return out
 }
 
+// resync waits for the n-th rebuild to be done and returns its requests.
+func (h *harness) resync(n int) []string {
+	h.t.Helper()
+	var run []string
+	h.eventually(fmt.Sprintf("rebuild %d done", n), func() bool {
+		runs := resyncs(h.fake.Log())
+		if len(runs) >= n {
+			run = runs[n-1]
+		}
+		return len(runs) == n
+	})
+	return run
+}
+
 // A newly connected callmon is blind until it has rebuilt its view, so the rebuild must not
 // grow with the number of agents: one subscription for every endpoint at the first connect,
 // none at a reconnect (Asterisk keeps the application's subscriptions), and one GET /endpoints
 // for their states — which is also how an endpoint that went offline during the gap is seen.
 func TestResyncIsCheapWithManyAgents(t *testing.T) {
 	h := newHarness(t, harnessOptions{agents: 30})
-	var first []string
-	h.eventually("first resync done", func() bool {
-		runs := resyncs(h.fake.Log())
-		if len(runs) > 0 {
-			first = runs[0]
-		}
-		return len(runs) == 1
-	})
+	first := h.resync(1)
 	want := []string{"GET /ari/applications/callmon", "POST /ari/applications/callmon/subscription", "GET /ari/endpoints",
 		"GET /ari/applications/callmon", "GET /ari/channels", "GET /ari/bridges"}
 	if !slices.Equal(first, want) {
@@ -260,14 +268,7 @@ func TestResyncIsCheapWithManyAgents(t *testing.T) {
 	h.eventually("agent 7 offline after the reconnect", func() bool {
 		return h.value("callmon_agents", "state", "offline") == 1 && h.value("callmon_agents", "state", "available") == 29
 	})
-	var again []string
-	h.eventually("resync done", func() bool {
-		runs := resyncs(h.fake.Log())
-		if len(runs) > 1 {
-			again = runs[1]
-		}
-		return len(runs) == 2
-	})
+	again := h.resync(2)
 	want = []string{"GET /ari/applications/callmon", "GET /ari/endpoints",
 		"GET /ari/applications/callmon", "GET /ari/channels", "GET /ari/bridges"}
 	if !slices.Equal(again, want) {

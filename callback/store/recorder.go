@@ -157,22 +157,7 @@ func (r *Recorder) Spool(kind, key string, data []byte) error {
 // Record queues a finished call for writing. It never blocks. A record that
 // the table would reject is logged and dropped (retrying could not help).
 func (r *Recorder) Record(rec CallRecord) {
-	if err := rec.Validate(); err != nil {
-		r.log.Error("call record dropped: it can never be stored", "err", err,
-			"queue", rec.Queue, "outcome", rec.Outcome, "entry", rec.Entry)
-		return
-	}
-	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
-		r.late(rec)
-		return
-	}
-	r.queue = append(r.queue, rec)
-	r.enqueued++
-	full := len(r.queue) >= r.opts.BatchSize
-	r.mu.Unlock()
-	if full {
+	if _, full, _ := r.enqueue(rec); full {
 		r.kick()
 	}
 }
@@ -184,20 +169,10 @@ func (r *Recorder) Record(rec CallRecord) {
 // process killed right after a call's entry or answer leaves it for the
 // next.
 func (r *Recorder) Commit(ctx context.Context, rec CallRecord) error {
-	if err := rec.Validate(); err != nil {
-		r.Record(rec) // logs and drops it
-		return err
+	seq, _, err := r.enqueue(rec)
+	if err != nil || seq == 0 {
+		return err // invalid (logged), or written to the spool already (late)
 	}
-	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
-		r.late(rec)
-		return nil
-	}
-	r.queue = append(r.queue, rec)
-	r.enqueued++
-	seq := r.enqueued
-	r.mu.Unlock()
 	r.kick()
 	for {
 		r.mu.Lock()
@@ -212,6 +187,28 @@ func (r *Recorder) Commit(ctx context.Context, rec CallRecord) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// enqueue appends rec to the queue and returns its sequence number and
+// whether the queue holds a full batch; seq is 0 when rec was invalid
+// (logged, dropped) or arrived after Stop (straight to the spool).
+func (r *Recorder) enqueue(rec CallRecord) (seq uint64, full bool, err error) {
+	if err := rec.Validate(); err != nil {
+		r.log.Error("call record dropped: it can never be stored", "err", err,
+			"queue", rec.Queue, "outcome", rec.Outcome, "entry", rec.Entry)
+		return 0, false, err
+	}
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		r.late(rec)
+		return 0, false, nil
+	}
+	r.queue = append(r.queue, rec)
+	r.enqueued++
+	seq, full = r.enqueued, len(r.queue) >= r.opts.BatchSize
+	r.mu.Unlock()
+	return seq, full, nil
 }
 
 // late keeps a record that arrived after Stop: straight to the spool, since
