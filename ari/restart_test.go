@@ -37,6 +37,12 @@ func (j *memJournal) add(r ari.CallRecord) {
 	}
 	old, ok := j.rows[k]
 	if ok && r.Stage == ari.StageEntered {
+		// As live_calls' upsert: an exact entry replaces an estimated one,
+		// in whichever order the two writes arrive.
+		if old.EntryEstimated && !r.EntryEstimated {
+			old.Entry, old.EntryEstimated = r.Entry, false
+			j.rows[k] = old
+		}
 		return
 	}
 	if ok {
