@@ -129,6 +129,7 @@ func TestCallbackReached(t *testing.T) {
 	}
 	h.clock.Advance(aritest.DefaultMediaDuration)
 	h.await("customer ringing", func() bool { return h.ringing(custEndpoint) == 1 })
+	h.eventually("customer originate logged", func() bool { return len(h.originates(custEndpoint)) > 0 })
 	if o := h.originates(custEndpoint); len(o) != 1 || o[0]["callerId"] != "0503164911" {
 		t.Errorf("customer originate = %v, want the queue's number as caller id", o)
 	}

@@ -2,6 +2,7 @@ package ari
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
@@ -46,6 +47,7 @@ type queueCall struct {
 	seq       int
 	talking   *attempt
 	answered  bool     // reported to metrics as answered
+	joining   bool     // both added to the mixing bridge; the agent's entry not yet seen
 	playback  string   // the playback running now
 	media     []string // still to play in the current prompt
 	then      func()   // after the current prompt
@@ -136,6 +138,8 @@ func (c *queueCall) handle(msg any) {
 			// late, not lost): answering it again would hang it up as a lost race.
 			c.agentAnswered(at, time.Time(m.Timestamp))
 		}
+	case *ari.ChannelEnteredBridge:
+		c.joined(m)
 	case *ari.ChannelStateChange:
 		if at := c.attempts[m.Channel.ID]; at != nil && m.Channel.State == "Up" && at.upAt.IsZero() {
 			at.upAt = time.Time(m.Timestamp)
@@ -466,10 +470,32 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 		return
 	}
 	// Answered = agent Up *and* bridged with the caller; the time is the Up.
-	c.a.m.Answered(c.q.Name, c.id, answeredAt)
-	c.answered = true
+	// A caller who hangs up now has left the bridge already although both
+	// requests succeeded: the agent's ChannelEnteredBridge, listing the
+	// bridge's channels, tells (joined).
+	c.joining = true
 	c.answeredAt = answeredAt
 	c.agentID = at.agent.ID
+}
+
+// joined handles the agent's ChannelEnteredBridge into the mixing bridge.
+func (c *queueCall) joined(m *ari.ChannelEnteredBridge) {
+	if !c.joining || c.talking == nil || m.Channel.ID != c.talking.ch || m.Bridge.ID != c.mixID {
+		return
+	}
+	if !slices.Contains(m.Bridge.ChannelIDs, c.id) {
+		// The caller left first; their hang-up counts the call abandoned.
+		c.joining = false
+		return
+	}
+	c.bridged()
+}
+
+// bridged counts the call answered.
+func (c *queueCall) bridged() {
+	c.joining = false
+	c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
+	c.answered = true
 	c.journal(StageAnswered)
 }
 
@@ -586,6 +612,11 @@ func (c *queueCall) resync(m resyncMsg) {
 		c.endUnobserved = true
 		c.callerGone(m.at)
 		return
+	}
+	if c.joining && c.talking != nil && m.channels[c.talking.ch] {
+		// The agent's ChannelEnteredBridge was lost with the connection;
+		// both added and both still there: they talk.
+		c.bridged()
 	}
 	for _, at := range c.attempts {
 		if !m.channels[at.ch] {

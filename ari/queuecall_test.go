@@ -430,3 +430,30 @@ func TestCallRecords(t *testing.T) {
 		t.Errorf("answered - entry = %v, want 7s", a.Answered.Sub(a.Entry))
 	}
 }
+
+// Both addChannel requests succeed, but the caller hangs up between them: the
+// agent enters an empty bridge. The call is abandoned, not answered (found by
+// the chaos test: the agent's ChannelEnteredBridge lists the bridge's channels).
+func TestCallerLeavingAsAgentJoinsIsAbandoned(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: time.Minute}})
+	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Second, Match: func(method, path string) bool {
+		return method == "POST" && strings.HasSuffix(path, "-mix/addChannel")
+	}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(10 * time.Second) // the agent answers
+	h.await("caller's addChannel held", func() bool { return h.fake.Stats().Holding == 1 })
+	h.clock.Advance(time.Second)
+	h.await("agent's addChannel held", func() bool { return h.fake.Stats().Holding == 1 && h.fake.Stats().Delayed == 2 })
+	c.Hangup()
+	h.clock.Advance(time.Second)
+	r := h.oneRecord()
+	if r.Outcome != "abandoned" || r.Agent != "" || !r.Answered.IsZero() {
+		t.Errorf("record = %+v, want abandoned: the caller had left when the agent entered the bridge", r)
+	}
+	h.eventually("counted", func() bool { return h.value("callmon_calls_abandoned_total") == 1 })
+	if got := h.value("callmon_calls_answered_total"); got != 0 {
+		t.Errorf("answered = %v, want 0", got)
+	}
+	h.await("agent hung up", func() bool { ag, ok := h.channelOn(endpoint(1)); return ok && !ag.Alive })
+}
