@@ -3,6 +3,7 @@ package ari
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ type directCall struct {
 	leg      string    // the employee's channel
 	upAt     time.Time // employee Up (Asterisk time)
 	answered bool
+	joining  bool // both added to the mixing bridge; the employee's entry not yet seen
 	mixID    string
 	bridged  bool
 	vm       chan ari.Event
@@ -275,7 +277,12 @@ func (d *directCall) handle(msg any) {
 				d.hungUp(d.leg, time.Time(m.Timestamp))
 			}
 		}
+	case *ari.ChannelEnteredBridge:
+		d.joined(m)
 	case resyncMsg:
+		if d.joining && m.channels[d.id] && m.channels[d.leg] {
+			d.talks() // the employee's ChannelEnteredBridge was lost with the connection
+		}
 		if !m.channels[d.id] {
 			d.endUnobserved = true
 			d.hungUp(d.id, m.at)
@@ -336,9 +343,28 @@ func (d *directCall) employeeAnswered(ts time.Time) {
 	if err := d.a.rest.Bridge().AddChannel(mix, d.leg); err != nil {
 		return
 	}
-	d.a.m.Answered(DirectQueue, d.id, at)
-	d.answered = true
+	// Answered once the employee's ChannelEnteredBridge lists the caller
+	// (queueCall.joined: the caller may have left between the requests).
+	d.joining = true
 	d.answeredAt = at
+}
+
+// joined handles the employee's ChannelEnteredBridge into the mixing bridge.
+func (d *directCall) joined(m *ari.ChannelEnteredBridge) {
+	if !d.joining || m.Channel.ID != d.leg || m.Bridge.ID != d.mixID {
+		return
+	}
+	d.joining = false
+	if slices.Contains(m.Bridge.ChannelIDs, d.id) {
+		d.talks()
+	}
+}
+
+// talks counts the call answered.
+func (d *directCall) talks() {
+	d.joining = false
+	d.a.m.Answered(DirectQueue, d.id, d.answeredAt)
+	d.answered = true
 	d.journal(StageAnswered)
 }
 

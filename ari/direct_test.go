@@ -2,6 +2,7 @@ package ari_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,6 +108,33 @@ func TestDirectDialCallerHangsUpWhileRinging(t *testing.T) {
 	if vm.count() != 0 {
 		t.Error("voicemail after the caller hung up")
 	}
+}
+
+// As TestCallerLeavingAsAgentJoinsIsAbandoned, for a direct call: the
+// employee enters a bridge the caller has just left.
+func TestDirectDialCallerLeavingAsEmployeeJoinsIsAbandoned(t *testing.T) {
+	vm := &fakeVoicemail{outcome: "recorded"}
+	h := newHarness(t, harnessOptions{agents: 1, voicemail: vm, employee: &employeePhone{Behaviour: aritest.Behaviour{AnswerAfter: 8 * time.Second}}})
+	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Second, Match: func(method, path string) bool {
+		return method == "POST" && strings.HasSuffix(path, "/addChannel")
+	}})
+	c := h.direct("0503161234")
+	h.await("employee ringing", func() bool { return h.ringing("PJSIP/2001") == 1 })
+	h.clock.Advance(8 * time.Second)
+	h.await("caller's addChannel held", func() bool { return h.fake.Stats().Holding == 1 })
+	h.clock.Advance(time.Second)
+	h.await("employee's addChannel held", func() bool { return h.fake.Stats().Holding == 1 && h.fake.Stats().Delayed == 2 })
+	c.Hangup()
+	h.clock.Advance(time.Second)
+	h.eventually("abandoned", func() bool { return h.value("callmon_calls_abandoned_total", "queue", "direct") == 1 })
+	if got := h.value("callmon_calls_answered_total", "queue", "direct"); got != 0 {
+		t.Errorf("answered = %v, want 0: the caller had left when the employee entered the bridge", got)
+	}
+	r := h.oneRecord()
+	if r.Outcome != "abandoned" || !r.Answered.IsZero() {
+		t.Errorf("record = %+v, want abandoned", r)
+	}
+	h.await("employee hung up", func() bool { return h.liveChannels() == 0 })
 }
 
 func TestDirectDialToGeneralQueue(t *testing.T) {

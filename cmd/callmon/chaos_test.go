@@ -769,24 +769,6 @@ func TestChaos(t *testing.T) {
 		}
 		return false
 	}
-	// Open bug (issue 10 note): callmon counts a call answered when its REST request adding
-	// the agent to the caller's bridge succeeds, but a caller who hangs up just then has left
-	// the bridge already; Asterisk's ChannelEnteredBridge of the agent (the bridge's channels)
-	// would tell. Counted apart, not excused: the caller hung up within 100 ms of the recorded
-	// answer and the truth has no bridge.
-	recAnswered := map[string]time.Time{}
-	for _, p := range rep.Problems {
-		if p.What == "answered_at" {
-			if ts, err := time.Parse("2006-01-02T15:04:05.000Z", fmt.Sprint(p.Got)); err == nil {
-				recAnswered[p.Channel] = ts
-			}
-		}
-	}
-	joinedAsLeft := func(tr aritest.TruthRecord) bool {
-		a, ok1 := recAnswered[tr.Channel]
-		h, ok2 := stamp(tr.Hangup)
-		return ok1 && ok2 && tr.Bridged == "" && tr.HangupBy == "caller" && !h.Before(a) && h.Sub(a) <= 100*time.Millisecond
-	}
 	var unexplained []truthProblem
 	excused := map[string][]truthProblem{}
 	for _, p := range rep.Problems {
@@ -798,13 +780,11 @@ func TestChaos(t *testing.T) {
 			excused["in flight"] = append(excused["in flight"], p)
 		case p.What != "duplicate" && spooled(tr):
 			excused["spooled"] = append(excused["spooled"], p)
-		case p.What != "missing" && p.What != "duplicate" && joinedAsLeft(tr):
-			excused["KNOWN BUG: answered as the caller hung up"] = append(excused["KNOWN BUG: answered as the caller hung up"], p)
 		default:
 			unexplained = append(unexplained, p)
 		}
 	}
-	for _, kind := range []string{"unseen", "in flight", "spooled", "KNOWN BUG: answered as the caller hung up"} {
+	for _, kind := range []string{"unseen", "in flight", "spooled"} {
 		ps := excused[kind]
 		if len(ps) == 0 {
 			continue
