@@ -401,6 +401,9 @@ func TestChaos(t *testing.T) {
 			if truthBytes, err := os.ReadFile(truthFile); err == nil {
 				files["truth.jsonl"] = string(truthBytes)
 			}
+			if err := os.MkdirAll(keep, 0o755); err != nil {
+				t.Error(err)
+			}
 			for name, content := range files {
 				if err := os.WriteFile(filepath.Join(keep, name), []byte(content), 0o644); err != nil {
 					t.Error(err)
