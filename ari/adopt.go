@@ -261,10 +261,21 @@ func (a *App) adopt(ctx context.Context) {
 		// the call entered Stasis just now and its StasisStart is still on
 		// the way. Only the second can be told by waiting for it.
 		owned[idPrefix+ch.ID+"-hold"], owned[idPrefix+ch.ID+"-mix"] = true, true
-		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
+		for _, id := range append(legsOf(inv, ch.ID), idPrefix+ch.ID+"-e1") {
+			owned[id] = true // its agent's leg is not an orphan: adoptUnjournaled decides
+		}
 		// Bound to the term, not to this connection: if the connection is lost before the
 		// grace ends and the next one cannot take its inventory, the caller is still adopted.
 		term := a.termContext()
+		if b := inv.memberOf[ch.ID]; b == idPrefix+ch.ID+"-mix" {
+			// In its conversation bridge: a previous process saw its StasisStart, so none is
+			// on the way, and its agent may already have left (its journal entry is typically
+			// in a frozen node's spool): waiting would leave it alone there.
+			a.log.Info("caller not in the journal, in its conversation bridge; adopting it now", "call", ch.ID)
+			go a.adoptUnjournaled(term, ch, inv)
+			continue
+		}
+		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
 		if r, ok := a.unjournaled(ch); ok && a.cfg.Journal != nil {
 			// Journaled now, estimated: a process killed within the grace would
 			// otherwise leave the next one nothing to close if the caller leaves.
@@ -530,13 +541,14 @@ func (a *App) employee(id string, ch invChannel) *Employee {
 }
 
 // cleanOrphans hangs up callmon's legs that no call owns and deletes its
-// bridges that no call owns (left by calls that ended during the gap).
+// bridges that no call owns (left by calls that ended during the gap). owned
+// holds bridges and legs of calls still to be adopted.
 func (a *App) cleanOrphans(inv *inventory, owned map[string]bool) {
 	a.mu.Lock()
 	var legs []string
 	for id := range inv.app {
 		base := strings.TrimSuffix(id, ";2")
-		if strings.HasPrefix(id, idPrefix) && a.routes[id] == nil && a.routes[base] == nil {
+		if strings.HasPrefix(id, idPrefix) && a.routes[id] == nil && a.routes[base] == nil && !owned[base] {
 			if base != id && inv.app[base] {
 				continue // hanging up the ;1 half ends both
 			}

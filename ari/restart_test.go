@@ -452,6 +452,29 @@ func TestRestartKeepsCallbackConversation(t *testing.T) {
 	}
 }
 
+// A caller no journal knows (its entry was in a frozen node's spool) is talking in its mixing
+// bridge: it is adopted at once, not after the grace for a StasisStart that cannot come, so
+// that it is not left alone there when its agent hangs up; the agent's leg is not cut as an
+// orphan meanwhile.
+func TestRestartWithoutJournalCarriesConversationAtOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: 1500 * time.Millisecond}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	h.restartWithoutJournal()
+	h.eventually("adopted", func() bool { return h.logs.contains("carrying on a call a previous callmon left") })
+	if !h.bridgedWith(c.ID(), endpoint(1)) {
+		t.Fatal("the adoption cut the conversation")
+	}
+	h.clock.Advance(1500 * time.Millisecond) // the agent hangs up, within the 2 s grace
+	h.await("caller hung up after the agent", func() bool { return !h.alive(c.ID()) })
+	r := h.oneRecord()
+	if r.Outcome != "answered" || !r.EntryEstimated || !r.Adopted {
+		t.Errorf("record = %+v, want answered, adopted, entry estimated", r)
+	}
+}
+
 // A caller no journal knows hangs up during the grace for its StasisStart, and Asterisk fails
 // the check whether the caller is still there: callmon must ask again, not carry on a caller
 // who is gone (its flow would ring agents for nobody and never write a record).
