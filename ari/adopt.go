@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
+	"golang.org/x/sync/errgroup"
 )
 
 // Adoption (DESIGN §10.1): an ARI application and its subscriptions outlive
@@ -294,7 +295,7 @@ func (a *App) adopt(ctx context.Context) {
 		r.Adopted = true
 		a.closeUnobserved(r, "", now)
 	}
-	a.cleanOrphans(inv, owned)
+	a.cleanOrphans(ctx, inv, owned)
 }
 
 // termContext is the context of the current term (with Config.Standby), else Start's: what
@@ -542,10 +543,13 @@ func (a *App) employee(id string, ch invChannel) *Employee {
 
 // cleanOrphans hangs up callmon's legs that no call owns and deletes its
 // bridges that no call owns (left by calls that ended during the gap). owned
-// holds bridges and legs of calls still to be adopted.
-func (a *App) cleanOrphans(inv *inventory, owned map[string]bool) {
+// holds bridges and legs of calls still to be adopted. It works in the
+// background, a few requests at a time, until ctx (the connection) ends: after
+// many calls ended unseen there can be hundreds, and one by one on a slow
+// Asterisk they would hold up the event intake for minutes.
+func (a *App) cleanOrphans(ctx context.Context, inv *inventory, owned map[string]bool) {
 	a.mu.Lock()
-	var legs []string
+	var legs, bridges []string
 	for id := range inv.app {
 		base := strings.TrimSuffix(id, ";2")
 		if strings.HasPrefix(id, idPrefix) && a.routes[id] == nil && a.routes[base] == nil && !owned[base] {
@@ -556,17 +560,43 @@ func (a *App) cleanOrphans(inv *inventory, owned map[string]bool) {
 		}
 	}
 	a.mu.Unlock()
-	for _, id := range legs {
-		a.log.Info("hanging up a leg no call owns", "channel", id)
-		a.hangup(id)
-	}
 	for _, b := range inv.bridges {
 		if strings.HasPrefix(b.ID, idPrefix) && !owned[b.ID] {
-			a.log.Info("deleting a bridge no call owns", "bridge", b.ID, "channels", len(b.Channels))
-			a.deleteBridge(b.ID)
+			bridges = append(bridges, b.ID)
 		}
 	}
+	if len(legs)+len(bridges) == 0 {
+		return
+	}
+	a.log.Info("cleaning up what no call owns", "legs", len(legs), "bridges", len(bridges))
+	go func() {
+		var g errgroup.Group
+		g.SetLimit(orphanWorkers)
+		for _, id := range legs {
+			g.Go(func() error {
+				if ctx.Err() == nil {
+					a.log.Debug("hanging up a leg no call owns", "channel", id)
+					a.hangup(id)
+				}
+				return nil
+			})
+		}
+		for _, id := range bridges {
+			g.Go(func() error {
+				if ctx.Err() == nil {
+					a.log.Debug("deleting a bridge no call owns", "bridge", id)
+					a.deleteBridge(id)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}()
 }
+
+// orphanWorkers is how many clean-up requests run at once: a small share of
+// the REST client's connections.
+const orphanWorkers = 4
 
 // adoptMsg is the first message of an adopted call's flow: the state
 // Asterisk showed and the journal entry.

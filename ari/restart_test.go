@@ -3,6 +3,7 @@ package ari_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -528,4 +529,44 @@ func (h *harness) restartWithoutJournal() {
 	before := h.logs.count("caller not in the journal")
 	h.restart(h.jrnl.forget)
 	h.eventually("adoption deferred", func() bool { return h.logs.count("caller not in the journal") > before })
+}
+
+// Many calls ended while no process was connected, and Asterisk is slow to delete their
+// bridges: the clean-up must not hold up the events of new callers.
+func TestOrphanCleanUpDoesNotHoldUpNewCallers(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true, behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: time.Minute}})
+	var gone []*aritest.Caller
+	for range 8 {
+		c := h.call("0612345678")
+		h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+		gone = append(gone, c)
+	}
+	h.restart(func() {
+		for _, c := range gone {
+			c.Hangup()
+		}
+		h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Hour, Match: func(method, path string) bool {
+			return method == "DELETE" && slices.ContainsFunc(gone, func(c *aritest.Caller) bool {
+				return path == "/ari/bridges/cm-"+c.ID()+"-hold"
+			})
+		}})
+	})
+	h.eventually("clean-up begun", func() bool { return h.fake.Stats().Holding > 0 })
+	c := h.call("0612345679")
+	h.await("the new caller on hold while the clean-up waits for Asterisk", func() bool { return h.onHold(c.ID()) })
+	if _, err := h.app.Agents().Set(ari.PresenceChange{Agent: "a1", Action: ari.ActionLogin}); err != nil {
+		t.Fatal(err)
+	}
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("the agent's answer handled: bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	// And a cut websocket is taken up again at once.
+	conns := h.fake.Stats().Connections
+	h.fake.DropConnections()
+	h.await("reconnected", func() bool { return h.fake.Stats().Connections > conns && h.fake.Connected() })
+	if got := h.fake.Stats().Holding; got > 2*4 {
+		t.Errorf("%d deletions at once, want at most 4 per connection", got)
+	}
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(time.Hour)
 }
