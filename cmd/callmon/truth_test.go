@@ -230,8 +230,10 @@ func compareWithTruth(t testing.TB, truthFile, dbURL string, cfg *config.Config)
 				rep.Flagged[flag]++
 			}
 		}
-		// An app's own DELETE while its socket was down is seen by the app that sent it.
-		if tr.HangupUnseen && tr.HangupBy == "caller" {
+		// An app's own DELETE while its socket was down is seen by the app that sent it; a
+		// caller hanging up after their agent left ends nothing (the call ended when the
+		// agent left, which the record may well have seen).
+		if tr.HangupUnseen && tr.HangupBy == "caller" && tr.EndedBy == "caller" {
 			rep.Unseen++
 			if !r.EndedUnobserved {
 				rep.UnseenUnflagged = append(rep.UnseenUnflagged, tr.Channel)
@@ -365,13 +367,15 @@ func TestCompareWithTruth(t *testing.T) {
 		{Kind: "caller", Channel: "c5", Args: []string{"direct", "0503161234"}, Stasis: true, At: ts(5000), Hangup: ts(6000), HangupBy: "caller"},
 		// Still up: no record expected.
 		{Kind: "caller", Channel: "c6", Args: queue, Stasis: true, At: ts(6000), Open: true},
-		// Answered, then left alone 1.5 s after its agent hung up.
+		// Answered, then left alone 1.5 s after its agent hung up; it hung up itself while no
+		// callmon was connected, but the call had ended with the agent: not an unseen end.
 		{Kind: "caller", Channel: "c7", Args: queue, CallerNumber: "0600000007", Stasis: true, At: ts(7000),
-			Answered: ts(40000), Agent: "PJSIP/1002", Hangup: ts(50000), HangupBy: "app", EndedBy: "agent", AloneMaxMS: 1500},
+			Answered: ts(40000), Agent: "PJSIP/1002", Hangup: ts(50000), HangupBy: "caller", EndedBy: "agent", AloneMaxMS: 1500,
+			HangupUnseen: true},
 		// Hung up while no callmon was connected: the record, flagged, has the end callmon
 		// learnt of later; only what it observed is compared.
 		{Kind: "caller", Channel: "c8", Args: queue, CallerNumber: "0600000008", Stasis: true, At: ts(8000),
-			Hangup: ts(9000), HangupBy: "caller", HangupUnseen: true},
+			Hangup: ts(9000), HangupBy: "caller", EndedBy: "caller", HangupUnseen: true},
 		{Kind: "originated", Endpoint: "PJSIP/+31612345678@pstn", Count: 2, Outbound: true, At: ts(0), Last: ts(1)},
 		{Kind: "originated", Endpoint: "PJSIP/1001", Count: 3, At: ts(0), Last: ts(1)},
 	}
