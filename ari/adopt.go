@@ -160,8 +160,9 @@ func (a *App) restJSON(ctx context.Context, method, path string, reqBody []byte,
 // runs are told which channels still exist (resyncMsg); calls a previous
 // process left are carried on; calls that ended while nobody was connected
 // are closed once, now; callmon's bridges and legs that no call owns are
-// cleaned up.
-func (a *App) adopt(ctx context.Context) {
+// cleaned up. It returns how many callers Asterisk showed in the application,
+// and false when it could not take the inventory.
+func (a *App) adopt(ctx context.Context) (int, bool) {
 	// Flows started after the inventory (an automatic callback dialled
 	// meanwhile) are newer than it: they are not resynchronised from it.
 	a.mu.Lock()
@@ -187,7 +188,7 @@ func (a *App) adopt(ctx context.Context) {
 	inv, err := a.takeInventory(ctx)
 	if err != nil {
 		a.log.Error("cannot list Asterisk's channels and bridges; calls are resynchronised at the next connect", "err", err)
-		return
+		return 0, false
 	}
 	var journal []CallRecord
 	if a.cfg.LiveCalls != nil {
@@ -296,6 +297,7 @@ func (a *App) adopt(ctx context.Context) {
 		a.closeUnobserved(r, "", now)
 	}
 	a.cleanOrphans(ctx, inv, owned)
+	return len(callers), true
 }
 
 // termContext is the context of the current term (with Config.Standby), else Start's: what

@@ -555,8 +555,13 @@ func (a *App) Calls() int {
 func (a *App) resync(ctx context.Context, reconnect bool) {
 	a.agents.holdOffers()
 	defer a.agents.releaseOffers()
+	begin := time.Now()
 	a.agents.refreshEndpoints(ctx, a)
-	a.adopt(ctx)
+	if n, ok := a.adopt(ctx); ok {
+		// How long a takeover or reconnect left calls without a driver (the chaos test
+		// reads it too).
+		a.log.Info("view of Asterisk rebuilt", "reconnect", reconnect, "callers", n, "took", time.Since(begin).Round(time.Millisecond))
+	}
 }
 
 // earlyFrame picks the frames handled while the view is rebuilt after a
