@@ -38,6 +38,16 @@ type Voicemail interface {
 	Take(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (string, error)
 }
 
+// VoicemailResumer is a Voicemail that can carry on the dialogue a previous
+// process left on an adopted caller: the recording still running, or the
+// message finished while no process was connected. resumed is false when
+// there was nothing to carry on (the recording had not begun); the dialogue
+// then starts afresh with Take. Events and outcomes as for Take.
+type VoicemailResumer interface {
+	Voicemail
+	Resume(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (outcome string, resumed bool, err error)
+}
+
 // CallerInfo is who called.
 type CallerInfo struct{ Name, Number string }
 
@@ -123,6 +133,7 @@ func (d *directCall) record(outcome string, at time.Time) {
 type vmDoneMsg struct {
 	outcome string
 	err     error
+	resumed bool // carried on from a previous process
 }
 
 func (d *directCall) inbox() *mailbox { return d.mb }
@@ -213,9 +224,9 @@ func (d *directCall) adopt(m adoptMsg) {
 		d.phase = directRinging
 	case leg.State == "" && inv.channels[d.id].State == "Up":
 		// Answered by callmon with no employee leg: the voicemail dialogue
-		// was running; it starts again.
+		// was running. Its recording is carried on, not started again.
 		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
-		d.toVoicemail()
+		d.voicemail(true)
 	default:
 		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
 		d.start()
@@ -396,7 +407,11 @@ func (d *directCall) end() {
 
 // toVoicemail hands the caller to the voicemail dialogue, which runs in its
 // own goroutine and is fed this call's events.
-func (d *directCall) toVoicemail() {
+func (d *directCall) toVoicemail() { d.voicemail(false) }
+
+// voicemail starts the dialogue; adopted: carry on the one a previous process
+// left, when the Voicemail can (VoicemailResumer).
+func (d *directCall) voicemail(adopted bool) {
 	d.a.hangup(d.leg)
 	if d.a.cfg.Voicemail == nil {
 		// No way to take a message: someone in the general queue helps.
@@ -409,12 +424,24 @@ func (d *directCall) toVoicemail() {
 	}
 	d.phase = directVoicemail
 	d.vm = make(chan ari.Event, 256)
+	// Routed before the dialogue asks Asterisk anything: an end of the
+	// recording after its look-up must reach it.
 	d.a.route(vmRecordingName(d.id), d)
 	for i := 1; i <= 8; i++ {
 		d.a.route(fmt.Sprintf("%s%s-vm%d", idPrefix, d.id, i), d)
 	}
+	vm, emp := d.a.cfg.Voicemail, *d.emp
+	r, resumable := vm.(VoicemailResumer)
 	go func() {
-		outcome, err := d.a.cfg.Voicemail.Take(context.Background(), d.id, *d.emp, d.caller, d.vm)
+		ctx := context.Background()
+		if adopted && resumable {
+			outcome, resumed, err := r.Resume(ctx, d.id, emp, d.caller, d.vm)
+			if resumed {
+				d.mb.post(vmDoneMsg{outcome: outcome, err: err, resumed: true})
+				return
+			}
+		}
+		outcome, err := vm.Take(ctx, d.id, emp, d.caller, d.vm)
 		d.mb.post(vmDoneMsg{outcome: outcome, err: err})
 	}()
 }
@@ -425,7 +452,7 @@ func vmRecordingName(channelID string) string {
 }
 
 func (d *directCall) voicemailDone(m vmDoneMsg) {
-	d.a.log.Info("voicemail ended", "call", d.id, "outcome", m.outcome, "err", m.err)
+	d.a.log.Info("voicemail ended", "call", d.id, "outcome", m.outcome, "resumed", m.resumed, "err", m.err)
 	now := d.a.clock.Now()
 	switch m.outcome {
 	case "continued":

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
+	"github.com/CyCoreSystems/ari/v5/client/native"
 
 	ariv "callmon/ari"
 	"callmon/ari/aritest"
@@ -21,17 +22,100 @@ type employeePhone struct {
 // fakeVoicemail stands in for package voicemail (which has its own tests
 // against the fake Asterisk): it notes who was handed over and answers
 // with a fixed outcome once the dialogue would have ended.
+//
+// With a REST client (record) its dialogue leaves in Asterisk what the real
+// one does: the caller answered, then a recording vm-<channel> ended by #
+// or the hang-up; outcome comes with its RecordingFinished. Resume carries
+// on such a recording when it is live.
 type fakeVoicemail struct {
 	mu      sync.Mutex
 	taken   []string
+	resumed int
 	outcome string
+
+	rest *native.Client
+	// stallFirst: the first dialogue answers but never gets to the
+	// recording (a process killed during the greeting).
+	stallFirst bool
+	// quit ends the dialogues of stopped processes when the test ends.
+	quit chan struct{}
 }
 
 func (f *fakeVoicemail) Take(ctx context.Context, ch string, e ariv.Employee, c ariv.CallerInfo, events <-chan ari.Event) (string, error) {
 	f.mu.Lock()
 	f.taken = append(f.taken, ch+"/"+e.ID)
+	n, rest := len(f.taken), f.rest
 	f.mu.Unlock()
-	return f.outcome, nil
+	if rest == nil {
+		return f.outcome, nil
+	}
+	key := ari.NewKey(ari.ChannelKey, ch)
+	if err := rest.Channel().Answer(key); err != nil {
+		return "failed", err
+	}
+	if n == 1 && f.stallFirst {
+		<-f.quit
+		return "", nil
+	}
+	_, err := rest.Channel().Record(key, recordingOf(ch), &ari.RecordingOptions{Format: "wav", Beep: true, Terminate: "#"})
+	if err != nil {
+		return "failed", err
+	}
+	return f.recorded(ch, events), nil
+}
+
+var _ ariv.VoicemailResumer = (*fakeVoicemail)(nil)
+
+// Resume carries on the channel's recording if it is live.
+func (f *fakeVoicemail) Resume(ctx context.Context, ch string, e ariv.Employee, c ariv.CallerInfo, events <-chan ari.Event) (string, bool, error) {
+	f.mu.Lock()
+	rest := f.rest
+	f.mu.Unlock()
+	if rest == nil {
+		return "", false, nil
+	}
+	if _, err := rest.LiveRecording().Data(ari.NewKey(ari.LiveRecordingKey, recordingOf(ch))); err != nil {
+		return "", false, nil
+	}
+	f.mu.Lock()
+	f.resumed++
+	f.mu.Unlock()
+	return f.recorded(ch, events), true, nil
+}
+
+// recorded waits for the end of the channel's recording.
+func (f *fakeVoicemail) recorded(ch string, events <-chan ari.Event) string {
+	for {
+		select {
+		case e := <-events:
+			if r, ok := e.(*ari.RecordingFinished); ok && r.Recording.Name == recordingOf(ch) {
+				return f.outcome
+			}
+		case <-f.quit:
+			return ""
+		}
+	}
+}
+
+// record makes the dialogues record in the fake Asterisk (see fakeVoicemail).
+func (f *fakeVoicemail) record(h *harness) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rest = native.New(&native.Options{Application: "callmon", URL: h.cfg.URL, Username: h.cfg.User, Password: h.cfg.Password})
+}
+
+func (f *fakeVoicemail) resumes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.resumed
+}
+
+func recordingOf(ch string) string { return "vm-" + strings.ReplaceAll(ch, ".", "-") }
+
+func newRecordingVoicemail(t *testing.T, stallFirst bool) *fakeVoicemail {
+	f := &fakeVoicemail{outcome: "recorded", stallFirst: stallFirst, quit: make(chan struct{})}
+	t.Cleanup(func() { close(f.quit) })
+	return f
 }
 
 func (f *fakeVoicemail) count() int {
@@ -152,4 +236,69 @@ func TestDirectDialToGeneralQueue(t *testing.T) {
 		return h.value("callmon_calls_offered_total", "queue", "general") == 2
 	})
 	h.awaitPlay("sound:callmon/number-not-in-use", 1)
+}
+
+// A restart while the caller records their message carries the recording
+// on: no second greeting or recording, and the message is the outcome.
+func TestRestartDuringVoicemailRecordingResumesIt(t *testing.T) {
+	vm := newRecordingVoicemail(t, false)
+	h := newHarness(t, harnessOptions{agents: 1, voicemail: vm, employee: &employeePhone{Behaviour: aritest.Behaviour{Busy: true}}})
+	vm.record(h)
+	c := h.direct("0503161234")
+	h.await("the message being recorded", func() bool { _, rec := c.Recording(); return rec })
+	h.clock.Advance(aritest.BeepDuration)
+	c.Speak(3 * time.Second)
+	h.clock.Advance(3 * time.Second)
+
+	h.restart(nil)
+	h.eventually("the recording carried on", func() bool { return vm.resumes() == 1 })
+	c.SendDTMF("#")
+	h.await("the caller hung up after the message", func() bool { return !h.alive(c.ID()) })
+	if r := h.oneRecord(); r.Outcome != "voicemail" || !r.Adopted {
+		t.Errorf("record = %+v, want voicemail, adopted", r)
+	}
+	if n := vm.count(); n != 1 {
+		t.Errorf("%d dialogues taken, want the first process's one", n)
+	}
+	if n := h.requests("POST", "/record"); n != 1 {
+		t.Errorf("%d recordings requested, want 1", n)
+	}
+	if !h.logs.contains("resumed=true") {
+		t.Errorf("the outcome was not the resumed dialogue's\nlog:\n%s", h.logs)
+	}
+}
+
+// A restart before the recording began starts the dialogue over.
+func TestRestartDuringVoicemailGreetingTakesItAgain(t *testing.T) {
+	vm := newRecordingVoicemail(t, true)
+	h := newHarness(t, harnessOptions{agents: 1, voicemail: vm, employee: &employeePhone{Behaviour: aritest.Behaviour{Busy: true}}})
+	vm.record(h)
+	c := h.direct("0503161234")
+	h.eventually("the dialogue", func() bool { return vm.count() == 1 })
+	h.await("the caller answered", func() bool { ch, _ := h.fake.Channel(c.ID()); return ch.State == "Up" })
+
+	h.restart(nil)
+	h.await("the message being recorded", func() bool { _, rec := c.Recording(); return rec })
+	h.clock.Advance(aritest.BeepDuration)
+	c.Speak(2 * time.Second)
+	h.clock.Advance(2 * time.Second)
+	c.SendDTMF("#")
+	h.await("the caller hung up after the message", func() bool { return !h.alive(c.ID()) })
+	if r := h.oneRecord(); r.Outcome != "voicemail" || !r.Adopted {
+		t.Errorf("record = %+v, want voicemail, adopted", r)
+	}
+	if n, r := vm.count(), vm.resumes(); n != 2 || r != 0 {
+		t.Errorf("%d dialogues taken, %d resumed; want the dialogue taken again", n, r)
+	}
+}
+
+// requests counts the REST requests with that method whose path ends so.
+func (h *harness) requests(method, suffix string) int {
+	n := 0
+	for _, r := range h.fake.Log() {
+		if r.Kind == aritest.KindREST && r.Method == method && strings.HasSuffix(r.Path, suffix) {
+			n++
+		}
+	}
+	return n
 }

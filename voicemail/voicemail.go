@@ -53,12 +53,14 @@ type Config struct {
 	Clock interface{ Now() time.Time }
 }
 
-// Result is what Run did.
+// Result is what Run or Resume did.
 type Result struct {
 	Outcome   Outcome
-	Recording string        // the stored recording's name when Recorded
-	Duration  time.Duration // the message's length (RecordingFinished's duration) when Recorded or Discarded
-	Cause     string        // why, when Failed (Asterisk's cause or the failed request) or Discarded
+	Recording string // the stored recording's name when Recorded
+	// Duration is the message's length (RecordingFinished's duration) when Recorded or
+	// Discarded; 0 (unknown) when Resume found the message already finished and stored.
+	Duration time.Duration
+	Cause    string // why, when Failed (Asterisk's cause or the failed request) or Discarded
 }
 
 // maxGreeting is how many greeting media Run plays: the dispatcher in package ari routes
@@ -96,6 +98,32 @@ func Run(ctx context.Context, rest *native.Client, channelID string, greeting []
 	}
 	d := &dialogue{ctx: ctx, rest: rest, id: channelID, name: RecordingName(channelID), events: events}
 	res, err := d.run(greeting, cfg)
+	if ctx.Err() != nil && err == ctx.Err() {
+		d.cleanup()
+	}
+	return res, err
+}
+
+// ErrNothingToResume is Resume's answer when the previous process had not started recording:
+// the greeting it left playing is stopped, and the dialogue starts afresh with Run.
+var ErrNothingToResume = errors.New("voicemail: nothing to resume")
+
+// Resume carries on the dialogue a previous callmon process left on a caller's channel (it died
+// or stopped; Asterisk kept the call, its recording and its playbacks). Asterisk decides:
+//   - the recording is live (queued or recording): Resume waits for its end as Run does, with
+//     the same outcomes; the message is not interrupted and the greeting not repeated;
+//   - it is no longer live but stored: the message ended while no process was connected;
+//     Recorded with Duration 0, as its length is no longer known (MinDuration is not applied);
+//   - neither: Resume stops any greeting playback left over (so that it does not overlap Run's)
+//     and returns ErrNothingToResume with an empty Result (HungUp if the caller leaves
+//     meanwhile).
+//
+// events as for Run, routed before Resume is called: an end that happens after the look-up
+// arrives there. Errors and ctx as for Run.
+func Resume(ctx context.Context, rest *native.Client, channelID string, cfg Config, events <-chan ari.Event) (Result, error) {
+	cfg = cfg.withDefaults()
+	d := &dialogue{ctx: ctx, rest: rest, id: channelID, name: RecordingName(channelID), events: events}
+	res, err := d.resume(cfg)
 	if ctx.Err() != nil && err == ctx.Err() {
 		d.cleanup()
 	}
@@ -177,8 +205,13 @@ func (d *dialogue) run(greeting []string, cfg Config) (Result, error) {
 		return d.restFailure("record", err)
 	}
 	d.recording = true
+	return d.awaitRecording(false, cfg)
+}
 
-	started, hungUp := false, false
+// awaitRecording waits for the end of the recording d.recording says is live: started when
+// its RecordingStarted has been seen (the beep is over, digits belong to Asterisk).
+func (d *dialogue) awaitRecording(started bool, cfg Config) (Result, error) {
+	hungUp := false
 	for {
 		e, err := d.next()
 		if err != nil {
@@ -219,6 +252,61 @@ func (d *dialogue) run(greeting []string, cfg Config) (Result, error) {
 			}
 		}
 	}
+}
+
+func (d *dialogue) resume(cfg Config) (Result, error) {
+	live, err := d.rest.LiveRecording().Data(ari.NewKey(ari.LiveRecordingKey, d.name))
+	switch {
+	case err != nil && status(err) != http.StatusNotFound:
+		return d.failure("look up live recording", err)
+	case err == nil && live.State == "failed":
+		return Result{Outcome: Failed, Cause: live.Cause},
+			fmt.Errorf("voicemail: recording %s on %s failed: %s", d.name, d.id, live.Cause)
+	case err == nil && live.State != "done" && live.State != "canceled":
+		// queued, recording (or paused, which callmon never asks for).
+		d.recording = true
+		return d.awaitRecording(live.State != "queued", cfg)
+	}
+	// Not live ("done" is the instant before Asterisk drops a finished one).
+	_, err = d.rest.StoredRecording().Data(ari.NewKey(ari.StoredRecordingKey, d.name))
+	switch {
+	case err == nil:
+		return Result{Outcome: Recorded, Recording: d.name}, nil
+	case status(err) != http.StatusNotFound:
+		return d.failure("look up stored recording", err)
+	}
+	if res, err := d.stopGreeting(); err != nil || res.Outcome != "" {
+		return res, err
+	}
+	return Result{}, ErrNothingToResume
+}
+
+// stopGreeting stops the greeting playbacks a previous process left and waits for the
+// PlaybackFinished of each one it stopped: Run plays under the same ids, and would take the
+// old playback's end for its own (or find its id still taken). Asterisk reports the end of a
+// stopped playback, of a queued one too when its turn comes (res_stasis_playback.c publishes
+// the canceled state as "done"). A hang-up meanwhile ends it with HungUp.
+func (d *dialogue) stopGreeting() (Result, error) {
+	stopped := map[string]bool{}
+	for n := 1; n <= maxGreeting; n++ {
+		id := PlaybackID(d.id, n)
+		// 404: never played or over; nothing else can be done about another error.
+		if d.rest.Playback().Stop(ari.NewKey(ari.PlaybackKey, id)) == nil {
+			stopped[id] = true
+		}
+	}
+	for len(stopped) > 0 {
+		e, err := d.next()
+		if err != nil {
+			return Result{}, err
+		}
+		if f, ok := e.(*ari.PlaybackFinished); ok {
+			delete(stopped, f.Playback.ID)
+		} else if d.hangup(e) {
+			return Result{Outcome: HungUp}, nil
+		}
+	}
+	return Result{}, nil
 }
 
 // finished decides on a recording that ended with a duration.
@@ -268,7 +356,33 @@ func (d *dialogue) restFailure(what string, err error) (Result, error) {
 	case http.StatusNotFound, http.StatusConflict:
 		return Result{Outcome: HungUp}, nil
 	}
+	return d.failure(what, err)
+}
+
+func (d *dialogue) failure(what string, err error) (Result, error) {
 	return Result{Outcome: Failed, Cause: what + ": " + err.Error()}, fmt.Errorf("voicemail: %s on %s: %w", what, d.id, err)
+}
+
+// status is the HTTP status of a failed request, 0 if it got none. ari/v5's Data getters wrap
+// the request error in a type with Cause but no Unwrap, which CodeFromError does not see
+// through (package ari's statusOf does the same).
+func status(err error) int {
+	for range 8 { // a bound against a Cause that returns its own error
+		var re native.RequestError
+		if errors.As(err, &re) {
+			return re.Code()
+		}
+		var c interface{ Cause() error }
+		if !errors.As(err, &c) {
+			return 0
+		}
+		next := c.Cause()
+		if next == nil || next == err {
+			return 0
+		}
+		err = next
+	}
+	return 0
 }
 
 func (d *dialogue) stopPlayback() {

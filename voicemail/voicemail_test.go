@@ -36,18 +36,23 @@ type fixture struct {
 	c      *aritest.Caller
 	events chan ari.Event
 
-	mu   sync.Mutex
-	keys map[string]bool // channel id, playback ids, recording name
+	mu     sync.Mutex
+	keys   map[string]bool // channel id, playback ids, recording name
+	stream chan ari.Event  // where dispatch sends them: events, or a later process's
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: aritest.NewManualClock(start), events: make(chan ari.Event, 256), keys: map[string]bool{}}
+	f.stream = f.events
 	s, err := aritest.New(aritest.Options{User: user, Password: pass, Clock: f.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	// Before the fake closes: its shutdown waits a second for a connection the transport dialled
+	// for a request that got another one meanwhile (two dialogues make requests at once).
+	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
 	f.s = s
 	f.rest = native.New(&native.Options{Application: "callmon", URL: s.URL(), Username: user, Password: pass})
 
@@ -96,13 +101,14 @@ func (f *fixture) dispatch(ctx context.Context, ws *websocket.Conn) {
 		}
 		f.mu.Lock()
 		mine := f.keys[ids.Channel.ID] || f.keys[ids.Playback.ID] || f.keys[ids.Recording.Name]
+		stream := f.stream
 		f.mu.Unlock()
 		if !mine {
 			continue
 		}
 		if e, err := ari.DecodeEvent(data); err == nil && e != nil {
 			select {
-			case f.events <- e:
+			case stream <- e:
 			case <-ctx.Done():
 				return
 			}
@@ -118,8 +124,41 @@ type outcome struct {
 // run starts Run on the caller's channel.
 func (f *fixture) run(ctx context.Context, greeting []string) <-chan outcome {
 	out := make(chan outcome, 1)
+	events := f.events // restart replaces it
 	go func() {
-		res, err := voicemail.Run(ctx, f.rest, f.c.ID(), greeting, cfg, f.events)
+		res, err := voicemail.Run(ctx, f.rest, f.c.ID(), greeting, cfg, events)
+		out <- outcome{res, err}
+	}()
+	return out
+}
+
+// restart leaves the dialogue as a killed process does: it gets no more events and does nothing
+// more (its context ends with the test), Asterisk carries on; later events go to a new
+// process's stream, f.events.
+func (f *fixture) restart() {
+	f.mu.Lock()
+	f.events = make(chan ari.Event, 256)
+	f.stream = f.events
+	f.mu.Unlock()
+}
+
+// runDying starts Run in a process that restart will leave. It ends with the test, before the
+// fake closes (a request of its in flight would hold the fake's shutdown).
+func (f *fixture) runDying(greeting []string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := f.run(ctx, greeting)
+	f.t.Cleanup(func() {
+		cancel()
+		<-out
+	})
+}
+
+// resume starts Resume on the caller's channel.
+func (f *fixture) resume(ctx context.Context) <-chan outcome {
+	out := make(chan outcome, 1)
+	events := f.events
+	go func() {
+		res, err := voicemail.Resume(ctx, f.rest, f.c.ID(), cfg, events)
 		out <- outcome{res, err}
 	}()
 	return out
@@ -158,14 +197,31 @@ func (f *fixture) sent(typ, sub string) bool {
 	return false
 }
 
-// requested reports whether the app made a request with that method and path prefix.
-func (f *fixture) requested(method, path string) bool {
+// count is how many events of that type whose frame contains sub the fake has sent.
+func (f *fixture) count(typ, sub string) int {
+	n := 0
 	for _, r := range f.s.Log() {
-		if r.Kind == aritest.KindREST && r.Method == method && strings.HasPrefix(r.Path, "/ari"+path) {
-			return true
+		if r.Kind == aritest.KindEvent && r.Type == typ && bytes.Contains(r.Raw, []byte(sub)) {
+			n++
 		}
 	}
-	return false
+	return n
+}
+
+// requested reports whether the app made a request with that method and path prefix.
+func (f *fixture) requested(method, path string) bool {
+	return f.requests(method, path) > 0
+}
+
+// requests counts the app's requests with that method and path prefix.
+func (f *fixture) requests(method, path string) int {
+	n := 0
+	for _, r := range f.s.Log() {
+		if r.Kind == aritest.KindREST && r.Method == method && strings.HasPrefix(r.Path, "/ari"+path) {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fixture) summary() string {
@@ -355,5 +411,108 @@ func TestCancelScrapsRecording(t *testing.T) {
 	}
 	if got := f.stored(); len(got) != 0 {
 		t.Errorf("stored recordings %v after cancel, want none", got)
+	}
+}
+
+// killedWhileRecording runs the dialogue in a process that restart leaves 2 s into the message.
+func (f *fixture) killedWhileRecording() {
+	f.t.Helper()
+	f.runDying(nil)
+	f.greeting(1)
+	f.message(2 * time.Second)
+	f.restart()
+}
+
+// resumeWhileRecording resumes the recording killedWhileRecording left; the caller talks a
+// second more and then ends as end says.
+func (f *fixture) resumeWhileRecording(end func()) (voicemail.Result, error) {
+	f.t.Helper()
+	f.killedWhileRecording()
+	out := f.resume(context.Background())
+	// The end comes after the look-up, as an event (the other order is TestResumeStoredDuringGap).
+	f.await("the look-up of the live recording", func() bool { return f.requested("GET", "/recordings/live/"+f.name()) })
+	f.c.Speak(time.Second)
+	f.clock.Advance(time.Second)
+	end()
+	return f.result(out)
+}
+
+// noSecondDialogue checks the resumed dialogue did not start over.
+func (f *fixture) noSecondDialogue() {
+	f.t.Helper()
+	if n, m := f.requests("POST", "/channels/"+f.c.ID()+"/play"), f.requests("POST", "/channels/"+f.c.ID()+"/record"); n != 1 || m != 1 {
+		f.t.Errorf("%d greeting playbacks and %d recordings, want the first process's one of each; log: %s", n, m, f.summary())
+	}
+}
+
+func TestResumeRecordingEndedByHash(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.resumeWhileRecording(func() { f.c.SendDTMF("#") })
+	f.wantRecorded(res, err, 3*time.Second)
+	f.noSecondDialogue()
+}
+
+func TestResumeRecordingHangupKeepsMessage(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.resumeWhileRecording(f.c.Hangup)
+	f.wantRecorded(res, err, 3*time.Second)
+	f.noSecondDialogue()
+}
+
+// The caller ended the message while no process was connected: the stored recording is the
+// message, its length unknown (and not held against MinDuration).
+func TestResumeStoredDuringGap(t *testing.T) {
+	f := newFixture(t)
+	f.killedWhileRecording()
+	f.c.SendDTMF("#")
+	f.await("the recording's end", func() bool { return f.sent("RecordingFinished", f.name()) })
+	res, err := f.result(f.resume(context.Background()))
+	if err != nil || res.Outcome != voicemail.Recorded || res.Recording != f.name() || res.Duration != 0 {
+		t.Fatalf("Resume = %+v, %v; want recorded %s of unknown duration", res, err, f.name())
+	}
+	if !slices.Contains(f.stored(), f.name()) {
+		t.Errorf("stored recordings %v lack %s", f.stored(), f.name())
+	}
+	f.noSecondDialogue()
+}
+
+// Killed during the greeting: the greeting still playing is stopped before Run plays it again.
+func TestResumeNothingStopsGreeting(t *testing.T) {
+	f := newFixture(t)
+	f.runDying([]string{"sound:callmon/greeting-e1", "sound:vm-intro"})
+	vm1, vm2 := voicemail.PlaybackID(f.c.ID(), 1), voicemail.PlaybackID(f.c.ID(), 2)
+	f.await("the greeting", func() bool { return f.sent("PlaybackStarted", `"`+vm1+`"`) })
+	f.restart()
+
+	res, err := f.result(f.resume(context.Background()))
+	if !errors.Is(err, voicemail.ErrNothingToResume) || res.Outcome != "" {
+		t.Fatalf("Resume = %+v, %v; want ErrNothingToResume", res, err)
+	}
+	if !f.requested("DELETE", "/playbacks/"+vm1) || f.count("PlaybackFinished", `"`+vm1+`"`) != 1 {
+		t.Fatalf("the old greeting was not stopped; log: %s", f.summary())
+	}
+	if f.requested("POST", "/channels/"+f.c.ID()+"/record") {
+		t.Fatal("Resume recorded")
+	}
+
+	out := f.run(context.Background(), []string{"sound:callmon/greeting-e1", "sound:vm-intro"})
+	f.await("the greeting again", func() bool { return f.count("PlaybackStarted", `"`+vm1+`"`) == 2 })
+	f.clock.Advance(aritest.DefaultMediaDuration)
+	f.await("its second part", func() bool { return f.sent("PlaybackStarted", `"`+vm2+`"`) })
+	f.clock.Advance(aritest.DefaultMediaDuration)
+	f.await("the recording", func() bool { return f.sent("RecordingStarted", f.name()) })
+	f.message(2 * time.Second)
+	f.c.SendDTMF("#")
+	res, err = f.result(out)
+	f.wantRecorded(res, err, 2*time.Second)
+	// Run went on to the second part when its own first one ended, not the stopped one.
+	finished := 0
+	for _, r := range f.s.Log() {
+		switch {
+		case r.Kind == aritest.KindEvent && r.Type == "PlaybackFinished" && bytes.Contains(r.Raw, []byte(`"`+vm1+`"`)):
+			finished++
+		case r.Kind == aritest.KindREST && r.Method == "POST" && strings.HasSuffix(r.Path, "/play/"+vm2) && finished < 2:
+			t.Errorf("the second part played after %d ends of the first; log: %s", finished, f.summary())
+		}
 	}
 }

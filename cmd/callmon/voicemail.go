@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,6 +61,29 @@ func (v *voicemailTaker) Take(ctx context.Context, ch string, e ari.Employee, ca
 	}
 	received := v.clock.Now()
 	res, err := voicemail.Run(ctx, v.rest, ch, greeting, v.cfg, events)
+	return v.keep(ctx, ch, e, caller, received, res, err)
+}
+
+// ari takes the resumer as an optional interface: a drifted signature would
+// silently restart adopted dialogues.
+var _ ari.VoicemailResumer = (*voicemailTaker)(nil)
+
+// Resume carries on the dialogue a previous process left (ari.VoicemailResumer).
+func (v *voicemailTaker) Resume(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, events <-chan ariv5.Event) (string, bool, error) {
+	// When the message was left is known only to the process that died: the
+	// resume is the nearest (later by at most the message and the gap).
+	received := v.clock.Now()
+	res, err := voicemail.Resume(ctx, v.rest, ch, v.cfg, events)
+	if errors.Is(err, voicemail.ErrNothingToResume) {
+		return "", false, nil
+	}
+	outcome, err := v.keep(ctx, ch, e, caller, received, res, err)
+	return outcome, true, err
+}
+
+// keep counts how a dialogue ended and stores a recorded message as the
+// employee's voicemail.
+func (v *voicemailTaker) keep(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, received time.Time, res voicemail.Result, err error) (string, error) {
 	if err != nil {
 		return string(voicemail.Failed), err
 	}

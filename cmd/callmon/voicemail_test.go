@@ -281,3 +281,50 @@ func TestVoicemailDialplanMode(t *testing.T) {
 		t.Errorf("task number %q assignee %q", number, assignee)
 	}
 }
+
+// A callmon stopped while the caller records their message: the next one
+// carries the recording on (no second greeting) and stores the message as
+// the employee's voicemail.
+func TestRestartDuringVoicemailStoresTheMessage(t *testing.T) {
+	s := voicemailSite(t, pgtest.URL(t, "cmd_vm_resume"))
+	c := directToVoicemail(t, s)
+	s.clk.Advance(aritest.DefaultMediaDuration)
+	s.await("recording", func() bool { _, rec := c.Recording(); return rec })
+	s.clk.Advance(aritest.BeepDuration)
+	c.Speak(3 * time.Second)
+	s.clk.Advance(3 * time.Second)
+	// The first process must have read the answer to its record request,
+	// which nothing shows: stopped during a request, it acts on the failure
+	// before its calls are dropped (the caller goes to the general queue).
+	time.Sleep(200 * time.Millisecond)
+
+	s.stop()
+	s.start()
+	s.await("the recording looked up", func() bool {
+		for _, r := range s.fake.Log() {
+			if r.Kind == aritest.KindREST && r.Method == "GET" && strings.HasPrefix(r.Path, "/ari/recordings/live/") {
+				return true
+			}
+		}
+		return false
+	})
+	c.Speak(time.Second)
+	s.clk.Advance(time.Second)
+	s.key(c, "#")
+	s.eventually("voicemail outcome", func() bool {
+		return s.value("callmon_calls_total", "queue", "direct", "outcome", "voicemail") == 1
+	})
+	s.eventually("records written", func() bool { return s.value("callmon_spool_records") == 0 })
+	var employee string
+	var ms int
+	if err := s.row("SELECT employee, duration_ms FROM voicemails").Scan(&employee, &ms); err != nil {
+		t.Fatalf("voicemail row: %v", err)
+	}
+	if employee != "erik" || ms < 4000 {
+		t.Errorf("voicemail = %s, %d ms; want erik's of at least 4 s", employee, ms)
+	}
+	if n := s.plays("sound:vm-intro"); n != 1 {
+		t.Errorf("greeting played %d times, want once", n)
+	}
+	s.eventually("message waiting", func() bool { _, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 1 })
+}
