@@ -454,6 +454,13 @@ func vmRecordingName(channelID string) string {
 func (d *directCall) voicemailDone(m vmDoneMsg) {
 	d.a.log.Info("voicemail ended", "call", d.id, "outcome", m.outcome, "resumed", m.resumed, "err", m.err)
 	now := d.a.clock.Now()
+	if m.outcome == "failed" && !d.a.driving() {
+		// Interrupted by the end of this process's term, not by Asterisk: the
+		// recording goes on, and the next process carries it on.
+		d.a.log.Info("voicemail left to the next active callmon", "call", d.id)
+		d.phase = directDone
+		return
+	}
 	switch m.outcome {
 	case "continued":
 		// The dialplan's VoiceMail() has the caller now (voicemail.mode:

@@ -49,6 +49,22 @@ func (f *fence) RoundTrip(req *http.Request) (*http.Response, error) {
 	return f.next.RoundTrip(req.WithContext(ctx))
 }
 
+// driving reports whether this App may still command Asterisk: a flow whose
+// request failed because it may not (its term ended, its lease may have run
+// out, Stop) leaves the call as it is, for the next active process to adopt.
+func (a *App) driving() bool {
+	if a.fence.valid != nil && !a.fence.valid() {
+		return false
+	}
+	if !a.fence.standby {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return !a.stopped
+	}
+	t := a.fence.term.Load()
+	return t != nil && (*t).Err() == nil
+}
+
 // term is the App's current term, if it is active.
 type term struct {
 	mu     sync.Mutex

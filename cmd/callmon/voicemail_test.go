@@ -293,11 +293,9 @@ func TestRestartDuringVoicemailStoresTheMessage(t *testing.T) {
 	s.clk.Advance(aritest.BeepDuration)
 	c.Speak(3 * time.Second)
 	s.clk.Advance(3 * time.Second)
-	// The first process must have read the answer to its record request,
-	// which nothing shows: stopped during a request, it acts on the failure
-	// before its calls are dropped (the caller goes to the general queue).
-	time.Sleep(200 * time.Millisecond)
-
+	// Stopped while its record request may still be in flight: the failure
+	// that request then reports is the stop's, not Asterisk's, and changes
+	// nothing (the caller is not moved to the general queue).
 	s.stop()
 	s.start()
 	s.await("the recording looked up", func() bool {
