@@ -337,7 +337,7 @@ func (d *directCall) employeeAnswered(ts time.Time) {
 	d.phase = directTalking
 	at := d.upAt
 	if at.IsZero() {
-		at = ts
+		at, d.answerEstimated = ts, true // as queueCall.agentAnswered
 	}
 	if err := d.a.rest.Channel().Answer(d.key()); err != nil && !gone(err) {
 		d.a.log.Warn("answer caller failed", "call", d.id, "err", err)

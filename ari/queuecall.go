@@ -436,7 +436,10 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	c.a.agents.connected(at.agent.ID, c)
 	answeredAt := at.upAt
 	if answeredAt.IsZero() {
-		answeredAt = ts
+		// Its ChannelStateChange Up, which comes first, was lost with a
+		// connection: the StasisStart's time (the same millisecond in the
+		// traces) stands in, flagged.
+		answeredAt, c.answerEstimated = ts, true
 	}
 
 	mix := ari.NewKey(ari.BridgeKey, c.mixID)
