@@ -291,8 +291,8 @@ func (d *directCall) handle(msg any) {
 	case *ari.ChannelEnteredBridge:
 		d.joined(m)
 	case resyncMsg:
-		if d.joining && m.channels[d.id] && m.channels[d.leg] {
-			d.talks() // the employee's ChannelEnteredBridge was lost with the connection
+		if d.joining {
+			d.talks() // the employee's ChannelEnteredBridge was lost with the connection (queueCall.resync)
 		}
 		if !m.channels[d.id] {
 			d.endUnobserved = true

@@ -23,6 +23,7 @@ type memPresence struct {
 	rows    map[string]Presence
 	down    bool
 	saves   []Presence // the writes that landed, in order
+	refused []Presence // the writes tried while down
 	changed func(string)
 }
 
@@ -40,6 +41,7 @@ func (m *memPresence) Load(context.Context) (map[string]Presence, error) {
 func (m *memPresence) Save(_ context.Context, p Presence) error {
 	m.mu.Lock()
 	if m.down {
+		m.refused = append(m.refused, p)
 		m.mu.Unlock()
 		return errDown
 	}
@@ -88,6 +90,18 @@ func (m *memPresence) setDown(down bool) {
 	m.mu.Lock()
 	m.down = down
 	m.mu.Unlock()
+}
+
+// tried reports whether a write of p was tried while the store was down.
+func (m *memPresence) tried(p Presence) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.refused {
+		if r == p {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *memPresence) landed() []Presence {
@@ -193,13 +207,16 @@ func TestPresenceOutageKeepsNewestPerAgent(t *testing.T) {
 	if got := store.landed(); len(got) != 0 {
 		t.Fatalf("writes while down: %+v", got)
 	}
-	store.setDown(false)
-	waitUntil(t, "the backlog written", func() bool { return ag.PresenceBacklog() == 0 })
-	got := store.landed()
 	want := []Presence{
 		{Agent: "a1", LoggedIn: true, Paused: true, Reason: "lunch", ChangedAt: p0.Add(5 * time.Second), ChangedBy: "a1"},
 		{Agent: "a2", LoggedIn: true, ChangedAt: p0.Add(6 * time.Second), ChangedBy: "a2"},
 	}
+	// The saver retries all the while; once it has tried a1's newest change, no
+	// attempt with an older one (taken before it) can still be under way.
+	waitUntil(t, "a1's newest change tried", func() bool { return store.tried(want[0]) })
+	store.setDown(false)
+	waitUntil(t, "the backlog written", func() bool { return ag.PresenceBacklog() == 0 })
+	got := store.landed()
 	if len(got) != len(want) {
 		t.Fatalf("writes %+v, want %+v", got, want)
 	}

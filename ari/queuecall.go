@@ -610,16 +610,18 @@ func (c *queueCall) resync(m resyncMsg) {
 	if c.phase == phaseDone {
 		return
 	}
+	if c.joining {
+		// Both added to the mixing bridge, and the agent's ChannelEnteredBridge
+		// was lost with the connection: counted answered, whoever has left
+		// since. (Only a caller hanging up in the milliseconds between the two
+		// requests would make it wrong; a lost connection lasts far longer.)
+		c.bridged()
+	}
 	if !m.channels[c.id] {
 		c.a.log.Info("call ended while the websocket was down", "call", c.id)
 		c.endUnobserved = true
 		c.callerGone(m.at)
 		return
-	}
-	if c.joining && c.talking != nil && m.channels[c.talking.ch] {
-		// The agent's ChannelEnteredBridge was lost with the connection;
-		// both added and both still there: they talk.
-		c.bridged()
 	}
 	for _, at := range c.attempts {
 		if !m.channels[at.ch] {

@@ -457,3 +457,33 @@ func TestCallerLeavingAsAgentJoinsIsAbandoned(t *testing.T) {
 	}
 	h.await("agent hung up", func() bool { ag, ok := h.channelOn(endpoint(1)); return ok && !ag.Alive })
 }
+
+// Both added to the mixing bridge, then the connection is lost before the agent's
+// ChannelEnteredBridge, and the agent hangs up while callmon is away: the call was answered
+// (the caller was still there), not "left before being bridged".
+func TestAgentJoiningLostWithTheConnectionCountsAnswered(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: 5 * time.Second}})
+	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Second, Match: func(method, path string) bool {
+		return method == "POST" && strings.HasSuffix(path, "-mix/addChannel")
+	}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(10 * time.Second) // the agent answers
+	h.await("caller's addChannel held", func() bool { return h.fake.Stats().Holding == 1 })
+	h.clock.Advance(time.Second)
+	h.await("agent's addChannel held", func() bool { return h.fake.Stats().Holding == 1 && h.fake.Stats().Delayed == 2 })
+	h.fake.HoldEvents()
+	h.clock.Advance(time.Second) // the agent enters; its event is held
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	h.fake.RefuseConnections(true)
+	h.fake.DropConnections() // the held events are lost
+	h.fake.ReleaseEvents()
+	h.clock.Advance(4 * time.Second) // the agent hangs up while callmon is away
+	h.await("agent gone", func() bool { ag, ok := h.channelOn(endpoint(1)); return ok && !ag.Alive })
+	h.fake.RefuseConnections(false)
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.WaitMS != 10000 || r.Agent != "a1" || !r.EndUnobserved {
+		t.Errorf("record = %+v, want answered after 10 s by a1, end unobserved", r)
+	}
+	h.await("caller hung up by callmon", func() bool { return !h.alive(c.ID()) })
+}
