@@ -1,6 +1,8 @@
 package ari
 
 import (
+	"callmon/ari/reststatus"
+
 	"bytes"
 	"errors"
 	"io"
@@ -146,24 +148,7 @@ func gone(err error) bool {
 // The Data getters wrap the request error in a type with Cause but no Unwrap
 // ("Error getting data for channel …"), so the chain is followed through
 // Cause too: without it a 404 from Channel().Data was not seen as gone.
-func statusOf(err error) int {
-	for range 8 { // a bound against a Cause that returns its own error
-		var re native.RequestError
-		if errors.As(err, &re) {
-			return re.Code()
-		}
-		var c interface{ Cause() error }
-		if !errors.As(err, &c) {
-			return 0
-		}
-		next := c.Cause()
-		if next == nil || next == err {
-			return 0
-		}
-		err = next
-	}
-	return 0
-}
+func statusOf(err error) int { return reststatus.Of(err) }
 
 // notMember reports whether a bridge add/remove failed because the channel
 // is no longer there: ARI answers 400 "Channel not found" and 422 "Channel

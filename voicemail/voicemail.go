@@ -14,6 +14,8 @@ import (
 
 	"github.com/CyCoreSystems/ari/v5"
 	"github.com/CyCoreSystems/ari/v5/client/native"
+
+	"callmon/ari/reststatus"
 )
 
 // Outcome is how a voicemail dialogue ended.
@@ -257,7 +259,7 @@ func (d *dialogue) awaitRecording(started bool, cfg Config) (Result, error) {
 func (d *dialogue) resume(cfg Config) (Result, error) {
 	live, err := d.rest.LiveRecording().Data(ari.NewKey(ari.LiveRecordingKey, d.name))
 	switch {
-	case err != nil && status(err) != http.StatusNotFound:
+	case err != nil && reststatus.Of(err) != http.StatusNotFound:
 		return d.failure("look up live recording", err)
 	case err == nil && live.State == "failed":
 		return Result{Outcome: Failed, Cause: live.Cause},
@@ -272,7 +274,7 @@ func (d *dialogue) resume(cfg Config) (Result, error) {
 	switch {
 	case err == nil:
 		return Result{Outcome: Recorded, Recording: d.name}, nil
-	case status(err) != http.StatusNotFound:
+	case reststatus.Of(err) != http.StatusNotFound:
 		return d.failure("look up stored recording", err)
 	}
 	if res, err := d.stopGreeting(); err != nil || res.Outcome != "" {
@@ -361,28 +363,6 @@ func (d *dialogue) restFailure(what string, err error) (Result, error) {
 
 func (d *dialogue) failure(what string, err error) (Result, error) {
 	return Result{Outcome: Failed, Cause: what + ": " + err.Error()}, fmt.Errorf("voicemail: %s on %s: %w", what, d.id, err)
-}
-
-// status is the HTTP status of a failed request, 0 if it got none. ari/v5's Data getters wrap
-// the request error in a type with Cause but no Unwrap, which CodeFromError does not see
-// through (package ari's statusOf does the same).
-func status(err error) int {
-	for range 8 { // a bound against a Cause that returns its own error
-		var re native.RequestError
-		if errors.As(err, &re) {
-			return re.Code()
-		}
-		var c interface{ Cause() error }
-		if !errors.As(err, &c) {
-			return 0
-		}
-		next := c.Cause()
-		if next == nil || next == err {
-			return 0
-		}
-		err = next
-	}
-	return 0
 }
 
 func (d *dialogue) stopPlayback() {

@@ -420,6 +420,8 @@ func (f *fixture) killedWhileRecording() {
 	f.runDying(nil)
 	f.greeting(1)
 	f.message(2 * time.Second)
+	// Its events may come before the fake logs the request itself.
+	f.await("the record request logged", func() bool { return f.requested("POST", "/channels/"+f.c.ID()+"/record") })
 	f.restart()
 }
 
