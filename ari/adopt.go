@@ -187,7 +187,9 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 	a.mu.Unlock()
 	inv, err := a.takeInventory(ctx)
 	if err != nil {
-		a.log.Error("cannot list Asterisk's channels and bridges; calls are resynchronised at the next connect", "err", err)
+		if ctx.Err() == nil {
+			a.log.Warn("cannot list Asterisk's channels and bridges; trying again", "err", err)
+		}
 		return 0, false
 	}
 	var journal []CallRecord

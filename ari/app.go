@@ -557,10 +557,41 @@ func (a *App) resync(ctx context.Context, reconnect bool) {
 	defer a.agents.releaseOffers()
 	begin := time.Now()
 	a.agents.refreshEndpoints(ctx, a)
-	if n, ok := a.adopt(ctx); ok {
-		// How long a takeover or reconnect left calls without a driver (the chaos test
-		// reads it too).
-		a.log.Info("view of Asterisk rebuilt", "reconnect", reconnect, "callers", n, "took", time.Since(begin).Round(time.Millisecond))
+	// Until the inventory is taken, calls a previous process left have no driver (a caller
+	// can be alone in a bridge after their agent left): it is tried again on this
+	// connection, not left to a next connect that may never come.
+	wait := adoptRetryFirst
+	for attempt := 1; ; attempt++ {
+		if n, ok := a.adopt(ctx); ok {
+			// How long a takeover or reconnect left calls without a driver (the chaos test
+			// reads it too).
+			a.log.Info("view of Asterisk rebuilt", "reconnect", reconnect, "callers", n, "attempts", attempt,
+				"took", time.Since(begin).Round(time.Millisecond))
+			return
+		}
+		if !a.sleep(ctx, wait) {
+			return
+		}
+		wait = min(2*wait, adoptRetryMax)
+	}
+}
+
+// Pauses between attempts to take Asterisk's inventory after a connect.
+const (
+	adoptRetryFirst = 250 * time.Millisecond
+	adoptRetryMax   = 2 * time.Second
+)
+
+// sleep waits d on the App's clock; false if ctx ended first.
+func (a *App) sleep(ctx context.Context, d time.Duration) bool {
+	done := make(chan struct{})
+	stop := a.clock.AfterFunc(d, func() { close(done) })
+	defer stop()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -1006,6 +1006,13 @@ func (s *replayServer) answerLocked(q callmonRequest) (int, []byte) {
 		status, resp = http.StatusOK, jsonOf(map[string]any{"name": p[1], "channel_ids": []string{},
 			"bridge_ids": []string{}, "endpoint_ids": []string{ep}, "device_names": []string{},
 			"events_allowed": []string{}, "events_disallowed": []string{}})
+	case q.method == "GET" && len(p) == 2 && p[0] == "applications":
+		// the inventory at connect, before the recorded caller came
+		status, resp = http.StatusOK, jsonOf(map[string]any{"name": p[1], "channel_ids": []string{},
+			"bridge_ids": []string{}, "endpoint_ids": []string{}, "device_names": []string{},
+			"events_allowed": []string{}, "events_disallowed": []string{}})
+	case q.method == "GET" && (path == "/ari/channels" || path == "/ari/bridges"):
+		status, resp = http.StatusOK, []byte("[]")
 	case q.method == "GET" && len(p) == 3 && p[0] == "endpoints":
 		status, resp = http.StatusOK, jsonOf(map[string]any{"technology": p[1], "resource": p[2],
 			"state": "online", "channel_ids": []string{}})

@@ -211,6 +211,35 @@ func TestRestartKeepsConversation(t *testing.T) {
 	h.eventually("agent free", func() bool { return h.value("callmon_agents", "state", "available") == 1 })
 }
 
+// The agent hangs up while no process is connected, and Asterisk fails the new process's
+// first inventory: the caller, alone in the bridge, must not wait for a next connect (which
+// may never come) to be hung up.
+func TestRestartRetriesAFailedInventory(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: 2 * time.Second}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	h.eventually("answer journaled", func() bool {
+		rows, _ := h.jrnl.live(context.Background())
+		return len(rows) == 1 && !rows[0].Answered.IsZero()
+	})
+	h.restart(func() {
+		h.clock.Advance(2 * time.Second) // the agent hangs up in the gap
+		h.await("agent gone", func() bool { ch, ok := h.channelOn(endpoint(1)); return ok && !ch.Alive })
+		h.fake.SetRESTFaults(aritest.RESTFaults{FailRate: 1, Match: func(method, path string) bool {
+			return method == "GET" && path == "/ari/channels"
+		}})
+	})
+	h.eventually("the inventory failed", func() bool { return h.fake.Stats().Failed > 0 })
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(250 * time.Millisecond)
+	h.await("callmon hangs up the caller left alone", func() bool { return !h.alive(c.ID()) })
+	if r := h.oneRecord(); r.Outcome != "answered" || !r.Adopted {
+		t.Errorf("record = %+v, want answered, adopted", r)
+	}
+}
+
 // rest makes a request to the fake as a process would have (to set up what a dying one left).
 func (h *harness) rest(method, path string) {
 	h.t.Helper()
