@@ -67,13 +67,13 @@ func (a *App) takeInventory(ctx context.Context) (*inventory, error) {
 	}
 	var chans []invChannel
 	inv := &inventory{app: map[string]bool{}, channels: map[string]invChannel{}, memberOf: map[string]string{}}
-	if err := a.getJSON(ctx, "/applications/"+url.PathEscape(a.cfg.Application), &app); err != nil {
-		return nil, err
-	}
-	if err := a.getJSON(ctx, "/channels", &chans); err != nil {
-		return nil, err
-	}
-	if err := a.getJSON(ctx, "/bridges", &inv.bridges); err != nil {
+	// At once, not one after the other: with Asterisk answering slowly each takes a
+	// round trip that calls left by a previous process wait for.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.getJSON(gctx, "/applications/"+url.PathEscape(a.cfg.Application), &app) })
+	g.Go(func() error { return a.getJSON(gctx, "/channels", &chans) })
+	g.Go(func() error { return a.getJSON(gctx, "/bridges", &inv.bridges) })
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	for _, id := range app.ChannelIDs {
@@ -279,7 +279,6 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 			go a.adoptUnjournaled(term, ch, inv)
 			continue
 		}
-		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
 		if r, ok := a.unjournaled(ch); ok && a.cfg.Journal != nil {
 			// Journaled now, estimated: a process killed within the grace would
 			// otherwise leave the next one nothing to close if the caller leaves.
@@ -288,6 +287,8 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 			go a.cfg.Journal(r)
 		}
 		a.clock.AfterFunc(adoptGrace, func() { a.adoptUnjournaled(term, ch, inv) })
+		// Said once the grace runs (tests advance their clock on it).
+		a.log.Info("caller not in the journal; adopting it unless its StasisStart arrives", "call", ch.ID, "within", adoptGrace)
 	}
 	for _, b := range a.adoptPairs(inv) {
 		owned[b] = true

@@ -233,8 +233,11 @@ func TestRestartRetriesAFailedInventory(t *testing.T) {
 	})
 	h.eventually("the inventory failed", func() bool { return h.fake.Stats().Failed > 0 })
 	h.fake.SetRESTFaults(aritest.RESTFaults{})
-	h.clock.Advance(250 * time.Millisecond)
-	h.await("callmon hangs up the caller left alone", func() bool { return !h.alive(c.ID()) })
+	// The next attempt is due 250 ms after the failure, on a timer set just after it.
+	h.eventually("callmon hangs up the caller left alone", func() bool {
+		h.clock.Advance(250 * time.Millisecond)
+		return !h.alive(c.ID())
+	})
 	if r := h.oneRecord(); r.Outcome != "answered" || !r.Adopted {
 		t.Errorf("record = %+v, want answered, adopted", r)
 	}

@@ -659,14 +659,37 @@ func TestChaos(t *testing.T) {
 		}
 		t.Logf("%d callers refused while no callmon was connected (from the truth):%s", len(rep.Refused), b.String())
 	}
+	// When a process had rebuilt its view after each outage: a process that took over and
+	// died before its inventory was done saw nobody either.
+	var rebuilds []time.Time
+	for _, n := range nodes {
+		for _, m := range rebuiltRE.FindAllStringSubmatch(n.logs(), -1) {
+			if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+				rebuilds = append(rebuilds, ts)
+			}
+		}
+	}
+	slices.SortFunc(rebuilds, time.Time.Compare)
+	seenAgain := func(o outage) time.Time {
+		for _, r := range rebuilds {
+			if r.After(o.start) { // the dead or frozen process logs nothing
+				return r
+			}
+		}
+		return o.end
+	}
 	// A caller left alone by its agent while no process was connected waits for the next
 	// one to adopt it: excused if the agent left during an outage and the caller was hung up
-	// within a second of its end. Outages less than a second apart count as one: the process
-	// between them had no time to adopt and hang up.
+	// within a second of its end, the moment a process had rebuilt its view (under REST faults
+	// over a second after it connected). Outages less than a second apart count as one: the
+	// process between them had no time to adopt and hang up.
 	var merged []outage
 	for _, o := range outages {
 		if strings.HasPrefix(o.kind, "restfaults") {
 			continue
+		}
+		if r := seenAgain(o); r.After(o.end) {
+			o.end = r
 		}
 		if n := len(merged); n > 0 && o.start.Sub(merged[n-1].end) < time.Second {
 			merged[n-1].kind += "+" + o.kind
@@ -731,25 +754,6 @@ func TestChaos(t *testing.T) {
 				return
 			}
 		}
-	}
-	// When a process had rebuilt its view after each death: a process that took over and died
-	// before its inventory was done saw nobody either.
-	var rebuilds []time.Time
-	for _, n := range nodes {
-		for _, m := range rebuiltRE.FindAllStringSubmatch(n.logs(), -1) {
-			if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
-				rebuilds = append(rebuilds, ts)
-			}
-		}
-	}
-	slices.SortFunc(rebuilds, time.Time.Compare)
-	seenAgain := func(o outage) time.Time {
-		for _, r := range rebuilds {
-			if r.After(o.start) { // the dead or frozen process logs nothing
-				return r
-			}
-		}
-		return o.end
 	}
 	unseen := func(tr aritest.TruthRecord) bool {
 		at, ok1 := stamp(tr.At)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,6 +79,11 @@ func TestStandbyTakesOverGracefully(t *testing.T) {
 	}
 	s.eventually("b is active", func() bool { v, _ := gathered(t, b, "callmon_leader"); return v == 1 })
 	a1 := s.cfg.Agents[0]
+	// b learns of a's logouts by notification; a login through b before that would be
+	// a no-op on b's view (already logged in), and the logout read back after it would stand.
+	s.eventually("b saw a1 logged out", func() bool {
+		return !slices.ContainsFunc(b.App.Agents().List(), func(st ari.AgentStatus) bool { return st.ID == a1.ID && st.LoggedIn })
+	})
 	s.fake.SetBehaviour(a1.Endpoint, aritest.Behaviour{AnswerAfter: 2 * time.Second})
 	if _, err := b.App.Agents().Set(ari.PresenceChange{Agent: a1.ID, Action: ari.ActionLogin}); err != nil {
 		t.Fatal(err)
