@@ -217,7 +217,7 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 	var callers []invChannel
 	for id := range inv.app {
 		ch, ok := inv.channels[id]
-		if ok && !strings.HasPrefix(id, idPrefix) && !strings.HasSuffix(id, ";2") && !routed(id) {
+		if ok && inStasis(ch) && !strings.HasPrefix(id, idPrefix) && !strings.HasSuffix(id, ";2") && !routed(id) {
 			callers = append(callers, ch)
 		}
 	}
@@ -341,7 +341,8 @@ func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventor
 		return
 	}
 	r.Adopted = true
-	_, err := a.rest.Channel().Data(ari.NewKey(ari.ChannelKey, ch.ID))
+	var now invChannel
+	err := a.getJSON(ctx, "/channels/"+url.PathEscape(ch.ID), &now)
 	if err != nil && !gone(err) {
 		// Asterisk did not say whether the caller is still there. Carrying on a caller who
 		// hung up meanwhile (its hang-up event came before any flow owned it) would ring
@@ -361,7 +362,21 @@ func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventor
 		}
 		return
 	}
+	if !inStasis(now) {
+		// Its StasisStart came before the inventory was read, and this process
+		// served it and handed it to the dialplan (or Asterisk moved it on): it
+		// is not ours to carry on, and POST /continue would answer 409 for ever.
+		a.log.Info("caller no longer in the application; not adopting it", "call", ch.ID, "app", now.Dialplan.AppName)
+		return
+	}
 	a.adoptCall(ch, r, inv)
+}
+
+// inStasis reports whether a channel runs Stasis() now: the application's
+// channel_ids also list a caller handed on to the dialplan, since callmon's
+// own subscription to its channel outlives StasisEnd.
+func inStasis(ch invChannel) bool {
+	return ch.Dialplan.AppName == "Stasis"
 }
 
 // unjournaled makes the journal entry a call would have had from what

@@ -602,3 +602,41 @@ func TestOrphanCleanUpDoesNotHoldUpNewCallers(t *testing.T) {
 	h.fake.SetRESTFaults(aritest.RESTFaults{})
 	h.clock.Advance(time.Hour)
 }
+
+// A caller the inventory lists in Stasis but not in the journal is adopted
+// after a grace, unless its StasisStart comes. If it left Stasis meanwhile —
+// this process served it and handed it to the dialplan fallback — it is
+// still up, and still in the application's channel_ids (callmon's
+// subscription to its channel outlives StasisEnd), but runs the dialplan.
+// Adopting it tried POST /continue for ever (409 "Channel not in Stasis
+// application"), a call that never ended (TestFailingAsteriskStrandsNobody,
+// 1 run in 20 under load).
+func TestRestartLeavesACallerThatLeftStasisDuringTheGrace(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.restartWithoutJournal()
+	h.await("the inventory done", func() bool { return h.logs.contains("adopting it unless its StasisStart arrives") })
+	// Out of Stasis into the dialplan, as the fallback does.
+	req, err := http.NewRequest(http.MethodPost, h.fake.URL()+"/channels/"+c.ID()+"/continue", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("callmon", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("continue: %s", resp.Status)
+	}
+	h.clock.Advance(2 * time.Second) // the grace runs out
+	h.await("the grace over", func() bool {
+		return h.logs.contains("not adopting it") || h.logs.contains("carrying on a call a previous callmon left")
+	})
+	if n := h.app.Calls(); n != 0 || !h.logs.contains("not adopting it") {
+		t.Errorf("%d calls tracked, want 0: the caller runs the dialplan\n%s", n, h.logs)
+	}
+	c.Hangup()
+}
