@@ -85,6 +85,8 @@
 //   - Behaviour.DND is a SIP 603 Decline: cause 21 "Call Rejected", final Dial NOANSWER (see
 //     Behaviour).
 //   - Mailboxes (PUT/GET/DELETE /mailboxes) keep counts only; Asterisk sends the app no event.
+//     Counts are parsed as res_ari_mailboxes.c does (updateMailbox): JSON strings, as ari/v5
+//     sends them, are stored as 0 (recorded: mailbox-counts).
 //   - RESTFaults (SetRESTFaults, faults.go) are not Asterisk's behaviour but load it could be
 //     under: answers delayed on the Clock (a delayed request keeps its HTTP session after its
 //     client gives up and is still carried out, as a request stuck in Asterisk's HTTP thread

@@ -456,7 +456,7 @@ func TestMailboxes(t *testing.T) {
 		t.Fatal("a mailbox before any PUT")
 	}
 	f.rest(t, 204, "PUT", "/mailboxes/1001@default?oldMessages=1&newMessages=2", "")
-	f.rest(t, 204, "PUT", "/mailboxes/0503161234", `{"oldMessages":"0","newMessages":"1"}`) // ari/v5 sends strings
+	f.rest(t, 204, "PUT", "/mailboxes/0503161234", `{"oldMessages":0,"newMessages":1}`)
 	if old, n, ok := f.s.Mailbox("1001@default"); !ok || old != 1 || n != 2 {
 		t.Errorf("Mailbox = %d, %d, %v", old, n, ok)
 	}
@@ -674,11 +674,13 @@ func TestNativeVoicemail(t *testing.T) {
 		t.Fatalf("stored %+v", sd)
 	}
 	mk := ari.NewKey(ari.MailboxKey, "0503161234")
+	// ari/v5 sends the counts as JSON strings: Asterisk answers 204 and stores 0 (trace
+	// mailbox-counts), which is why callmon sets them with a query string of its own.
 	must("mailbox update", cl.Mailbox().Update(mk, 0, 1))
 	md, err := cl.Mailbox().Data(mk)
 	must("mailbox data", err)
-	if md.NewMessages != 1 || md.OldMessages != 0 {
-		t.Fatalf("mailbox %+v", md)
+	if md.NewMessages != 0 || md.OldMessages != 0 {
+		t.Fatalf("mailbox %+v after ari/v5's update, Asterisk stores 0/0", md)
 	}
 	must("continue", cl.Channel().Continue(ck, "vm-direct", "0503161234", 1))
 	if ctx, exten, ok := f.s.Continued(c.ID()); !ok || ctx != "vm-direct" || exten != "0503161234" {

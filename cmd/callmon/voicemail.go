@@ -115,9 +115,31 @@ func (v *voicemailTaker) updateMWI(ctx context.Context, employee string) {
 		v.log.Warn("message-waiting indicator not updated", "employee", employee, "err", err)
 		return
 	}
-	if err := v.rest.Mailbox().Update(ariv5.NewKey(ariv5.MailboxKey, v.mailbox[employee]), oldCount, newCount); err != nil {
+	if err := v.setMailbox(ctx, v.mailbox[employee], oldCount, newCount); err != nil {
 		v.log.Warn("message-waiting indicator not updated", "employee", employee, "err", err)
 	}
+}
+
+// setMailbox is PUT /mailboxes/{name} with the counts in the query string.
+// Not ari/v5's Mailbox().Update: it sends them as JSON strings, which
+// Asterisk 22 answers with 204 and stores as 0 (ari-traces mailbox-counts).
+func (v *voicemailTaker) setMailbox(ctx context.Context, name string, oldCount, newCount int) error {
+	u := fmt.Sprintf("%s/mailboxes/%s?oldMessages=%d&newMessages=%d", v.ariURL, url.PathEscape(name), oldCount, newCount)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(v.ariUser, v.ariPassword)
+	resp, err := v.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16)) // keeps the connection reusable
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("PUT /mailboxes/%s: asterisk answered %s", name, resp.Status)
+	}
+	return nil
 }
 
 // The voicemail API (callback/web) reads through the taker.
