@@ -399,6 +399,9 @@ func (d *directCall) hungUp(ch string, at time.Time) {
 }
 
 func (d *directCall) end() {
+	if d.answered {
+		d.a.m.Ended(DirectQueue, d.id) // a finished call (callmon_calls_total)
+	}
 	d.phase = directDone
 	if d.bridged {
 		d.a.deleteBridge(d.mixID)

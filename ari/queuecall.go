@@ -580,6 +580,9 @@ func (c *queueCall) end(at time.Time) {
 	if c.phase == phaseDone {
 		return
 	}
+	if c.answered {
+		c.a.m.Ended(c.q.Name, c.id) // a finished call (callmon_calls_total)
+	}
 	c.record(at)
 	c.cancelTimer()
 	c.phase = phaseDone

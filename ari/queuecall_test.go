@@ -487,3 +487,37 @@ func TestAgentJoiningLostWithTheConnectionCountsAnswered(t *testing.T) {
 	}
 	h.await("caller hung up by callmon", func() bool { return !h.alive(c.ID()) })
 }
+
+// callmon_calls_total counts finished calls (README, DESIGN §6): an answered
+// call joins outcome="answered" when its conversation ends, whoever hangs up.
+func TestAnsweredCallCountsAsFinishedWhenItEnds(t *testing.T) {
+	t.Run("queue, caller hangs up", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{agents: 1})
+		allBehave(h, 1, aritest.Behaviour{AnswerAfter: 2 * time.Second})
+		c := h.call("0612345678")
+		h.await("an agent ringing", func() bool { return h.totalRinging() == 1 })
+		h.clock.Advance(2 * time.Second)
+		h.eventually("answered", func() bool { return h.value("callmon_calls_answered_total") == 1 })
+		if got := h.value("callmon_calls_total", "outcome", "answered"); got != 0 {
+			t.Errorf("calls_total{answered} = %v during the conversation, want 0", got)
+		}
+		c.Hangup()
+		h.eventually("finished answered", func() bool { return h.value("callmon_calls_total", "outcome", "answered") == 1 })
+	})
+	t.Run("direct, employee hangs up", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{agents: 1, voicemail: &fakeVoicemail{outcome: "recorded"},
+			employee: &employeePhone{Behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: 10 * time.Second}}})
+		c := h.direct("0503161234")
+		h.await("employee ringing", func() bool { return h.ringing("PJSIP/2001") == 1 })
+		h.clock.Advance(time.Second)
+		h.await("bridged", func() bool { return h.bridgedWith(c.ID(), "PJSIP/2001") })
+		h.eventually("answered", func() bool { return h.value("callmon_calls_answered_total", "queue", "direct") == 1 })
+		if got := h.value("callmon_calls_total", "queue", "direct", "outcome", "answered"); got != 0 {
+			t.Errorf("calls_total{direct,answered} = %v during the conversation, want 0", got)
+		}
+		h.clock.Advance(10 * time.Second)
+		h.eventually("finished answered", func() bool {
+			return h.value("callmon_calls_total", "queue", "direct", "outcome", "answered") == 1
+		})
+	})
+}

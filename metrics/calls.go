@@ -36,8 +36,9 @@ type queue struct {
 	timeInQueue [numOutcomes - 1]prometheus.Observer // Closed has no time in queue
 	agents      [len(agentStates)]prometheus.Gauge
 
-	mu           sync.Mutex       // guards the fields below; the series above are atomic
-	waiting      map[string]int64 // call id → entry, Unix milliseconds
+	mu           sync.Mutex          // guards the fields below; the series above are atomic
+	waiting      map[string]int64    // call id → entry, Unix milliseconds
+	talking      map[string]struct{} // answered, conversation not yet ended
 	recent       recentIDs
 	today, inter window
 }
@@ -106,6 +107,7 @@ func newQueue(cfg Queue, v *vecs) *queue {
 		short:       v.short.WithLabelValues(n),
 		wait:        v.wait.WithLabelValues(n),
 		waiting:     map[string]int64{},
+		talking:     map[string]struct{}{},
 		recent:      recentIDs{cur: map[string]struct{}{}, prev: map[string]struct{}{}},
 	}
 	if cfg.ShortAbandon < 0 {
@@ -230,6 +232,7 @@ func (m *Metrics) Resumed(queue, callID string, entry, answered time.Time) bool 
 		return true
 	}
 	q.recent.add(callID)
+	q.talking[callID] = struct{}{} // its end is counted here (Ended)
 	waitMs := max(answered.UnixMilli()-entry.UnixMilli(), 0)
 	for _, w := range [2]*window{&q.today, &q.inter} {
 		if w.has(entry.UnixMilli()) {
@@ -254,6 +257,7 @@ func (m *Metrics) Handed(queue, callID string) bool {
 	defer q.mu.Unlock()
 	_, ok := q.waiting[callID]
 	delete(q.waiting, callID)
+	delete(q.talking, callID)
 	return ok
 }
 
@@ -273,8 +277,28 @@ func (m *Metrics) ClearToday() {
 // Answered records that the waiting call was answered at at. Its wait is
 // at - entry in whole milliseconds, within the threshold iff wait <= threshold.
 // It returns false, changing nothing, unless the call is waiting in the queue.
+// The call counts in callmon_calls_total only when it ends (Ended): that
+// counter is of finished calls.
 func (m *Metrics) Answered(queue, callID string, at time.Time) bool {
 	return m.finish(queue, callID, oAnswered, at)
+}
+
+// Ended records that the conversation of an answered call (Answered, or
+// Resumed with an answer) ended: callmon_calls_total{outcome="answered"}.
+// It returns false, changing nothing, for a call not in conversation here.
+func (m *Metrics) Ended(queue, callID string) bool {
+	q := m.queues[queue]
+	if q == nil {
+		return false
+	}
+	q.mu.Lock()
+	_, ok := q.talking[callID]
+	delete(q.talking, callID)
+	q.mu.Unlock()
+	if ok {
+		q.calls[oAnswered].Inc()
+	}
+	return ok
 }
 
 // Abandoned records that the caller of the waiting call hung up at at: a
@@ -316,6 +340,9 @@ func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
 	}
 	delete(q.waiting, callID)
 	q.recent.add(callID)
+	if o == oAnswered {
+		q.talking[callID] = struct{}{}
+	}
 	q.roll(m.rollTo(at), m.loc)
 	// Events of one millisecond may arrive out of order; a wait is never negative.
 	waitMs := max(at.UnixMilli()-entry, 0)
@@ -338,7 +365,9 @@ func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
 	q.mu.Unlock()
 
 	secs := msSeconds(waitMs)
-	q.calls[o].Inc()
+	if o != oAnswered {
+		q.calls[o].Inc()
+	}
 	q.timeInQueue[o].Observe(secs)
 	switch o {
 	case oAnswered:

@@ -186,6 +186,7 @@ func TestShortAbandonBoundary(t *testing.T) {
 	f.abandon("general", "a4999", local(10, 0, 1, 0), ms(4999))
 	f.abandon("general", "a5000", local(10, 0, 2, 0), ms(5000))
 	f.abandon("general", "a5001", local(10, 0, 3, 0), ms(5001))
+	f.m.Ended("general", "ok")
 
 	// Two short abandons leave the denominator: 1 / (4 - 2).
 	assertEq(t, "SL today", f.sl("today"), 0.5)
@@ -368,6 +369,12 @@ func TestFinishIsCountedOnce(t *testing.T) {
 		t.Error("second Entered of a waiting call = true")
 	}
 	f.m.Abandoned("general", "c2", local(10, 0, 40, 0))
+	if !f.m.Ended("general", "c1") || f.m.Ended("general", "c1") {
+		t.Error("Ended of the answered call is not true exactly once")
+	}
+	if f.m.Ended("general", "c2") {
+		t.Error("Ended of an abandoned call = true")
+	}
 
 	f.compare(`
 # HELP callmon_calls_total Finished calls by outcome: answered, abandoned, short_abandoned, callback, voicemail, transferred, or closed (arrived outside opening hours; never offered).
@@ -672,5 +679,42 @@ func TestExpositionLintsClean(t *testing.T) {
 		if strings.HasPrefix(mf.GetName(), "callmon_") && len(mf.GetHelp()) < 30 {
 			t.Errorf("%s: help %q too short", mf.GetName(), mf.GetHelp())
 		}
+	}
+}
+
+// callmon_calls_total counts finished calls (README, DESIGN §6): an answered
+// call counts when its conversation ends, not when it is answered; its wait
+// and service level are those of the answer.
+func TestAnsweredCountsInCallsTotalWhenItEnds(t *testing.T) {
+	f := newFixture(t, local(10, 1, 0, 0))
+	answered := func() float64 {
+		return f.value("callmon_calls_total", "queue", "general", "outcome", "answered")
+	}
+	f.answer("general", "c1", local(10, 0, 0, 0), ms(10000))
+	assertEq(t, "calls_total answered while talking", answered(), 0)
+	assertEq(t, "answered_total while talking", f.value("callmon_calls_answered_total", "queue", "general"), 1)
+	assertEq(t, "window answered within while talking", f.window("today", "answered_within_threshold"), 1)
+	if !f.m.Ended("general", "c1") {
+		t.Fatal("Ended of a call in conversation = false")
+	}
+	assertEq(t, "calls_total answered after the end", answered(), 1)
+
+	// Carried on after a restart: this process counts its end.
+	if !f.m.Resumed("general", "c2", local(10, 0, 10, 0), local(10, 0, 20, 0)) {
+		t.Fatal("Resumed = false")
+	}
+	assertEq(t, "calls_total answered while the resumed call talks", answered(), 1)
+	f.m.Ended("general", "c2")
+	assertEq(t, "calls_total answered after the resumed call ended", answered(), 2)
+
+	// Handed to another process in conversation: that one counts its end.
+	f.answer("general", "c3", local(10, 0, 30, 0), ms(1000))
+	f.m.Handed("general", "c3")
+	if f.m.Ended("general", "c3") {
+		t.Error("Ended of a handed call = true")
+	}
+	assertEq(t, "calls_total answered after a handover", answered(), 2)
+	if f.m.Ended("nope", "c1") || f.m.Ended("general", "never") {
+		t.Error("Ended of an unknown queue or call = true")
 	}
 }
