@@ -402,6 +402,11 @@ func (a *App) dispatch(ev ari.Event) {
 		id = e.Recording.Name
 	case *ari.RecordingFailed:
 		id = e.Recording.Name
+	case *ari.ChannelVarset:
+		if e.Variable != VoicemailStatusVar {
+			return
+		}
+		id = e.Channel.ID
 	default:
 		// Varsets, dialplan steps, caller-id and connected-line updates,
 		// bridge lifecycle: nothing in the flows depends on them.

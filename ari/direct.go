@@ -32,8 +32,9 @@ type Employee struct {
 // Voicemail takes a message on a caller's channel. Every event of that
 // channel, its playbacks and its recording arrives on events, in order.
 // The outcome is one of "recorded", "discarded", "to_queue", "failed",
-// "hung_up" or "continued" (handed to the dialplan); on "to_queue" and
-// "failed" the caller is moved to the general queue.
+// "hung_up", "continued" (handed to the dialplan, which kept a message) or
+// "continued_no_message" (handed to the dialplan, no message kept); on
+// "to_queue" and "failed" the caller is moved to the general queue.
 type Voicemail interface {
 	Take(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (string, error)
 }
@@ -47,6 +48,12 @@ type VoicemailResumer interface {
 	Voicemail
 	Resume(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (outcome string, resumed bool, err error)
 }
+
+// VoicemailStatusVar is the variable app_voicemail's VoiceMail() sets when
+// it ends: SUCCESS when it kept a message (also USEREXIT, FAILED). Its
+// ChannelVarset reaches the Voicemail of a caller handed to the dialplan,
+// if the application subscribed to the channel; other varsets are dropped.
+const VoicemailStatusVar = "VMSTATUS"
 
 // CallerInfo is who called.
 type CallerInfo struct{ Name, Number string }
@@ -466,10 +473,16 @@ func (d *directCall) voicemailDone(m vmDoneMsg) {
 	}
 	switch m.outcome {
 	case "continued":
-		// The dialplan's VoiceMail() has the caller now (voicemail.mode:
-		// dialplan); their StasisEnd follows and is no longer ours.
+		// The dialplan's VoiceMail() took the caller's message (voicemail.mode:
+		// dialplan); the caller is the dialplan's, not to be hung up here.
 		d.a.m.Left(DirectQueue, d.id, "voicemail", now)
 		d.record("voicemail", now)
+		d.end()
+	case "continued_no_message":
+		// Handed to VoiceMail(), which kept no message: unanswered and no
+		// message, as a caller who hangs up during callmon's own greeting.
+		d.a.m.Abandoned(DirectQueue, d.id, now)
+		d.record("abandoned", now)
 		d.end()
 	case "recorded":
 		d.a.m.Left(DirectQueue, d.id, "voicemail", now)

@@ -249,6 +249,28 @@ func (c *Caller) Hangup() {
 	c.s.notify()
 }
 
+// EndVoiceMail plays the end of app_voicemail's VoiceMail() for a caller the app continued
+// into the dialplan (POST /continue): VoiceMail() sets VMSTATUS to status (SUCCESS when it
+// kept a message; USEREXIT, FAILED; "" sets nothing, as for a caller gone during the
+// greeting), then the caller hangs up. A caller still in Stasis only hangs up.
+//
+// ASSUMED, not recorded (no trace ran app_voicemail): VMSTATUS raises a ChannelVarset like
+// the plain variables the traces show (STASISSTATUS, BRIDGEPEER), which after StasisEnd
+// reaches only an app subscribed to the channel, like the STASISSTATUS=SUCCESS of
+// queue-answered. The fake runs no VoiceMail() itself: no greeting, no recording, no
+// ChannelDialplan steps.
+func (c *Caller) EndVoiceMail(status string) {
+	c.s.mu.Lock()
+	if !c.s.closed && !c.ch.dead {
+		if status != "" && c.ch.continued != nil {
+			c.s.varset(c.ch, "VMSTATUS", status)
+		}
+		c.s.hangupCaller(c.ch, true)
+	}
+	c.s.mu.Unlock()
+	c.s.notify()
+}
+
 // HangupAfter schedules Hangup d from now on the server's clock.
 func (c *Caller) HangupAfter(d time.Duration) {
 	c.s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,6 +122,45 @@ func TestMailboxCountsAsAsteriskParsesThem(t *testing.T) {
 		old, n, _ := s.Mailbox("m")
 		if code != c.status || old != c.oldN || n != c.newN {
 			t.Errorf("PUT %s %s: %d %s, stored %d/%d; want %d, %d/%d", c.query, c.body, code, resp, old, n, c.status, c.oldN, c.newN)
+		}
+	}
+}
+
+// VoiceMail() in the dialplan (Caller.EndVoiceMail, ASSUMED): VMSTATUS reaches the app after
+// StasisEnd only if it subscribed to the channel, then the caller's hang-up and destruction.
+func TestEndVoiceMailAfterContinue(t *testing.T) {
+	for _, subscribed := range []bool{true, false} {
+		f := newFixture(t, aritest.Options{})
+		c, err := f.s.Call(directCall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if subscribed {
+			f.rest(t, 200, "POST", "/applications/callmon/subscription?eventSource=channel:"+c.ID(), "")
+		}
+		f.rest(t, 204, "POST", "/channels/"+c.ID()+"/continue?context=callmon-voicemail&extension=erik&priority=1", "")
+		c.EndVoiceMail("SUCCESS")
+		waitFor(t, f.s, "events written", drained(f.s))
+		var got []string
+		for _, r := range f.s.Log() {
+			if r.Kind == aritest.KindEvent && r.Type == "ChannelVarset" {
+				var ev struct{ Variable, Value string }
+				if err := json.Unmarshal(r.Raw, &ev); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ev.Variable+"="+ev.Value)
+				continue
+			}
+			if r.Kind == aritest.KindEvent {
+				got = append(got, r.Type)
+			}
+		}
+		want := "StasisStart StasisEnd"
+		if subscribed {
+			want = "StasisStart StasisEnd STASISSTATUS=SUCCESS VMSTATUS=SUCCESS ChannelHangupRequest ChannelDestroyed"
+		}
+		if g := strings.Join(slices.DeleteFunc(got, func(s string) bool { return s == "STASISSTATUS=" }), " "); g != want {
+			t.Errorf("subscribed=%v: events %s, want %s", subscribed, g, want)
 		}
 	}
 }

@@ -191,10 +191,12 @@ func (v *voicemailTaker) Audio(ctx context.Context, vm voicemails.Voicemail, w h
 // dialplanVoicemail serves sites on app_voicemail (voicemail.mode:
 // dialplan): the caller continues into the configured context, whose
 // VoiceMail() takes the message and lights the indicator; callmon records
-// the outcome and gives the employee a task to call back.
+// the outcome and, when VoiceMail() kept a message, gives the employee a task
+// to call back.
 type dialplanVoicemail struct {
 	rest     *native.Client
 	tasks    *tasks.Store
+	app      string // the ARI application, to subscribe it to the caller
 	context  string
 	assignee map[string]string
 	mailbox  map[string]string
@@ -203,7 +205,7 @@ type dialplanVoicemail struct {
 }
 
 func newDialplanVoicemail(ts *tasks.Store, c *config.Config, clk clock, log *slog.Logger) *dialplanVoicemail {
-	d := &dialplanVoicemail{tasks: ts, context: c.Voicemail.Context, clock: clk, log: log,
+	d := &dialplanVoicemail{tasks: ts, app: c.ARI.Application, context: c.Voicemail.Context, clock: clk, log: log,
 		assignee: map[string]string{}, mailbox: map[string]string{}}
 	for _, e := range c.Employees {
 		d.assignee[e.ID] = e.TaskAssignee()
@@ -212,23 +214,88 @@ func newDialplanVoicemail(ts *tasks.Store, c *config.Config, clk clock, log *slo
 	return d
 }
 
+// vmStatusWait bounds the wait for the end of VoiceMail(): a greeting, a
+// message as long as app_voicemail's maxsecs allows and its review menu fit
+// in it many times.
+const vmStatusWait = 30 * time.Minute
+
 // Take sends the caller to extension <mailbox user> of the context, e.g.
-// [callmon-voicemail] exten => _X.,1,VoiceMail(${EXTEN}@default,u).
-func (d *dialplanVoicemail) Take(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, _ <-chan ariv5.Event) (string, error) {
+// [callmon-voicemail] exten => _X.,1,VoiceMail(${EXTEN}@default,u), and
+// waits until VoiceMail() says whether it kept a message (VMSTATUS=SUCCESS)
+// or the caller is gone: a caller who hangs up during the greeting leaves
+// no message and gets no task (24 tasks for 20 messages on Asterisk 22.10).
+func (d *dialplanVoicemail) Take(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, events <-chan ariv5.Event) (string, error) {
 	box, _, _ := strings.Cut(d.mailbox[e.ID], "@")
+	// Stasis' own subscription ends with StasisEnd; the application's own
+	// keeps the channel's events coming while the dialplan runs VoiceMail().
+	appKey, source := ariv5.NewKey(ariv5.ApplicationKey, d.app), "channel:"+ch
+	if err := d.rest.Application().Subscribe(appKey, source); err != nil {
+		return string(voicemail.Failed), fmt.Errorf("subscribe to the caller's channel: %w", err)
+	}
 	if err := d.rest.Channel().Continue(ariv5.NewKey(ariv5.ChannelKey, ch), d.context, box, 1); err != nil {
 		return string(voicemail.Failed), fmt.Errorf("continue to %s,%s: %w", d.context, box, err)
+	}
+	status, known := d.awaitStatus(ctx, ch, events)
+	// A dialplan that carries on after VoiceMail() is no concern of callmon's;
+	// a channel already gone has no subscription left (the error says so).
+	_ = d.rest.Application().Unsubscribe(appKey, source)
+	if !known {
+		d.log.Warn("no end of VoiceMail() seen; no voicemail task", "call", ch, "employee", e.ID, "within", vmStatusWait)
+	}
+	if status != "SUCCESS" {
+		d.log.Info("caller left no message in app_voicemail", "call", ch, "employee", e.ID, "vmstatus", status)
+		return outcomeNoMessage, nil
 	}
 	now := d.clock.Now()
 	number, _ := voicemails.E164(caller.Number)
 	_, _, err := d.tasks.Create(ctx, tasks.NewTask{Kind: tasks.KindVoicemail, Queue: voicemails.Queue, Number: number,
 		CallerName: caller.Name, WindowStart: now, WindowEnd: now.Add(24 * time.Hour), Assignee: d.assignee[e.ID],
-		Notes: "Caller sent to app_voicemail mailbox " + d.mailbox[e.ID], SourceKey: "voicemail:" + ch, Actor: "caller"})
+		Notes: "Message left in app_voicemail mailbox " + d.mailbox[e.ID], SourceKey: "voicemail:" + ch, Actor: "caller"})
 	if err != nil {
 		d.log.Error("voicemail task not stored", "employee", e.ID, "err", err)
 	}
 	return outcomeContinued, nil
 }
 
-// outcomeContinued: the caller left Stasis for the dialplan's VoiceMail().
-const outcomeContinued = "continued"
+// awaitStatus waits for VMSTATUS on channel ch; known is false when neither
+// it nor the end of the channel came.
+func (d *dialplanVoicemail) awaitStatus(ctx context.Context, ch string, events <-chan ariv5.Event) (status string, known bool) {
+	expired := make(chan struct{})
+	stop := d.clock.AfterFunc(vmStatusWait, func() { close(expired) })
+	defer stop()
+	left := false
+	for {
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-expired:
+			return "", false
+		case ev := <-events:
+			switch e := ev.(type) {
+			case *ariv5.ChannelVarset:
+				if e.Channel.ID == ch && e.Variable == ari.VoicemailStatusVar {
+					return e.Value, true
+				}
+			case *ariv5.ChannelDestroyed:
+				if e.Channel.ID == ch {
+					return "", true // hung up before VoiceMail() set anything
+				}
+			case *ariv5.StasisEnd:
+				// The first is the continue's; another is callmon's own, after
+				// a reconnect found the channel gone.
+				if e.Channel.ID == ch {
+					if left {
+						return "", true
+					}
+					left = true
+				}
+			}
+		}
+	}
+}
+
+// The outcomes of a caller handed to the dialplan's VoiceMail() (ari.Voicemail).
+const (
+	outcomeContinued = "continued"            // a message was kept
+	outcomeNoMessage = "continued_no_message" // none was
+)

@@ -251,34 +251,62 @@ func TestVoicemailWhileDatabaseDownLandsOnce(t *testing.T) {
 	}
 }
 
+// voicemail.mode dialplan: the caller continues into app_voicemail's
+// VoiceMail(); a task only when VoiceMail() kept a message (VMSTATUS=SUCCESS).
+// On Asterisk 22.10 callers who hung up during the greeting got one too (24
+// tasks for 20 messages).
 func TestVoicemailDialplanMode(t *testing.T) {
-	dbURL := pgtest.URL(t, "cmd_vm_dialplan")
-	s := newSite(t, dbURL)
-	addErik(s, aritest.Behaviour{Busy: true})
-	s.cfg.Voicemail.Mode, s.cfg.Voicemail.Context = config.VoicemailDialplan, "callmon-voicemail"
-	s.start()
-	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerNumber: "0612345678"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.await("continued into the voicemail context", func() bool {
-		ctx, exten, ok := s.fake.Continued(c.ID())
-		return ok && ctx == "callmon-voicemail" && exten == "erik"
-	})
-	s.eventually("outcome voicemail", func() bool {
-		return s.value("callmon_calls_total", "queue", "direct", "outcome", "voicemail") == 1
-	})
-	conn, err := pgx.Connect(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var number, assignee string
-	if err := conn.QueryRow(context.Background(), "SELECT number, assignee FROM tasks WHERE kind = 'voicemail'").Scan(&number, &assignee); err != nil {
-		t.Fatalf("voicemail task: %v", err)
-	}
-	if number != "+31612345678" || assignee != "erik" {
-		t.Errorf("task number %q assignee %q", number, assignee)
+	for _, tc := range []struct {
+		name, status string
+		task         bool
+		outcome      string
+	}{
+		{"message kept", "SUCCESS", true, "voicemail"},
+		{"hung up during the greeting", "", false, "abandoned"},
+		{"recording failed", "FAILED", false, "abandoned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbURL := pgtest.URL(t, "cmd_vm_dialplan")
+			s := newSite(t, dbURL)
+			addErik(s, aritest.Behaviour{Busy: true})
+			s.cfg.Voicemail.Mode, s.cfg.Voicemail.Context = config.VoicemailDialplan, "callmon-voicemail"
+			s.start()
+			c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerNumber: "0612345678"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.await("continued into the voicemail context", func() bool {
+				ctx, exten, ok := s.fake.Continued(c.ID())
+				return ok && ctx == "callmon-voicemail" && exten == "erik"
+			})
+			s.clk.Advance(10 * time.Second) // the greeting, and a message after it: not a short abandon
+			c.EndVoiceMail(tc.status)
+			s.eventually("outcome "+tc.outcome, func() bool {
+				return s.value("callmon_calls_total", "queue", "direct", "outcome", tc.outcome) == 1
+			})
+			conn, err := pgx.Connect(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			var n int
+			if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM tasks WHERE kind = 'voicemail'").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.task]; n != want {
+				t.Fatalf("%d voicemail tasks, want %d", n, want)
+			}
+			if !tc.task {
+				return
+			}
+			var number, assignee string
+			if err := conn.QueryRow(context.Background(), "SELECT number, assignee FROM tasks WHERE kind = 'voicemail'").Scan(&number, &assignee); err != nil {
+				t.Fatalf("voicemail task: %v", err)
+			}
+			if number != "+31612345678" || assignee != "erik" {
+				t.Errorf("task number %q assignee %q", number, assignee)
+			}
+		})
 	}
 }
 
