@@ -84,6 +84,9 @@
 //     channel cannot record (RecordingFailed "Cannot record channel while in bridge").
 //   - Behaviour.DND is a SIP 603 Decline: cause 21 "Call Rejected", final Dial NOANSWER (see
 //     Behaviour).
+//   - Caller.EndVoiceMail plays the end of the dialplan's VoiceMail() after POST /continue:
+//     VMSTATUS as a ChannelVarset (to an app subscribed to the channel), then the hang-up.
+//     ASSUMED: no trace ran app_voicemail.
 //   - Mailboxes (PUT/GET/DELETE /mailboxes) keep counts only; Asterisk sends the app no event.
 //     Counts are parsed as res_ari_mailboxes.c does (updateMailbox): JSON strings, as ari/v5
 //     sends them, are stored as 0 (recorded: mailbox-counts).

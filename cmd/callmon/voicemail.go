@@ -220,7 +220,8 @@ func newDialplanVoicemail(ts *tasks.Store, c *config.Config, clk clock, log *slo
 const vmStatusWait = 30 * time.Minute
 
 // Take sends the caller to extension <mailbox user> of the context, e.g.
-// [callmon-voicemail] exten => _X.,1,VoiceMail(${EXTEN}@default,u), and
+// [callmon-voicemail] exten => _[0-9a-zA-Z].,1,VoiceMail(${EXTEN}@default,u)
+// (README: not _., which matches h), and
 // waits until VoiceMail() says whether it kept a message (VMSTATUS=SUCCESS)
 // or the caller is gone: a caller who hangs up during the greeting leaves
 // no message and gets no task (24 tasks for 20 messages on Asterisk 22.10).
