@@ -256,7 +256,7 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 		delete(latest, ch.ID)
 		if ok {
 			r.Adopted = true
-			for _, b := range a.adoptCall(ch, r, inv) {
+			for _, b := range a.adoptCall(ch, r, inv, false) {
 				owned[b] = true
 			}
 			continue
@@ -292,6 +292,19 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 	}
 	for _, b := range a.adoptPairs(inv) {
 		owned[b] = true
+	}
+	// A direct caller the previous process handed to the dialplan's
+	// VoiceMail() is out of Stasis but still subscribed to (voicemail.mode
+	// dialplan keeps the channel's events coming): its outcome is to come.
+	for id, r := range latest {
+		ch, ok := inv.channels[id]
+		if !ok || !inv.app[id] || inStasis(ch) || r.Kind != "direct" {
+			continue
+		}
+		delete(latest, id)
+		r.Adopted = true
+		a.log.Info("caller in the dialplan's voicemail; awaiting its outcome", "call", id)
+		a.adoptCall(ch, r, inv, true)
 	}
 	// Journaled calls whose caller is no longer there ended during the gap.
 	for _, r := range latest {
@@ -369,7 +382,7 @@ func (a *App) adoptUnjournaled(ctx context.Context, ch invChannel, inv *inventor
 		a.log.Info("caller no longer in the application; not adopting it", "call", ch.ID, "app", now.Dialplan.AppName)
 		return
 	}
-	a.adoptCall(ch, r, inv)
+	a.adoptCall(ch, r, inv, false)
 }
 
 // inStasis reports whether a channel runs Stasis() now: the application's
@@ -413,6 +426,9 @@ func (a *App) unjournaled(ch invChannel) (CallRecord, bool) {
 // callmon learnt of it. outcome "" means answered if it was, else abandoned.
 func (a *App) closeUnobserved(r CallRecord, outcome string, at time.Time) {
 	r.Stage, r.Ended, r.EndUnobserved = "", at, true
+	if r.Answered.IsZero() {
+		r.Agent = "" // a direct call's journal names its employee from the start
+	}
 	short := directShortAbandon
 	if q := a.queues[r.Queue]; q != nil {
 		short = q.ShortAbandon
@@ -439,14 +455,15 @@ func (a *App) closeUnobserved(r CallRecord, outcome string, at time.Time) {
 
 // adoptCall starts the flow that carries the caller on; it returns the
 // bridges that flow owns.
-func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory) []string {
+// inDialplan: a direct caller handed to the dialplan's VoiceMail().
+func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory, inDialplan bool) []string {
 	a.log.Info("carrying on a call a previous callmon left", "call", ch.ID, "queue", r.Queue,
 		"bridge", inv.memberOf[ch.ID], "entry_estimated", r.EntryEstimated)
 	caller := CallerInfo{Name: ch.Caller.Name, Number: ch.Caller.Number}
 	if r.CallerNumber != "" {
 		caller.Number = r.CallerNumber
 	}
-	m := adoptMsg{inv: inv, r: r}
+	m := adoptMsg{inv: inv, r: r, inDialplan: inDialplan}
 	if r.Kind == "direct" {
 		emp := a.employee(r.Agent, ch)
 		if emp == nil {
@@ -624,6 +641,8 @@ type adoptMsg struct {
 	inv *inventory
 	r   CallRecord
 	ad  *adoption // queue calls: what prepare decided
+	// inDialplan: a direct caller handed to the dialplan's VoiceMail().
+	inDialplan bool
 }
 
 // adoption is what an adopted queue call found in Asterisk, decided before

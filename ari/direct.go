@@ -49,6 +49,15 @@ type VoicemailResumer interface {
 	Resume(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (outcome string, resumed bool, err error)
 }
 
+// VoicemailAwaiter is a Voicemail that hands callers to the dialplan
+// (voicemail.mode dialplan) and can wait for the end of the VoiceMail() an
+// earlier process handed an adopted caller to: the caller is the dialplan's,
+// only the outcome is still to come. Events and outcomes as for Take.
+type VoicemailAwaiter interface {
+	Voicemail
+	Await(ctx context.Context, channelID string, e Employee, caller CallerInfo, events <-chan ari.Event) (outcome string, err error)
+}
+
 // VoicemailStatusVar is the variable app_voicemail's VoiceMail() sets when
 // it ends: SUCCESS when it kept a message (also USEREXIT, FAILED). Its
 // ChannelVarset reaches the Voicemail of a caller handed to the dialplan,
@@ -104,9 +113,12 @@ func (d *directCall) journal(stage string) {
 		return
 	}
 	r := CallRecord{ChannelID: d.id, Queue: DirectQueue, Kind: "direct", CallerNumber: d.caller.Number,
-		Entry: d.entry, Threshold: directThreshold, Stage: stage, EntryEstimated: d.entryEstimated, Adopted: d.adopted}
+		Entry: d.entry, Threshold: directThreshold, Stage: stage, EntryEstimated: d.entryEstimated, Adopted: d.adopted,
+		// The employee from the start: a caller handed to the dialplan's
+		// VoiceMail() no longer shows the Stasis() arguments that name them.
+		Agent: d.emp.ID}
 	if stage == StageAnswered {
-		r.Answered, r.Agent, r.AnswerEstimated = d.answeredAt, d.emp.ID, d.answerEstimated
+		r.Answered, r.AnswerEstimated = d.answeredAt, d.answerEstimated
 	}
 	d.a.cfg.Journal(r)
 }
@@ -229,6 +241,10 @@ func (d *directCall) adopt(m adoptMsg) {
 		// Still ringing: Asterisk ends the ring at the originate's timeout.
 		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
 		d.phase = directRinging
+	case m.inDialplan:
+		// Handed to the dialplan's VoiceMail() by the previous process.
+		d.a.m.Resumed(DirectQueue, d.id, d.entry, time.Time{})
+		d.awaitDialplanVoicemail()
 	case leg.State == "" && inv.channels[d.id].State == "Up":
 		// Answered by callmon with no employee leg: the voicemail dialogue
 		// was running. Its recording is carried on, not started again.
@@ -453,6 +469,32 @@ func (d *directCall) voicemail(adopted bool) {
 		}
 		outcome, err := vm.Take(ctx, d.id, emp, d.caller, d.vm)
 		d.mb.post(vmDoneMsg{outcome: outcome, err: err})
+	}()
+}
+
+// awaitDialplanVoicemail carries on a caller an earlier process handed to
+// the dialplan's VoiceMail(): its outcome (a message kept or not) is still to
+// come, as a ChannelVarset to the application's own subscription, which
+// outlived that process.
+func (d *directCall) awaitDialplanVoicemail() {
+	aw, ok := d.a.cfg.Voicemail.(VoicemailAwaiter)
+	if !ok {
+		// Handed off under voicemail.mode dialplan, now configured otherwise:
+		// the dialplan has the caller, and nothing here can tell the outcome.
+		now := d.a.clock.Now()
+		d.a.log.Warn("caller handed to the dialplan's voicemail; its outcome cannot be followed in this voicemail mode", "call", d.id)
+		d.endUnobserved = true
+		d.a.m.Abandoned(DirectQueue, d.id, now)
+		d.record("abandoned", now)
+		d.end()
+		return
+	}
+	d.phase = directVoicemail
+	d.vm = make(chan ari.Event, 256)
+	emp := *d.emp
+	go func() {
+		outcome, err := aw.Await(context.Background(), d.id, emp, d.caller, d.vm)
+		d.mb.post(vmDoneMsg{outcome: outcome, err: err, resumed: true})
 	}()
 }
 

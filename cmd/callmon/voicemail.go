@@ -67,6 +67,7 @@ func (v *voicemailTaker) Take(ctx context.Context, ch string, e ari.Employee, ca
 // ari takes the resumer as an optional interface: a drifted signature would
 // silently restart adopted dialogues.
 var _ ari.VoicemailResumer = (*voicemailTaker)(nil)
+var _ ari.VoicemailAwaiter = (*dialplanVoicemail)(nil)
 
 // Resume carries on the dialogue a previous process left (ari.VoicemailResumer).
 func (v *voicemailTaker) Resume(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, events <-chan ariv5.Event) (string, bool, error) {
@@ -236,7 +237,21 @@ func (d *dialplanVoicemail) Take(ctx context.Context, ch string, e ari.Employee,
 	if err := d.rest.Channel().Continue(ariv5.NewKey(ariv5.ChannelKey, ch), d.context, box, 1); err != nil {
 		return string(voicemail.Failed), fmt.Errorf("continue to %s,%s: %w", d.context, box, err)
 	}
-	status, known := d.awaitStatus(ctx, ch, events)
+	return d.outcome(ctx, ch, e, caller, events, false)
+}
+
+// Await carries on a caller an earlier process handed to VoiceMail()
+// (ari.VoicemailAwaiter): the application's subscription to the channel
+// outlived that process, so VMSTATUS still arrives here.
+func (d *dialplanVoicemail) Await(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, events <-chan ariv5.Event) (string, error) {
+	return d.outcome(ctx, ch, e, caller, events, true)
+}
+
+// outcome waits for the end of VoiceMail() and makes the employee's task
+// when it kept a message; left: the caller's StasisEnd is already past.
+func (d *dialplanVoicemail) outcome(ctx context.Context, ch string, e ari.Employee, caller ari.CallerInfo, events <-chan ariv5.Event, left bool) (string, error) {
+	appKey, source := ariv5.NewKey(ariv5.ApplicationKey, d.app), "channel:"+ch
+	status, known := d.awaitStatus(ctx, ch, events, left)
 	// A dialplan that carries on after VoiceMail() is no concern of callmon's;
 	// a channel already gone has no subscription left (the error says so).
 	_ = d.rest.Application().Unsubscribe(appKey, source)
@@ -259,12 +274,12 @@ func (d *dialplanVoicemail) Take(ctx context.Context, ch string, e ari.Employee,
 }
 
 // awaitStatus waits for VMSTATUS on channel ch; known is false when neither
-// it nor the end of the channel came.
-func (d *dialplanVoicemail) awaitStatus(ctx context.Context, ch string, events <-chan ariv5.Event) (status string, known bool) {
+// it nor the end of the channel came. left: the StasisEnd of the continue
+// is past (an adopted caller).
+func (d *dialplanVoicemail) awaitStatus(ctx context.Context, ch string, events <-chan ariv5.Event, left bool) (status string, known bool) {
 	expired := make(chan struct{})
 	stop := d.clock.AfterFunc(vmStatusWait, func() { close(expired) })
 	defer stop()
-	left := false
 	for {
 		select {
 		case <-ctx.Done():

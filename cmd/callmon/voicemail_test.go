@@ -354,3 +354,58 @@ func TestRestartDuringVoicemailStoresTheMessage(t *testing.T) {
 	}
 	s.eventually("message waiting", func() bool { _, n, ok := s.fake.Mailbox("erik@callmon"); return ok && n == 1 })
 }
+
+// voicemail.mode dialplan: a callmon stopped while the caller is in
+// VoiceMail() (out of Stasis). The next one finds the caller still
+// subscribed to, awaits VMSTATUS and makes the task; before, it closed the
+// call as an unobserved abandon and made no task.
+func TestRestartDuringDialplanVoicemail(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		task         bool
+		outcome      string
+	}{
+		{"message kept", "SUCCESS", true, "voicemail"},
+		{"no message", "", false, "abandoned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, pgtest.URL(t, "cmd_vm_dialplan_restart"))
+			addErik(s, aritest.Behaviour{Busy: true})
+			s.cfg.Voicemail.Mode, s.cfg.Voicemail.Context = config.VoicemailDialplan, "callmon-voicemail"
+			s.start()
+			c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerNumber: "0612345678"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.await("continued into the voicemail context", func() bool {
+				_, _, ok := s.fake.Continued(c.ID())
+				return ok
+			})
+			s.stop()
+			s.start()
+			s.eventually("the caller in VoiceMail() adopted", func() bool {
+				return strings.Contains(s.logs.String(), "awaiting its outcome")
+			})
+			s.clk.Advance(10 * time.Second) // not a short abandon
+			c.EndVoiceMail(tc.status)
+			s.eventually("outcome "+tc.outcome, func() bool {
+				return s.value("callmon_calls_total", "queue", "direct", "outcome", tc.outcome) == 1
+			})
+			s.eventually("records written", func() bool { return s.value("callmon_spool_records") == 0 })
+			s.eventually("the record", func() bool {
+				return s.count("SELECT count(*) FROM call_records WHERE channel_id = $1", c.ID()) == 1
+			})
+			var outcome string
+			var adopted, unobserved bool
+			if err := s.row("SELECT outcome, adopted, ended_unobserved FROM call_records WHERE channel_id = $1", c.ID()).Scan(&outcome, &adopted, &unobserved); err != nil {
+				t.Fatal(err)
+			}
+			if outcome != tc.outcome || !adopted || unobserved {
+				t.Errorf("record outcome %s adopted %v ended_unobserved %v; want %s, adopted, observed", outcome, adopted, unobserved, tc.outcome)
+			}
+			if n, want := s.count("SELECT count(*) FROM tasks WHERE kind = 'voicemail'"), map[bool]int{true: 1}[tc.task]; n != want {
+				t.Errorf("%d voicemail tasks, want %d", n, want)
+			}
+		})
+	}
+}
