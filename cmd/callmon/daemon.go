@@ -16,6 +16,7 @@ import (
 	"callmon/ari"
 	"callmon/callback/leader"
 	"callmon/callback/presence"
+	"callmon/callback/retention"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
 	"callmon/callback/voicemails"
@@ -312,8 +313,22 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if d.autoDial != nil {
 		d.autoDial.Start()
 	}
+	var retJob *retention.Job
+	if p != nil {
+		rm, err := newRetentionMetrics(reg, o.Clock)
+		if err != nil {
+			d.Stop()
+			return nil, err
+		}
+		ro := retention.Options{Periods: cfg.Retention.Periods(), Now: o.Clock.Now, Active: elector.Valid,
+			Log: o.Log, Report: rm.report}
+		if vmTaker != nil {
+			ro.Recordings = storedRecordings{rest: app.REST}
+		}
+		retJob = retention.New(p.db.Pool(), ro)
+	}
 	if elector != nil {
-		d.ha = &standby{e: elector, app: app, m: m, log: o.Log, handOff: o.HandOff, gather: gather,
+		d.ha = &standby{e: elector, app: app, m: m, log: o.Log, handOff: o.HandOff, gather: gather, retention: retJob,
 			restore: func(ctx context.Context) error {
 				return restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location())
 			},

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"callmon/callback/store"
+	"callmon/callback/store/pgtest"
+)
+
+// The active callmon removes the numbers of call records past the period
+// when it takes the lease, and counts it; the standby does nothing.
+func TestRetentionRunsOnActiveOnly(t *testing.T) {
+	u := pgtest.URL(t, "cmd_retention")
+	ctx := context.Background()
+	db, err := store.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := newSite(t, u)
+	s.lease = fastLease
+	rec := func(id string, entry time.Time) store.CallRecord {
+		return store.CallRecord{ChannelID: id, Queue: "general", Kind: store.KindQueue, CallerNumber: "0612345678",
+			Entry: entry, Ended: entry.Add(time.Minute), WaitMS: 5000, Outcome: store.OutcomeAbandoned, ThresholdMS: 30000}
+	}
+	now := s.clk.Now()
+	if _, err := db.InsertCalls(ctx, []store.CallRecord{rec("old", now.AddDate(-1, 0, -2)), rec("recent", now.AddDate(0, -11, 0))}); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	b := s.second("b")
+	s.eventually("a retention run", func() bool { return s.value("callmon_retention_runs_total", "result", "ok") >= 1 })
+	if v := s.value("callmon_retention_masked_total", "table", "call_records"); v != 1 {
+		t.Errorf("callmon_retention_masked_total{table=call_records} = %v, want 1", v)
+	}
+	var old, recent *string
+	if err := s.row(`SELECT (SELECT caller_number FROM call_records WHERE channel_id = 'old'),
+		(SELECT caller_number FROM call_records WHERE channel_id = 'recent')`).Scan(&old, &recent); err != nil {
+		t.Fatal(err)
+	}
+	if old != nil || recent == nil {
+		t.Errorf("after retention: old record's number %v (want removed), recent %v (want kept)", old, recent)
+	}
+	mfs, err := b.Reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := metricValue(mfs, "callmon_retention_runs_total"); v != 0 {
+		t.Errorf("the standby ran the retention job %v times", v)
+	}
+}
