@@ -45,6 +45,10 @@ const (
 	// tries again after a failure (PostgreSQL or Asterisk away).
 	DefaultInterval = time.Hour
 	DefaultRetry    = time.Minute
+	// DefaultDelay is the wait before the first run after Start: a process
+	// that just became the active one adopts calls and restores today's
+	// figures first; housekeeping can wait a minute.
+	DefaultDelay = time.Minute
 	// DefaultBatch is the rows changed per transaction: short locks, and a
 	// first run over years of records does not hold one huge transaction.
 	DefaultBatch = 500
@@ -89,9 +93,13 @@ type Options struct {
 	Periods    Periods
 	Recordings Recordings // nil: callmon keeps no recordings (voicemail mode dialplan)
 	Now        func() time.Time
+	// AfterFunc schedules the loop's runs (the daemon's clock, so tests
+	// control it); default time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	// Active reports whether this process may act (holds the lease); it is
 	// checked before every batch. nil: always.
 	Active   func() bool
+	Delay    time.Duration // before the first run after Start
 	Interval time.Duration
 	Retry    time.Duration
 	Batch    int
@@ -120,6 +128,12 @@ func New(pool *pgxpool.Pool, o Options) *Job {
 	}
 	if o.Active == nil {
 		o.Active = func() bool { return true }
+	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	if o.Delay <= 0 {
+		o.Delay = DefaultDelay
 	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
@@ -268,7 +282,7 @@ func (j *Job) voicemails(ctx context.Context, now time.Time) (Result, bool, erro
 	return r, len(batch) == j.o.Batch, nil
 }
 
-// Start runs the job at once and then every Interval (Retry after a
+// Start runs the job after Delay and then every Interval (Retry after a
 // failure) until Stop or ctx ends. Call Start again after Stop to resume.
 func (j *Job) Start(ctx context.Context) {
 	j.mu.Lock()
@@ -294,8 +308,24 @@ func (j *Job) Stop() {
 	}
 }
 
+// sleep waits d on the job's clock; false when ctx ended first.
+func (j *Job) sleep(ctx context.Context, d time.Duration) bool {
+	fired := make(chan struct{})
+	stop := j.o.AfterFunc(d, func() { close(fired) })
+	select {
+	case <-ctx.Done():
+		stop()
+		return false
+	case <-fired:
+		return true
+	}
+}
+
 func (j *Job) loop(ctx context.Context, done chan struct{}) {
 	defer close(done)
+	if !j.sleep(ctx, j.o.Delay) {
+		return
+	}
 	for {
 		r, err := j.Run(ctx)
 		if ctx.Err() != nil {
@@ -317,12 +347,8 @@ func (j *Job) loop(ctx context.Context, done chan struct{}) {
 		if j.o.Report != nil && !errors.Is(err, ErrNotActive) {
 			j.o.Report(r, err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !j.sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -415,7 +415,7 @@ func TestLoopSurvivesPostgresRestart(t *testing.T) {
 		err error
 	}
 	reports := make(chan report, 100)
-	job := retention.New(db.Pool(), retention.Options{Retry: 20 * time.Millisecond,
+	job := retention.New(db.Pool(), retention.Options{Retry: 20 * time.Millisecond, Delay: time.Nanosecond,
 		Report: func(r retention.Result, err error) { reports <- report{r, err} }})
 	job.Start(ctx)
 	defer job.Stop()

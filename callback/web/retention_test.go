@@ -84,4 +84,3 @@ func TestRemovedAfterRetentionIsGone(t *testing.T) {
 		t.Errorf("removed voicemail still listed: %+v", list.Voicemails)
 	}
 }
-

@@ -320,7 +320,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			d.Stop()
 			return nil, err
 		}
-		ro := retention.Options{Periods: cfg.Retention.Periods(), Now: o.Clock.Now, Active: elector.Valid,
+		ro := retention.Options{Periods: cfg.Retention.Periods(), Now: o.Clock.Now, AfterFunc: o.Clock.AfterFunc, Active: elector.Valid,
 			Log: o.Log, Report: rm.report}
 		if vmTaker != nil {
 			ro.Recordings = storedRecordings{rest: app.REST}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"callmon/callback/retention"
 	"callmon/callback/store"
 	"callmon/callback/store/pgtest"
 )
@@ -34,6 +35,10 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 	}
 	s.start()
 	b := s.second("b")
+	if v := s.value("callmon_retention_runs_total"); v != 0 {
+		t.Errorf("retention ran %v times before its first minute", v)
+	}
+	s.clk.Advance(retention.DefaultDelay)
 	s.eventually("a retention run", func() bool { return s.value("callmon_retention_runs_total", "result", "ok") >= 1 })
 	if v := s.value("callmon_retention_masked_total", "table", "call_records"); v != 1 {
 		t.Errorf("callmon_retention_masked_total{table=call_records} = %v, want 1", v)
