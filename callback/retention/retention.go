@@ -8,7 +8,7 @@
 //     active task keeps its number until it is finished;
 //   - voicemails: the recording (in Asterisk) and the caller's number and
 //     name, a period after the message was left, together with the
-//     voicemail's task once that is finished.
+//     voicemail's task once that is finished (at once, or when it is).
 //
 // Rows are never deleted: the reports' counts and waits stay exact. The work
 // is done in batches, each in its own transaction, and is idempotent: a run
@@ -213,12 +213,16 @@ const maskTasksSQL = `
 		       updated_at = @now, version = t.version + 1
 		  FROM b WHERE t.id = b.id AND t.masked_at IS NULL AND t.status IN ('done', 'failed', 'cancelled')`
 
-// tasks masks one batch of tasks finished before the period.
+// tasks masks one batch of tasks finished before the period, and of
+// voicemail tasks finished after their voicemail was removed.
 func (j *Job) tasks(ctx context.Context, now time.Time) (Result, bool, error) {
 	tag, err := j.pool.Exec(ctx, `
 		WITH b AS (
 		    SELECT id FROM tasks
-		     WHERE masked_at IS NULL AND status IN ('done', 'failed', 'cancelled') AND completed_at < @cutoff
+		     WHERE masked_at IS NULL AND status IN ('done', 'failed', 'cancelled')
+		       AND (completed_at < @cutoff
+		            OR (kind = 'voicemail' AND EXISTS (SELECT 1 FROM voicemails v
+		                                                WHERE v.task_id = tasks.id AND v.masked_at IS NOT NULL)))
 		     ORDER BY completed_at LIMIT @n FOR UPDATE SKIP LOCKED
 		), `+maskTasksSQL,
 		pgx.NamedArgs{"cutoff": now.Add(-j.o.Periods.Tasks), "n": j.o.Batch, "now": now})

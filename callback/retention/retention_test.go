@@ -362,6 +362,18 @@ func TestVoicemailsRemoved(t *testing.T) {
 	if r, err := job.Run(ctx); err != nil || r != (retention.Result{}) {
 		t.Errorf("second run: %+v, %v", r, err)
 	}
+	// The open task is finished later: it goes the way of its voicemail
+	// at the next run, not a task period later.
+	open, _ := ts.Get(ctx, unheardOpen.TaskID)
+	if _, err := ts.Cancel(ctx, open.ID, "e1", open.Version, "bericht was leeg"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := job.Run(ctx); err != nil || r != (retention.Result{Tasks: 1}) {
+		t.Errorf("run after the task was finished: %+v, %v; want it masked", r, err)
+	}
+	if got, _ := ts.Get(ctx, unheardOpen.TaskID); got.Number != "" || got.MaskedAt.IsZero() {
+		t.Errorf("finished task of a removed voicemail kept its number: %+v", got)
+	}
 }
 
 // A process that loses the lease stops before its next batch.

@@ -320,12 +320,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			d.Stop()
 			return nil, err
 		}
-		ro := retention.Options{Periods: cfg.Retention.Periods(), Now: o.Clock.Now, AfterFunc: o.Clock.AfterFunc, Active: elector.Valid,
-			Log: o.Log, Report: rm.report}
-		if vmTaker != nil {
-			ro.Recordings = storedRecordings{rest: app.REST}
-		}
-		retJob = retention.New(p.db.Pool(), ro)
+		// Recordings are deleted in any voicemail mode: rows recorded
+		// before a switch to mode dialplan still name Asterisk's files.
+		retJob = retention.New(p.db.Pool(), retention.Options{Periods: cfg.Retention.Periods(),
+			Now: o.Clock.Now, AfterFunc: o.Clock.AfterFunc, Active: elector.Valid,
+			Recordings: storedRecordings{rest: app.REST}, Log: o.Log, Report: rm.report})
 	}
 	if elector != nil {
 		d.ha = &standby{e: elector, app: app, m: m, log: o.Log, handOff: o.HandOff, gather: gather, retention: retJob,
