@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"callmon/callback/retention"
 	"callmon/callback/store"
 	"callmon/callback/store/pgtest"
+	"callmon/callback/voicemails"
 )
 
 // The active callmon removes the numbers of call records past the period
@@ -33,6 +35,24 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 	if _, err := db.InsertCalls(ctx, []store.CallRecord{rec("old", now.AddDate(-1, 0, -2)), rec("recent", now.AddDate(0, -11, 0))}); err != nil {
 		t.Fatal(err)
 	}
+	vs := voicemails.New(db.Pool())
+	for _, v := range []struct {
+		ch, recording string
+		age           time.Duration
+		inAsterisk    bool
+	}{
+		{"vm-old", "callmon-vm-old", 31 * 24 * time.Hour, true},
+		{"vm-gone", "callmon-vm-gone", 40 * 24 * time.Hour, false}, // deleted by hand: 404
+		{"vm-new", "callmon-vm-new", time.Hour, true},
+	} {
+		if v.inAsterisk {
+			s.fake.AddStoredRecording(v.recording, "wav", 10*time.Second)
+		}
+		if _, _, err := vs.Save(ctx, voicemails.NewVoicemail{Employee: "e1", CallerNumber: "0612345678",
+			ReceivedAt: now.Add(-v.age), Duration: 10 * time.Second, Recording: v.recording, ChannelID: v.ch}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.start()
 	b := s.second("b")
 	if v := s.value("callmon_retention_runs_total"); v != 0 {
@@ -50,6 +70,16 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 	}
 	if old != nil || recent == nil {
 		t.Errorf("after retention: old record's number %v (want removed), recent %v (want kept)", old, recent)
+	}
+	var left []string
+	for _, r := range s.fake.StoredRecordings() {
+		left = append(left, r.Name)
+	}
+	if !slices.Equal(left, []string{"callmon-vm-new"}) {
+		t.Errorf("Asterisk's stored recordings after retention: %v, want only callmon-vm-new", left)
+	}
+	if v := s.value("callmon_retention_masked_total", "table", "voicemails"); v != 2 {
+		t.Errorf("callmon_retention_masked_total{table=voicemails} = %v, want 2 (one already gone from Asterisk)", v)
 	}
 	mfs, err := b.Reg.Gather()
 	if err != nil {
