@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +61,11 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 	if v := s.value("callmon_retention_runs_total"); v != 0 {
 		t.Errorf("retention ran %v times before its first minute", v)
 	}
+	reportPath := "/api/report?from=" + now.AddDate(-2, 0, 0).Format("2006-01-02") + "&to=" + now.Format("2006-01-02")
+	before := apiGet(t, s.d, reportPath)
+	if !strings.Contains(before, `"offered": 2,`) {
+		t.Fatalf("report before retention lacks the two calls: %s", before)
+	}
 	s.clk.Advance(retention.DefaultDelay)
 	s.eventually("a retention run", func() bool { return s.value("callmon_retention_runs_total", "result", "ok") >= 1 })
 	if v := s.value("callmon_retention_masked_total", "table", "call_records"); v != 1 {
@@ -70,6 +78,9 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 	}
 	if old != nil || recent == nil {
 		t.Errorf("after retention: old record's number %v (want removed), recent %v (want kept)", old, recent)
+	}
+	if after := apiGet(t, s.d, reportPath); after != before {
+		t.Errorf("/api/report changed by retention:\nbefore %s\nafter  %s", before, after)
 	}
 	var left []string
 	for _, r := range s.fake.StoredRecordings() {
@@ -88,4 +99,27 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 	if v := metricValue(mfs, "callmon_retention_runs_total"); v != 0 {
 		t.Errorf("the standby ran the retention job %v times", v)
 	}
+}
+
+// apiGet GETs path from d's HTTP API and returns the body of a 200. The one
+// place requests are authorised, for when the API needs credentials.
+func apiGet(t *testing.T, d *daemon, path string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", "http://"+d.Addr.String()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	return string(b)
 }
