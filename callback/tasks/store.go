@@ -75,16 +75,16 @@ const systemActor = "system"
 const columns = `id, kind, queue, coalesce(number, ''), coalesce(caller_name, ''), window_start, window_end,
 	coalesce(assignee, ''), claimed_from_pool, status, attempts, max_attempts, coalesce(lease_owner, ''),
 	lease_expires, notes, coalesce(result, ''), coalesce(source_key, ''), created_at, updated_at,
-	completed_at, version`
+	completed_at, version, masked_at`
 
 // scanTask reads a row selected with columns, followed by extra columns.
 func scanTask(row pgx.Row, extra ...any) (Task, error) {
 	var t Task
-	var leaseExpires, completedAt pgtype.Timestamptz
+	var leaseExpires, completedAt, maskedAt pgtype.Timestamptz
 	dest := []any{&t.ID, &t.Kind, &t.Queue, &t.Number, &t.CallerName, &t.WindowStart, &t.WindowEnd,
 		&t.Assignee, &t.ClaimedFromPool, &t.Status, &t.Attempts, &t.MaxAttempts, &t.LeaseOwner,
 		&leaseExpires, &t.Notes, &t.Result, &t.SourceKey, &t.CreatedAt, &t.UpdatedAt,
-		&completedAt, &t.Version}
+		&completedAt, &t.Version, &maskedAt}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return Task{}, err
 	}
@@ -95,6 +95,9 @@ func scanTask(row pgx.Row, extra ...any) (Task, error) {
 	}
 	if completedAt.Valid {
 		t.CompletedAt = completedAt.Time.UTC()
+	}
+	if maskedAt.Valid {
+		t.MaskedAt = maskedAt.Time.UTC()
 	}
 	return t, nil
 }

@@ -104,6 +104,9 @@ type Task struct {
 	UpdatedAt       time.Time `json:"updated_at"`
 	CompletedAt     time.Time `json:"completed_at,omitzero"` // set in a final status
 	Version         int64     `json:"version"`               // 1 when created, +1 per change
+	// MaskedAt is when the retention period removed the number, caller
+	// name and notes of this finished task; zero while kept.
+	MaskedAt time.Time `json:"masked_at,omitzero"`
 }
 
 // NewTask is what Create needs. Its JSON form is also the spool's format for

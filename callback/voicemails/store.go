@@ -56,14 +56,14 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 
 // columns selects a voicemail for scan.
 const columns = `id, employee, coalesce(caller_number, ''), caller_name, received_at, duration_ms,
-	recording, channel_id, heard_at, task_id`
+	recording, channel_id, heard_at, task_id, masked_at`
 
 func scan(row pgx.Row) (Voicemail, error) {
 	var v Voicemail
 	var ms int64
-	var heard pgtype.Timestamptz
+	var heard, masked pgtype.Timestamptz
 	err := row.Scan(&v.ID, &v.Employee, &v.CallerNumber, &v.CallerName, &v.ReceivedAt, &ms,
-		&v.Recording, &v.ChannelID, &heard, &v.TaskID)
+		&v.Recording, &v.ChannelID, &heard, &v.TaskID, &masked)
 	if err != nil {
 		return Voicemail{}, err
 	}
@@ -71,6 +71,9 @@ func scan(row pgx.Row) (Voicemail, error) {
 	v.Duration = time.Duration(ms) * time.Millisecond
 	if heard.Valid {
 		v.HeardAt = heard.Time.UTC()
+	}
+	if masked.Valid {
+		v.MaskedAt = masked.Time.UTC()
 	}
 	return v, nil
 }
@@ -187,9 +190,10 @@ func (s *Store) ByTask(ctx context.Context, taskID int64) (Voicemail, error) {
 }
 
 // List returns the voicemails of employee ("" for every employee's), only
-// those not yet heard when unheardOnly, newest first.
+// those not yet heard when unheardOnly, newest first. Voicemails removed
+// after their retention period are not listed.
 func (s *Store) List(ctx context.Context, employee string, unheardOnly bool) ([]Voicemail, error) {
-	q := `SELECT ` + columns + ` FROM voicemails WHERE true`
+	q := `SELECT ` + columns + ` FROM voicemails WHERE masked_at IS NULL`
 	args := pgx.NamedArgs{}
 	if employee != "" {
 		q += ` AND employee = @employee`
@@ -207,6 +211,7 @@ func (s *Store) List(ctx context.Context, employee string, unheardOnly bool) ([]
 
 // MarkHeard records that the voicemail has been heard at at, and returns
 // it. Marking it again changes nothing: the first time it was heard stays.
+// A voicemail removed after its retention period gives ErrRemoved.
 func (s *Store) MarkHeard(ctx context.Context, id int64, at time.Time) (Voicemail, error) {
 	if at.IsZero() {
 		return Voicemail{}, invalidf("the time it was heard is missing")
@@ -217,6 +222,9 @@ func (s *Store) MarkHeard(ctx context.Context, id int64, at time.Time) (Voicemai
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Voicemail{}, fmt.Errorf("%w: voicemail %d", ErrNotFound, id)
 	}
+	if err == nil && v.Removed() {
+		return v, fmt.Errorf("%w: voicemail %d", ErrRemoved, id)
+	}
 	return v, err
 }
 
@@ -225,7 +233,7 @@ func (s *Store) MarkHeard(ctx context.Context, id int64, at time.Time) (Voicemai
 func (s *Store) Counts(ctx context.Context, employee string) (newCount, oldCount int, err error) {
 	err = s.pool.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE heard_at IS NULL), count(*) FILTER (WHERE heard_at IS NOT NULL)
-		FROM voicemails WHERE employee = $1`, employee).Scan(&newCount, &oldCount)
+		FROM voicemails WHERE employee = $1 AND masked_at IS NULL`, employee).Scan(&newCount, &oldCount)
 	return newCount, oldCount, err
 }
 
@@ -240,7 +248,7 @@ func (s *Store) Waiting(ctx context.Context, now time.Time) (map[string]Backlog,
 	rows, err := s.pool.Query(ctx, `
 		SELECT v.employee, count(*), count(*) FILTER (WHERE t.window_end <= $1)
 		FROM voicemails v JOIN tasks t ON t.id = v.task_id
-		WHERE v.heard_at IS NULL GROUP BY v.employee`, now)
+		WHERE v.heard_at IS NULL AND v.masked_at IS NULL GROUP BY v.employee`, now)
 	if err != nil {
 		return nil, err
 	}

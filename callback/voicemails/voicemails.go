@@ -50,6 +50,9 @@ var (
 	ErrNotFound = errors.New("voicemail not found")
 	// ErrInvalid: the input is wrong and will stay wrong (HTTP 400).
 	ErrInvalid = errors.New("invalid voicemail")
+	// ErrRemoved: the voicemail's recording and caller were removed after
+	// its retention period (HTTP 410).
+	ErrRemoved = errors.New("voicemail removed after its retention period")
 )
 
 func invalidf(format string, a ...any) error {
@@ -121,7 +124,13 @@ type Voicemail struct {
 	ChannelID    string
 	HeardAt      time.Time // when it was first heard; zero while new
 	TaskID       int64     // the employee's voicemail task
+	// MaskedAt is when the recording and the caller's number and name were
+	// removed after the retention period; zero while kept.
+	MaskedAt time.Time
 }
+
+// Removed reports whether the retention period removed the recording.
+func (v Voicemail) Removed() bool { return !v.MaskedAt.IsZero() }
 
 // Heard reports whether the voicemail has been heard (it is "old" for the
 // message-waiting indicator).
@@ -140,6 +149,7 @@ type voicemailJSON struct {
 	Heard        bool      `json:"heard"`
 	HeardAt      time.Time `json:"heard_at,omitzero"`
 	TaskID       int64     `json:"task_id"`
+	RemovedAt    time.Time `json:"removed_at,omitzero"`
 }
 
 // MarshalJSON writes snake_case names, the duration as duration_ms, heard,
@@ -148,7 +158,7 @@ func (v Voicemail) MarshalJSON() ([]byte, error) {
 	return json.Marshal(voicemailJSON{
 		ID: v.ID, Employee: v.Employee, CallerNumber: v.CallerNumber, CallerName: v.CallerName,
 		ReceivedAt: v.ReceivedAt, DurationMS: millis(v.Duration), Recording: v.Recording,
-		ChannelID: v.ChannelID, Heard: v.Heard(), HeardAt: v.HeardAt, TaskID: v.TaskID,
+		ChannelID: v.ChannelID, Heard: v.Heard(), HeardAt: v.HeardAt, TaskID: v.TaskID, RemovedAt: v.MaskedAt,
 	})
 }
 
@@ -161,7 +171,7 @@ func (v *Voicemail) UnmarshalJSON(b []byte) error {
 	*v = Voicemail{
 		ID: j.ID, Employee: j.Employee, CallerNumber: j.CallerNumber, CallerName: j.CallerName,
 		ReceivedAt: j.ReceivedAt, Duration: time.Duration(j.DurationMS) * time.Millisecond,
-		Recording: j.Recording, ChannelID: j.ChannelID, HeardAt: j.HeardAt, TaskID: j.TaskID,
+		Recording: j.Recording, ChannelID: j.ChannelID, HeardAt: j.HeardAt, TaskID: j.TaskID, MaskedAt: j.RemovedAt,
 	}
 	return nil
 }

@@ -275,7 +275,16 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, p Principal) {
 	if !ok {
 		return
 	}
-	if t, ok := s.load(w, r, p, id); ok {
+	t, ok := s.load(w, r, p, id)
+	switch {
+	case !ok:
+	case !t.MaskedAt.IsZero():
+		// Said plainly, with what is kept, rather than a task that looks
+		// as if its number was never known.
+		writeJSON(w, http.StatusGone, errorBody{Task: &t, Error: fmt.Sprintf(
+			"task %d: the caller's number, name and notes were removed on %s after the retention period",
+			id, t.MaskedAt.In(s.loc).Format("2006-01-02"))})
+	default:
 		writeJSON(w, http.StatusOK, t)
 	}
 }

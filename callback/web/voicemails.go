@@ -72,6 +72,10 @@ func (s *Server) loadVoicemail(w http.ResponseWriter, r *http.Request, p Princip
 	case !p.Supervisor && s.voicemails.Owner(v.Employee) != p.ID:
 		writeError(w, http.StatusForbidden, "voicemail %d is not yours", id)
 		return v, false
+	case v.Removed():
+		writeError(w, http.StatusGone, "voicemail %d: the recording and the caller's number were deleted on %s after the retention period",
+			id, v.MaskedAt.In(s.loc).Format("2006-01-02"))
+		return v, false
 	}
 	return v, true
 }

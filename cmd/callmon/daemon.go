@@ -16,6 +16,7 @@ import (
 	"callmon/ari"
 	"callmon/callback/leader"
 	"callmon/callback/presence"
+	"callmon/callback/retention"
 	"callmon/callback/store"
 	"callmon/callback/tasks"
 	"callmon/callback/voicemails"
@@ -312,8 +313,21 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if d.autoDial != nil {
 		d.autoDial.Start()
 	}
+	var retJob *retention.Job
+	if p != nil {
+		rm, err := newRetentionMetrics(reg, o.Clock)
+		if err != nil {
+			d.Stop()
+			return nil, err
+		}
+		// Recordings are deleted in any voicemail mode: rows recorded
+		// before a switch to mode dialplan still name Asterisk's files.
+		retJob = retention.New(p.db.Pool(), retention.Options{Periods: cfg.Retention.Periods(),
+			Now: o.Clock.Now, AfterFunc: o.Clock.AfterFunc, Active: elector.Valid,
+			Recordings: storedRecordings{rest: app.REST}, Log: o.Log, Report: rm.report})
+	}
 	if elector != nil {
-		d.ha = &standby{e: elector, app: app, m: m, log: o.Log, handOff: o.HandOff, gather: gather,
+		d.ha = &standby{e: elector, app: app, m: m, log: o.Log, handOff: o.HandOff, gather: gather, retention: retJob,
 			restore: func(ctx context.Context) error {
 				return restoreToday(ctx, p.db, m, o.Clock.Now(), cal.Location())
 			},

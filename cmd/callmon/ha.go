@@ -11,6 +11,7 @@ import (
 
 	"callmon/ari"
 	"callmon/callback/leader"
+	"callmon/callback/retention"
 	"callmon/callback/tasks"
 	"callmon/metrics"
 )
@@ -28,6 +29,9 @@ type standby struct {
 	flush    func(ctx context.Context) error // writes the journal and records still queued
 	autoDial func() (*tasks.Dispatcher, error)
 	handOff  bool // a graceful stop with no standby sends waiting callers to the fallback
+	// retention removes personal data past its period; only the active
+	// process runs it (nil without a database).
+	retention *retention.Job
 
 	gather standbyGatherer
 	want   chan bool // the elector's latest word: true = active
@@ -96,9 +100,15 @@ func (s *standby) begin(ctx context.Context) {
 	s.mu.Lock()
 	s.dial = d
 	s.mu.Unlock()
+	if s.retention != nil {
+		s.retention.Start(ctx)
+	}
 }
 
 func (s *standby) end() {
+	if s.retention != nil {
+		s.retention.Stop()
+	}
 	s.m.SetLeader(false)
 	s.mu.Lock()
 	d := s.dial

@@ -65,6 +65,7 @@ type Config struct {
 	// Employees are reached on their own direct numbers (DESIGN §4.2).
 	Employees []Employee
 	Voicemail Voicemail
+	Retention Retention
 }
 
 // DatabaseEnv names the environment variable holding the PostgreSQL URL;
@@ -185,7 +186,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, p.err()
 	}
 	c := &Config{File: name, OpeningHours: defaultOpeningHours(), Database: Database{SpoolFile: DefaultSpoolFile},
-		Voicemail: DefaultVoicemail()}
+		Voicemail: DefaultVoicemail(), Retention: DefaultRetention()}
 	b := &builder{parser: p, cfg: c, dir: filepath.Dir(name), anyIDs: map[string]bool{}}
 	b.top(root)
 	b.crossCheck()
@@ -294,6 +295,7 @@ func Demo(agents int) *Config {
 		},
 		OpeningHours: defaultOpeningHours(),
 		Voicemail:    DefaultVoicemail(),
+		Retention:    DefaultRetention(),
 	}
 	c.OpeningHours.Hours = calendar.Hours{
 		Weekdays: []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday},
@@ -367,6 +369,7 @@ func (b *builder) top(root *yaml.Node) {
 		{name: "supervisors", set: b.supervisors},
 		{name: "employees", set: b.employees},
 		{name: "voicemail", set: b.voicemail},
+		{name: "retention", set: b.retention},
 	})
 }
 

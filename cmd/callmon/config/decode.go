@@ -185,7 +185,7 @@ var sections = []struct {
 	name string
 	keys []string
 }{
-	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors", "employees", "voicemail"}},
+	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors", "employees", "voicemail", "retention"}},
 	{"ari", []string{"url", "user", "application", "outbound_endpoint", "password_file"}},
 	{"database", []string{"spool_file", "migrate_on_start"}},
 	{"opening_hours", []string{"timezone", "days", "open", "close", "closed_on_good_friday", "closed_on_liberation_day", "extra_closed"}},
@@ -194,6 +194,7 @@ var sections = []struct {
 	{"supervisor", []string{"id", "name", "token_hash"}},
 	{"employee", []string{"id", "name", "numbers", "endpoint", "greeting", "agent", "mailbox", "direct_ring_timeout"}},
 	{"voicemail", []string{"mode", "context", "max_duration", "max_silence", "min_duration"}},
+	{"retention", []string{"call_records", "tasks", "voicemails"}},
 }
 
 func keysOf(fields []field) []string {

@@ -173,6 +173,12 @@ func (c *Config) SummaryAt(w io.Writer, now time.Time) error {
 		pf("  recording\tup to %s, %s or on #\n", formatDuration(vm.MaxDuration), silence)
 		pf("  shortest message\t%s (shorter ones are discarded)\n", formatDuration(vm.MinDuration))
 	}
+
+	r := c.Retention
+	pf("\nRetention (AVG)\n")
+	pf("  call records	caller numbers removed %s after the call\n", formatPeriod(r.CallRecords))
+	pf("  tasks	number, name and notes removed %s after done, failed or cancelled\n", formatPeriod(r.Tasks))
+	pf("  voicemails	recording and caller removed %s after the message\n", formatPeriod(r.Voicemails))
 	return tw.Flush()
 }
 
