@@ -1,9 +1,11 @@
 package ari
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,10 +58,11 @@ func FuzzIntakeFrame(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := &labelMetrics{t: t}
+		var logged bytes.Buffer
 		var got []ari.Event
 		in := &intake{
 			clock:    clockFunc(func() time.Time { return time.Date(2026, 11, 23, 19, 34, 23, 0, time.UTC) }),
-			log:      slog.New(slog.DiscardHandler),
+			log:      slog.New(slog.NewTextHandler(&logged, nil)),
 			m:        m,
 			logged:   map[string]bool{},
 			dispatch: func(ev ari.Event) { got = append(got, ev) },
@@ -84,6 +87,9 @@ func FuzzIntakeFrame(f *testing.F) {
 		default:
 			if m.skipped != 1 || m.events != 0 {
 				t.Fatalf("frame %q neither dispatched nor skipped: %d counted, %d skipped", data, m.events, m.skipped)
+			}
+			if !strings.Contains(logged.String(), "skipping ARI message") || !strings.Contains(logged.String(), "reason=") {
+				t.Fatalf("frame %q skipped without a log line saying why: %q", data, logged.String())
 			}
 		}
 
