@@ -35,14 +35,20 @@ func (e *Error) Error() string {
 // yaml.v3's KnownFields reports only the first unknown key, without a
 // suggestion, and gives no line for a value that decodes but is invalid.
 type parser struct {
-	file string
-	errs []*Error
+	file  string
+	lines int // in the file; 0 until document has seen it
+	errs  []*Error
 }
 
 func (p *parser) fail(n *yaml.Node, hint, format string, args ...any) {
 	line := 1
 	if n != nil && n.Line > 0 {
 		line = n.Line
+	}
+	// yaml.v3 places an empty node after a last "---" on the line after the
+	// file's end: name a line the reader can find.
+	if p.lines > 0 && line > p.lines {
+		line = p.lines
 	}
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
 }
@@ -66,6 +72,7 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // document parses data into the root mapping node, reporting syntax errors
 // with their line. It returns nil when there is nothing to walk.
 func (p *parser) document(data []byte) *yaml.Node {
+	p.lines = bytes.Count(data, []byte("\n")) + 1
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {

@@ -89,3 +89,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Found by FuzzParse: a file of only "---" was reported at line 2 of a
+// one-line file (yaml.v3 places the empty document after the marker).
+func TestErrorLineIsInsideTheFile(t *testing.T) {
+	for _, src := range []string{"---", "---\n", "ari: x\n---"} {
+		_, err := Parse("callmon.yml", []byte(src))
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%q: %v, want an *Error", src, err)
+		}
+		if lines := strings.Count(src, "\n") + 1; e.Line < 1 || e.Line > lines {
+			t.Errorf("%q: error at line %d of a %d-line file: %v", src, e.Line, lines, err)
+		}
+	}
+}
