@@ -45,12 +45,18 @@ func (p *parser) fail(n *yaml.Node, hint, format string, args ...any) {
 	if n != nil && n.Line > 0 {
 		line = n.Line
 	}
-	// yaml.v3 places an empty node after a last "---" on the line after the
-	// file's end: name a line the reader can find.
-	if p.lines > 0 && line > p.lines {
-		line = p.lines
-	}
+	line = p.inFile(line)
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// inFile keeps a line number inside the file: yaml.v3 places the empty
+// document after a last "---" on the line after the end, and also counts
+// Unicode line breaks (NEL, LS, PS) that editors show inside a line.
+func (p *parser) inFile(line int) int {
+	if p.lines > 0 && line > p.lines {
+		return p.lines
+	}
+	return line
 }
 
 // err returns all problems sorted by line (cross-checks run after the walk,
@@ -72,7 +78,8 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // document parses data into the root mapping node, reporting syntax errors
 // with their line. It returns nil when there is nothing to walk.
 func (p *parser) document(data []byte) *yaml.Node {
-	p.lines = bytes.Count(data, []byte("\n")) + 1
+	// Lines as an editor shows them; YAML also ends a line at a lone CR.
+	p.lines = bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -126,7 +133,7 @@ func (p *parser) syntax(data []byte, err error) {
 	case strings.Contains(msg, "unknown anchor"):
 		hint = "define the anchor with &name before using *name"
 	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg, Hint: hint})
+	p.errs = append(p.errs, &Error{File: p.file, Line: p.inFile(line), Msg: "invalid YAML: " + msg, Hint: hint})
 }
 
 // locateSyntaxError finds the line of a yaml.v3 syntax error by parsing ever

@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 			if c != nil {
 				t.Fatalf("Parse returned a configuration and an error: %v", err)
 			}
-			lines := strings.Count(string(data), "\n") + 1
+			lines := lineCount(data)
 			parts := []error{err}
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				parts = j.Unwrap()
@@ -93,14 +93,21 @@ func FuzzParse(f *testing.F) {
 // Found by FuzzParse: a file of only "---" was reported at line 2 of a
 // one-line file (yaml.v3 places the empty document after the marker).
 func TestErrorLineIsInsideTheFile(t *testing.T) {
-	for _, src := range []string{"---", "---\n", "ari: x\n---"} {
+	for _, src := range []string{"---", "---\n", "ari: x\n---", "\r\"", "ari:\r\n  url: 'x\r\n"} {
 		_, err := Parse("callmon.yml", []byte(src))
 		var e *Error
 		if !errors.As(err, &e) {
 			t.Fatalf("%q: %v, want an *Error", src, err)
 		}
-		if lines := strings.Count(src, "\n") + 1; e.Line < 1 || e.Line > lines {
+		if lines := lineCount([]byte(src)); e.Line < 1 || e.Line > lines {
 			t.Errorf("%q: error at line %d of a %d-line file: %v", src, e.Line, lines, err)
 		}
 	}
+}
+
+// lineCount is the number of lines as an editor shows them: LF, CRLF and a
+// lone CR end a line (YAML counts a lone CR too).
+func lineCount(data []byte) int {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	return strings.Count(s, "\n") + strings.Count(s, "\r") + 1
 }
