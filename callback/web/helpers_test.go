@@ -52,7 +52,7 @@ var agentQueues = map[string][]string{
 
 // env is a running server on a database of the test's own.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *store.DB
 	store  *tasks.Store
 	srv    *web.Server
@@ -61,13 +61,13 @@ type env struct {
 	logs   *syncBuffer
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvWith(t, nil)
 }
 
 // newEnvWith is newEnv with options changed by set before the server is made.
-func newEnvWith(t *testing.T, set func(*web.Options)) *env {
+func newEnvWith(t testing.TB, set func(*web.Options)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

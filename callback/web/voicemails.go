@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"callmon/callback/voicemails"
 )
@@ -36,6 +38,11 @@ func (s *Server) voicemailRoutes(mux *http.ServeMux) {
 func (s *Server) listVoicemails(w http.ResponseWriter, r *http.Request, p Principal) {
 	vs := s.voicemails
 	employee := r.URL.Query().Get("employee")
+	if !utf8.ValidString(employee) || strings.ContainsRune(employee, 0) {
+		// PostgreSQL would refuse it; no employee has such an id.
+		writeError(w, http.StatusBadRequest, "employee %q is not an employee id", employee)
+		return
+	}
 	list, err := vs.List(r.Context(), employee, r.URL.Query().Get("unheard") == "1")
 	if err != nil {
 		s.log.Error("listing voicemails", "err", err)

@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"callmon/ari"
 	"callmon/callback/calendar"
@@ -260,8 +262,21 @@ func parseReportQuery(from, to, queue, tz string) (reportQuery, error) {
 	if q.to, err = calendar.ParseDate(to); err != nil {
 		return q, fmt.Errorf("to: %w", err)
 	}
+	// PostgreSQL has no year 0 and refuses text that is not UTF-8 or holds
+	// NUL: a client's typo must be a 400, not a failed query.
+	for _, d := range []struct {
+		name string
+		date calendar.Date
+	}{{"from", q.from}, {"to", q.to}} {
+		if d.date.Year < 1 {
+			return q, fmt.Errorf("%s: %s is not a date in the years 0001 to 9999", d.name, d.date)
+		}
+	}
 	if q.to.Before(q.from) {
 		return q, fmt.Errorf("to %s is before from %s", q.to, q.from)
+	}
+	if !utf8.ValidString(queue) || strings.ContainsRune(queue, 0) {
+		return q, fmt.Errorf("queue %q is not a queue name (invalid UTF-8 or a NUL byte)", queue)
 	}
 	if q.loc, err = time.LoadLocation(tz); err != nil {
 		return q, fmt.Errorf("timezone %q: %w", tz, err)

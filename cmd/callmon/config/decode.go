@@ -35,8 +35,9 @@ func (e *Error) Error() string {
 // yaml.v3's KnownFields reports only the first unknown key, without a
 // suggestion, and gives no line for a value that decodes but is invalid.
 type parser struct {
-	file string
-	errs []*Error
+	file  string
+	lines int // in the file; 0 until document has seen it
+	errs  []*Error
 }
 
 func (p *parser) fail(n *yaml.Node, hint, format string, args ...any) {
@@ -44,7 +45,18 @@ func (p *parser) fail(n *yaml.Node, hint, format string, args ...any) {
 	if n != nil && n.Line > 0 {
 		line = n.Line
 	}
+	line = p.inFile(line)
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// inFile keeps a line number inside the file: yaml.v3 places the empty
+// document after a last "---" on the line after the end, and also counts
+// Unicode line breaks (NEL, LS, PS) that editors show inside a line.
+func (p *parser) inFile(line int) int {
+	if p.lines > 0 && line > p.lines {
+		return p.lines
+	}
+	return line
 }
 
 // err returns all problems sorted by line (cross-checks run after the walk,
@@ -66,6 +78,8 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // document parses data into the root mapping node, reporting syntax errors
 // with their line. It returns nil when there is nothing to walk.
 func (p *parser) document(data []byte) *yaml.Node {
+	// Lines as an editor shows them; YAML also ends a line at a lone CR.
+	p.lines = bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -119,7 +133,7 @@ func (p *parser) syntax(data []byte, err error) {
 	case strings.Contains(msg, "unknown anchor"):
 		hint = "define the anchor with &name before using *name"
 	}
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg, Hint: hint})
+	p.errs = append(p.errs, &Error{File: p.file, Line: p.inFile(line), Msg: "invalid YAML: " + msg, Hint: hint})
 }
 
 // locateSyntaxError finds the line of a yaml.v3 syntax error by parsing ever
