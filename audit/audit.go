@@ -71,19 +71,32 @@ func Outcome(status int) string {
 	return "failed"
 }
 
-type targetKey struct{}
+type noteKey struct{}
 
-// WithTarget returns a context in which a handler can name the target after
-// the fact (SetTarget), e.g. the id of a task it created.
-func WithTarget(ctx context.Context) (context.Context, *string) {
-	p := new(string)
-	return context.WithValue(ctx, targetKey{}, p), p
+// Note is what a handler can add to the audit line of the change it makes,
+// once it knows: the target (the id of a task it created) or the precise
+// action (the presence action in a request body).
+type Note struct {
+	Action string
+	Target string
 }
 
-// SetTarget names the target of the change being made in ctx, if the
-// context came from WithTarget.
-func SetTarget(ctx context.Context, id string) {
-	if p, ok := ctx.Value(targetKey{}).(*string); ok {
-		*p = id
+// WithNote returns a context in which a handler can fill in n (Annotate).
+func WithNote(ctx context.Context, n *Note) context.Context {
+	return context.WithValue(ctx, noteKey{}, n)
+}
+
+// Annotate sets the non-empty fields of the change being made in ctx, if
+// the context came from WithNote.
+func Annotate(ctx context.Context, action, target string) {
+	n, ok := ctx.Value(noteKey{}).(*Note)
+	if !ok {
+		return
+	}
+	if action != "" {
+		n.Action = action
+	}
+	if target != "" {
+		n.Target = target
 	}
 }

@@ -15,9 +15,10 @@ func TestRecordIsOneLineWithWhoWhatWhen(t *testing.T) {
 	var buf bytes.Buffer
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	l := audit.New(slog.New(slog.NewJSONHandler(&buf, nil)), func() time.Time { return at })
-	ctx, target := audit.WithTarget(context.Background())
-	audit.SetTarget(ctx, "42")
-	l.Record(ctx, audit.Entry{Who: "anna", Role: "agent", Action: "task claim", Target: *target, Outcome: audit.Outcome(200), Status: 200})
+	n := &audit.Note{Action: "task"}
+	ctx := audit.WithNote(context.Background(), n)
+	audit.Annotate(ctx, "task claim", "42")
+	l.Record(ctx, audit.Entry{Who: "anna", Role: "agent", Action: n.Action, Target: n.Target, Outcome: audit.Outcome(200), Status: 200})
 	if n := bytes.Count(buf.Bytes(), []byte("\n")); n != 1 {
 		t.Fatalf("%d lines, want 1: %s", n, buf.String())
 	}

@@ -297,7 +297,7 @@ func (a *Authenticator) Require(rule Rule, h http.Handler) http.Handler {
 // Change is Require for a request that changes state: it also writes one
 // audit line with the principal, the action (action with "{name}" replaced
 // by that path value, e.g. "task {action}"), the target (path value {id},
-// or what the handler sets with audit.SetTarget) and the outcome.
+// or what the handler sets with audit.Annotate) and the outcome.
 func (a *Authenticator) Change(action string, rule Rule, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
@@ -305,17 +305,16 @@ func (a *Authenticator) Change(action string, rule Rule, h http.Handler) http.Ha
 			Deny(w, err)
 			return
 		}
-		ctx, target := audit.WithTarget(WithPrincipal(r.Context(), p))
-		*target = r.PathValue("id")
-		act := expand(action, r)
+		n := &audit.Note{Action: expand(action, r), Target: r.PathValue("id")}
+		ctx := audit.WithNote(WithPrincipal(r.Context(), p), n)
 		if !rule(p, r) {
 			writeJSONError(w, http.StatusForbidden, fmt.Sprintf("%s %s may not do this", p.Role, p.ID))
-			a.audit.Record(ctx, audit.Entry{Who: p.ID, Role: string(p.Role), Action: act, Target: *target, Outcome: "forbidden", Status: http.StatusForbidden})
+			a.audit.Record(ctx, audit.Entry{Who: p.ID, Role: string(p.Role), Action: n.Action, Target: n.Target, Outcome: "forbidden", Status: http.StatusForbidden})
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r.WithContext(ctx))
-		a.audit.Record(ctx, audit.Entry{Who: p.ID, Role: string(p.Role), Action: act, Target: *target, Outcome: audit.Outcome(sw.status), Status: sw.status})
+		a.audit.Record(ctx, audit.Entry{Who: p.ID, Role: string(p.Role), Action: n.Action, Target: n.Target, Outcome: audit.Outcome(sw.status), Status: sw.status})
 	})
 }
 
