@@ -25,7 +25,7 @@ type Voicemails interface {
 // voicemail routes: GET /api/voicemails?employee=&unheard=1,
 // GET /api/voicemails/{id}/audio, POST /api/voicemails/{id}/heard. An
 // employee (signed in with their agent id) sees their own; a supervisor all.
-func (s *Server) voicemailRoutes(mux *http.ServeMux) {
+func (s *Server) voicemailRoutes(mux routeMux) {
 	if s.voicemails == nil {
 		return
 	}

@@ -124,6 +124,7 @@ type Server struct {
 	log         *slog.Logger
 	broker      *broker
 	handler     http.Handler
+	patterns    []string        // what routes registered (Routes)
 	voicemails  Voicemails      // nil: no voicemail API
 	presence    PresenceService // nil: the page shows no presence
 
@@ -178,11 +179,10 @@ func New(o Options) *Server {
 // Handler returns the HTTP handler of /api/tasks and /agent/.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Patterns are the http.ServeMux patterns Handler serves, for a daemon that
-// mounts it in a mux of its own: mux.Handle(p, srv.Handler()) for each.
-func Patterns() []string {
-	return []string{"/api/tasks", "/api/tasks/", "/agent/", "/api/voicemails", "/api/voicemails/"}
-}
+// Routes are the http.ServeMux patterns Handler serves (method and path),
+// for a daemon that mounts it in a mux of its own: mux.Handle(p,
+// srv.Handler()) for each.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // Start begins listening for task changes (Store.Listen, one connection for
 // all pages) until Stop. It returns at once; Listen re-establishes a lost
@@ -219,8 +219,23 @@ func (s *Server) Stop() {
 	}
 }
 
+// routeMux records the patterns it serves (Routes).
+type routeMux struct {
+	*http.ServeMux
+	patterns *[]string
+}
+
+func (m routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	*m.patterns = append(*m.patterns, pattern)
+}
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := routeMux{http.NewServeMux(), &s.patterns}
 	people := auth.Roles(auth.Agent, auth.Employee, auth.Supervisor)
 	mux.Handle("GET /api/tasks", s.read(people, s.listTasks))
 	mux.Handle("POST /api/tasks", s.change("task create", auth.Roles(auth.Agent, auth.Supervisor), s.createTask))
@@ -231,7 +246,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /agent/{id}/events", s.events)
 	mux.Handle("POST /agent/{id}/presence", s.change("presence", auth.Roles(auth.Agent, auth.Supervisor), s.setPresence))
 	s.voicemailRoutes(mux)
-	return secure(http.NewCrossOriginProtection().Handler(mux))
+	return secure(http.NewCrossOriginProtection().Handler(mux.ServeMux))
 }
 
 // secure sets the headers every response of this package carries.
