@@ -70,7 +70,7 @@ func TestHashForms(t *testing.T) {
 	if _, err := auth.NewPrincipals([]auth.Credential{{ID: "anna", Role: auth.Agent, TokenHash: "secret"}}); err == nil {
 		t.Error("a non-hash was accepted")
 	}
-	for _, weak := range []string{"password", "1", "admin", "anna", "anna.password", "anna.anna"} {
+	for _, weak := range []string{"anna.password", "anna.1", "anna.admin", "anna.anna"} {
 		if err := auth.CheckWeak("anna", hash(t, weak)); err == nil {
 			t.Errorf("CheckWeak accepted the hash of %q", weak)
 		}

@@ -401,7 +401,7 @@ func TestChaos(t *testing.T) {
 		proxy := pgtest.NewProxy(t, cluster.Addr())
 		n := &chaosNode{name: name, bin: bin, proxy: proxy, ended: make(chan struct{}),
 			env:  []string{config.PasswordEnv + "=" + password, "DATABASE_URL=" + proxy.URL(dbURL)},
-			args: []string{"run", "--config.file", cfgFile, "--web.listen-address", "127.0.0.1:0"}}
+			args: []string{"run", "--config.file", cfgFile, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0"}}
 		nodes[i] = n
 		go n.supervise()
 		t.Cleanup(func() {

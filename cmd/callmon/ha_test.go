@@ -22,8 +22,8 @@ var fastLease = leader.Options{Lease: 900 * time.Millisecond, Renew: 300 * time.
 func (s *site) second(name string) *daemon {
 	s.t.Helper()
 	d, err := startDaemon(context.Background(), daemonOptions{
-		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
-		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
+		Config: withTestPrincipals(s.cfg), Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
+		ListenAddress: "127.0.0.1:0", APIListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)).With("instance", name),
 		DatabaseURL: s.dbURL, SpoolFile: filepath.Join(s.t.TempDir(), name+".jsonl"), Migrate: true,
 		Lease: fastLease,

@@ -91,17 +91,17 @@ type usageError struct{ error }
 
 // commonFlags are the exporter-style flags every command that serves shares.
 type commonFlags struct {
-	configFile    string
+	configFile       string
 	listenAddress    string
 	apiListenAddress string
 	sessionKeyFile   string
 	telemetryPath    string
-	webConfigFile string
-	logLevel      string
-	logFormat     string
-	pushURL       string
-	pushInterval  time.Duration
-	pushLabels    pushLabelFlag
+	webConfigFile    string
+	logLevel         string
+	logFormat        string
+	pushURL          string
+	pushInterval     time.Duration
+	pushLabels       pushLabelFlag
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {

@@ -79,8 +79,8 @@ func (s *site) start() {
 func (s *site) launch() {
 	s.t.Helper()
 	d, err := startDaemon(context.Background(), daemonOptions{
-		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
-		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
+		Config: withTestPrincipals(s.cfg), Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
+		ListenAddress: "127.0.0.1:0", APIListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
 		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
 		PresenceRetry: s.presenceRetry, PresencePoll: s.presencePoll,

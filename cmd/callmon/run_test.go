@@ -97,7 +97,7 @@ func TestCheckConfigBroken(t *testing.T) {
 	}
 
 	// run refuses the same file, with the same diagnosis, before listening.
-	code, _, stderr = runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0")
+	code, _, stderr = runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
 	if code != 1 {
 		t.Errorf("run: exit code = %d, want 1", code)
 	}
@@ -153,7 +153,7 @@ agents:
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--log.format", "json"}, &stdout, &stderr)
+		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0", "--log.format", "json"}, &stdout, &stderr)
 	}()
 	awaitCtx, awaitCancel := context.WithTimeout(context.Background(), waitFor)
 	defer awaitCancel()
@@ -214,7 +214,7 @@ agents:
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0")
+	code, _, stderr := runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(stderr, "no ARI password: set the environment variable CALLMON_ARI_PASSWORD or ari.password_file in "+file) {
 		t.Errorf("run: exit code %d, stderr:\n%s", code, stderr)
 	}

@@ -216,7 +216,7 @@ func TestSimulateAgainstRunProcesses(t *testing.T) {
 	if err := os.WriteFile(runCfg, []byte(simConfig(ariURL, filepath.Join(dir, "spool.jsonl"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := startProcess(t, "run", bin, env, "run", "--config.file", runCfg, "--web.listen-address", "127.0.0.1:0")
+	run := startProcess(t, "run", bin, env, "run", "--config.file", runCfg, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
 	base := "http://" + run.await(run.stderr, runListenRE, 20*time.Second)[1]
 	cfg, err := config.Load(runCfg)
 	if err != nil {

@@ -33,8 +33,8 @@ func (c *Config) Credentials() []auth.Credential {
 }
 
 // CheckTokens refuses what Parse cannot see cheaply: two principals with one
-// id, and hashes of known weak tokens (auth.CheckWeak: some 16 bcrypt
-// compares per principal, spread over the CPUs, about a second each).
+// id, and hashes of known weak tokens (auth.CheckWeak: six bcrypt compares
+// per principal, about half a second each, spread over the CPUs).
 // check-config and run call it; tests that parse many files do not.
 func (c *Config) CheckTokens() error {
 	creds := c.Credentials()
