@@ -58,7 +58,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log.Info("callmon running", "version", version, "ari", cfg.ARI.URL, "application", cfg.ARI.Application,
-		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "metrics", d.Addr.String(), "api", d.APIAddr.String())
+		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "listen", d.Addr.String(), "api", d.APIAddr.String())
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -160,15 +160,27 @@ agents:
 	if err := fake.Await(awaitCtx, fake.Connected); err != nil {
 		t.Fatalf("callmon run did not connect: %v\nstderr:\n%s", err, stderr.String())
 	}
-	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)"`)
-	var addr string
+	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)","api":"(127\.0\.0\.1:\d+)"`)
+	var addr, api string
 	eventually(t, "the running line", func() bool {
 		m := listenRE.FindStringSubmatch(stderr.String())
 		if m != nil {
-			addr = m[1]
+			addr, api = m[1], m[2]
 		}
 		return m != nil
 	})
+	// Health on the API listener: no credentials, no data.
+	for _, path := range []string{"/-/healthy", "/-/ready"} {
+		resp, err := (&http.Client{Timeout: waitFor}).Get("http://" + api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "OK\n" {
+			t.Errorf("GET %s: %s %q, want 200 OK", path, resp.Status, body)
+		}
+	}
 	resp, err := (&http.Client{Timeout: waitFor}).Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
