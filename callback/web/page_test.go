@@ -327,16 +327,16 @@ func TestEvents(t *testing.T) {
 }
 
 // TestPatterns mounts the handler in a mux beside the daemon's own routes
-// (/api/ for presence, GET /api/report, the landing page at /), as cmd does.
+// (presence under /api/agents, GET /api/report, a page at /), as cmd does.
 func TestPatterns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	mux := http.NewServeMux()
 	other := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	mux.Handle("/api/", other)
+	mux.Handle("GET /api/agents", other)
 	mux.Handle("GET /api/report", other)
 	mux.Handle("/", other)
-	for _, p := range web.Patterns() {
+	for _, p := range e.srv.Routes() {
 		mux.Handle(p, e.srv.Handler())
 	}
 	for path, want := range map[string]int{

@@ -828,7 +828,7 @@ func TestTokenHashForms(t *testing.T) {
 	for hash, want := range map[string]string{
 		// printf %s password | sha256sum: the old example's hash.
 		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8": "callmon.yml:10: token_hash: an unsalted SHA-256 (64 hex digits) is no longer accepted (hint: run `callmon token --id <id>`",
-		"$2a$04$De7ScF7GHPiuabNpuwRmtOWinm.d/0n7ilN7pP6pudtqWylTqNF5q": "bcrypt cost 4 is below 10",
+		"$2a$04$De7ScF7GHPiuabNpuwRmtOWinm.d/0n7ilN7pP6pudtqWylTqNF5q":     "bcrypt cost 4 is below 10",
 	} {
 		_, err := Parse("callmon.yml", []byte(head+"    token_hash: '"+hash+"'\n"))
 		if err == nil || !strings.Contains(err.Error(), want) {
