@@ -335,7 +335,7 @@ func TestPatterns(t *testing.T) {
 	other := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	mux.Handle("GET /api/agents", other)
 	mux.Handle("GET /api/report", other)
-	mux.Handle("/", other)
+	mux.Handle("GET /{$}", other)
 	for _, p := range e.srv.Routes() {
 		mux.Handle(p, e.srv.Handler())
 	}
