@@ -35,6 +35,7 @@ type site struct {
 	presenceRetry, presencePoll time.Duration
 	lease                       leader.Options // active/standby timings (zero: defaults)
 	handOff                     bool           // daemonOptions.HandOff
+	webConfig                   string         // daemonOptions.WebConfigFile
 }
 
 func newSite(t *testing.T, dbURL string) *site {
@@ -84,7 +85,7 @@ func (s *site) launch() {
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
 		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
 		PresenceRetry: s.presenceRetry, PresencePoll: s.presencePoll,
-		Lease: s.lease, HandOff: s.handOff,
+		Lease: s.lease, HandOff: s.handOff, WebConfigFile: s.webConfig,
 	})
 	if err != nil {
 		s.t.Fatal(err)
