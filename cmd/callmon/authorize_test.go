@@ -47,6 +47,17 @@ func testHash(id string) string {
 	return testCreds.hash[id]
 }
 
+// testConfigSupervisor is the test supervisor as a configuration file
+// has it, for tests that run `callmon run`: the file needs bcrypt's
+// default cost, so this hash is made once per test binary.
+var testConfigSupervisor = sync.OnceValue(func() string {
+	h, err := auth.HashToken(testToken(testSupervisor))
+	if err != nil {
+		panic(err)
+	}
+	return "supervisors:\n  - {id: " + testSupervisor + ", token_hash: '" + h + "'}\n"
+})
+
 // withTestPrincipals adds the test supervisor to cfg (once).
 func withTestPrincipals(cfg *config.Config) *config.Config {
 	if !slices.ContainsFunc(cfg.Supervisors, func(s config.Supervisor) bool { return s.ID == testSupervisor }) {
