@@ -12,12 +12,16 @@ import (
 
 // ARIConnected reports whether the ARI events websocket is connected.
 func (m *Metrics) ARIConnected(up bool) {
+	m.ariUp.Store(up)
 	if up {
 		m.ariConnected.Set(1)
 	} else {
 		m.ariConnected.Set(0)
 	}
 }
+
+// ARIIsConnected reports what ARIConnected was told last (for /-/ready).
+func (m *Metrics) ARIIsConnected() bool { return m.ariUp.Load() }
 
 // ARIReconnected counts a reconnect of the events websocket.
 func (m *Metrics) ARIReconnected() { m.ariReconnects.Inc() }

@@ -96,6 +96,7 @@ type Metrics struct {
 	order  []*queue          // configuration order, for scrapes
 
 	ariConnected  prometheus.Gauge
+	ariUp         atomic.Bool // the gauge's value, for readiness
 	leader        prometheus.Gauge
 	ariReconnects prometheus.Counter
 	ariEvents     *typeCounters

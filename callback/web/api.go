@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"callmon/audit"
+	"callmon/auth"
 	"callmon/callback/tasks"
 )
 
@@ -44,23 +46,18 @@ func writeError(w http.ResponseWriter, status int, format string, a ...any) {
 	writeJSON(w, status, errorBody{Error: fmt.Sprintf(format, a...)})
 }
 
-// challenge asks for credentials; browsers show a login prompt for Basic.
-func challenge(w http.ResponseWriter) {
-	w.Header().Add("WWW-Authenticate", `Basic realm="callmon", charset="UTF-8"`)
-	w.Header().Add("WWW-Authenticate", `Bearer realm="callmon"`)
+// read serves a request that changes nothing to principals rule allows.
+func (s *Server) read(rule auth.Rule, h func(http.ResponseWriter, *http.Request, Principal)) http.Handler {
+	return s.auth.Require(rule, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r, principal(r))
+	}))
 }
 
-// api authenticates a request to the JSON API.
-func (s *Server) api(h func(http.ResponseWriter, *http.Request, Principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
-		if err != nil {
-			challenge(w)
-			writeError(w, http.StatusUnauthorized, "%v", err)
-			return
-		}
-		h(w, r, p)
-	})
+// change serves a request that changes state: also one audit line.
+func (s *Server) change(action string, rule auth.Rule, h func(http.ResponseWriter, *http.Request, Principal)) http.Handler {
+	return s.auth.Change(action, rule, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r, principal(r))
+	}))
 }
 
 // decode reads the request's one JSON object into v, refusing unknown
@@ -177,10 +174,10 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, p Principal) 
 
 	subject := agent // whose view; "" for a supervisor's view of everything
 	switch {
-	case !p.Supervisor && agent != "" && agent != p.ID:
+	case !p.IsSupervisor() && agent != "" && agent != p.ID:
 		writeError(w, http.StatusForbidden, "you may list only your own tasks, not those of %q", agent)
 		return
-	case !p.Supervisor:
+	case !p.IsSupervisor():
 		subject = p.ID
 	case agent != "" && !s.knownAgent(agent):
 		writeError(w, http.StatusNotFound, "no agent %q", agent)
@@ -202,7 +199,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, p Principal) 
 			switch {
 			case slices.Contains(pool, queue):
 				pool = []string{queue}
-			case !p.Supervisor:
+			case !p.IsSupervisor():
 				writeError(w, http.StatusForbidden, "queue %q is not one of yours", queue)
 				return
 			default:
@@ -321,7 +318,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, p Principal)
 	case len(s.queues) > 0 && !slices.Contains(s.queues, queue):
 		writeError(w, http.StatusBadRequest, "no queue %q", queue)
 		return
-	case !p.Supervisor && !slices.Contains(s.agentQueues(p.ID), queue):
+	case !p.IsSupervisor() && !slices.Contains(s.agentQueues(p.ID), queue):
 		writeError(w, http.StatusForbidden, "queue %q is not one of yours", queue)
 		return
 	}
@@ -338,7 +335,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, p Principal)
 		Kind: tasks.KindAgreedByAgent, Queue: queue, Number: number, CallerName: req.CallerName,
 		WindowStart: start, WindowEnd: end, Notes: req.Notes, Actor: p.ID,
 	}
-	if !p.Supervisor {
+	if !p.IsSupervisor() {
 		n.Assignee = p.ID
 	}
 	if key != "" {
@@ -349,6 +346,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, p Principal)
 		s.storeError(w, r, err, tasks.Task{})
 		return
 	}
+	audit.Annotate(r.Context(), "", strconv.FormatInt(t.ID, 10))
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -520,7 +518,7 @@ func (s *Server) actOnTask(w http.ResponseWriter, r *http.Request, p Principal) 
 // live lease (a dispatcher ringing it, say): only they, or a supervisor,
 // may change it until the lease ends.
 func heldByOther(t tasks.Task, p Principal, now time.Time) bool {
-	return !p.Supervisor && (t.Status == tasks.Claimed || t.Status == tasks.Dialing) &&
+	return !p.IsSupervisor() && (t.Status == tasks.Claimed || t.Status == tasks.Dialing) &&
 		t.LeaseOwner != p.ID && t.LeaseExpires.After(now)
 }
 

@@ -72,7 +72,7 @@ func TestCreate(t *testing.T) {
 	send := func() (int, tasks.Task) {
 		b, _ := json.Marshal(agreed("general", at(15, 0)))
 		req, _ := http.NewRequest("POST", e.ts.URL+"/api/tasks", strings.NewReader(string(b)))
-		req.Header.Set("Authorization", "Bearer "+e.tokens["anna"])
+		e.authorize(req, "anna")
 		req.Header.Set("Idempotency-Key", "call-42")
 		resp, err := e.ts.Client().Do(req)
 		if err != nil {
@@ -251,7 +251,7 @@ func TestStaleVersion(t *testing.T) {
 			wg.Go(func() {
 				b, _ := json.Marshal(map[string]any{"version": pool.Version})
 				req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/tasks/%d/claim", e.ts.URL, pool.ID), strings.NewReader(string(b)))
-				req.Header.Set("Authorization", "Bearer "+e.tokens[who])
+				e.authorize(req, who)
 				resp, err := e.ts.Client().Do(req)
 				if err != nil {
 					t.Error(err)

@@ -1,51 +1,10 @@
 package web_test
 
 import (
-	"strings"
 	"testing"
 
 	"callmon/callback/web"
 )
-
-func TestHashToken(t *testing.T) {
-	// printf %s abc | sha256sum
-	if got := web.HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
-		t.Errorf("HashToken(abc) = %s", got)
-	}
-	a, b := web.NewToken(), web.NewToken()
-	if len(a) != 43 || a == b || strings.ContainsAny(a, "+/=") {
-		t.Errorf("NewToken: %q, %q", a, b)
-	}
-}
-
-func TestNewPrincipals(t *testing.T) {
-	h := web.HashToken("secret")
-	ps, err := web.NewPrincipals([]web.Credential{{ID: "anna", TokenHash: h}, {ID: "sam", Supervisor: true, TokenHash: strings.ToUpper(h)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p, ok := ps.Lookup("sam"); !ok || !p.Supervisor {
-		t.Errorf("Lookup(sam) = %+v, %v", p, ok)
-	}
-	if _, ok := ps.Lookup("nobody"); ok {
-		t.Error("Lookup(nobody) found someone")
-	}
-	for _, tc := range []struct {
-		creds []web.Credential
-		says  string
-	}{
-		{[]web.Credential{{ID: "", TokenHash: h}}, "non-empty"},
-		{[]web.Credential{{ID: "a:b", TokenHash: h}}, "':'"},
-		{[]web.Credential{{ID: "a/b", TokenHash: h}}, "'/'"},
-		{[]web.Credential{{ID: "anna", TokenHash: h}, {ID: "anna", TokenHash: h}}, "twice"},
-		{[]web.Credential{{ID: "anna", TokenHash: "secret"}}, "sha256sum"},
-		{[]web.Credential{{ID: "anna", TokenHash: h[:62]}}, "64 digits"},
-	} {
-		if _, err := web.NewPrincipals(tc.creds); err == nil || !strings.Contains(err.Error(), tc.says) {
-			t.Errorf("NewPrincipals(%+v): %v, want an error saying %q", tc.creds, err, tc.says)
-		}
-	}
-}
 
 func TestNormalizeNumber(t *testing.T) {
 	for in, want := range map[string]string{

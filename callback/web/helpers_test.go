@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"callmon/audit"
+	"callmon/auth"
 	"callmon/callback/calendar"
 	"callmon/callback/store"
 	"callmon/callback/store/pgtest"
@@ -50,6 +54,10 @@ var agentQueues = map[string][]string{
 	"bram": {"permits", "licences"},
 }
 
+// roles of the test principals: wall is a wallboard screen, which may use
+// none of this package's routes.
+var roles = map[string]auth.Role{"anna": auth.Agent, "bram": auth.Agent, "sam": auth.Supervisor, "wall": auth.Wallboard}
+
 // env is a running server on a database of the test's own.
 type env struct {
 	t      testing.TB
@@ -81,15 +89,20 @@ func newEnvWith(t testing.TB, set func(*web.Options)) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, store: tasks.New(db.Pool()), tokens: map[string]string{}, logs: &syncBuffer{}}
-	var creds []web.Credential
-	for _, id := range []string{"anna", "bram", "sam"} {
-		e.tokens[id] = web.NewToken()
-		creds = append(creds, web.Credential{ID: id, Supervisor: id == "sam", TokenHash: web.HashToken(e.tokens[id])})
+	var creds []auth.Credential
+	for id, role := range roles {
+		e.tokens[id] = auth.NewToken(id)
+		h, err := auth.HashTokenCost(e.tokens[id], bcrypt.MinCost) // fast; production uses the default cost
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, auth.Credential{ID: id, Role: role, TokenHash: h})
 	}
-	principals, err := web.NewPrincipals(creds)
+	principals, err := auth.NewPrincipals(creds)
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	cal, err := calendar.New(calendar.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +112,10 @@ func newEnvWith(t testing.TB, set func(*web.Options)) *env {
 		return ok && !start.Before(o) && !end.After(c)
 	}
 	o := web.Options{
-		Store:       e.store,
-		Pool:        db.Pool(),
-		Principals:  principals,
+		Store: e.store,
+		Pool:  db.Pool(),
+		Auth: auth.New(auth.Options{Principals: principals, Clock: func() time.Time { return t0 }, Log: log,
+			Audit: audit.New(log, func() time.Time { return t0 })}),
 		AgentQueues: func(id string) []string { return agentQueues[id] },
 		Queues:      []string{"general", "permits", "licences"},
 		Open:        open,
@@ -121,7 +135,7 @@ func newEnvWith(t testing.TB, set func(*web.Options)) *env {
 			return time.Time{}, time.Time{}, false
 		},
 		Clock: func() time.Time { return t0 },
-		Log:   slog.New(slog.NewTextHandler(e.logs, nil)),
+		Log:   log,
 	}
 	if set != nil {
 		set(&o)
@@ -151,6 +165,19 @@ func (e *env) waitListening() {
 	}
 }
 
+// authorize makes req come from who ("" for nobody): the one place tests
+// say how a principal proves who they are.
+func (e *env) authorize(req *http.Request, who string) {
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+e.tokens[who])
+	}
+}
+
+// as is authorize as a request option.
+func (e *env) as(who string) func(*http.Request) {
+	return func(r *http.Request) { e.authorize(r, who) }
+}
+
 // request sends a request as who ("" for none) with body (nil for none, a
 // string as is, anything else as JSON) and returns the status and body.
 func (e *env) request(method, path, who string, body any) (int, []byte) {
@@ -174,9 +201,7 @@ func (e *env) request(method, path, who string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if who != "" {
-		req.Header.Set("Authorization", "Bearer "+e.tokens[who])
-	}
+	e.authorize(req, who)
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)

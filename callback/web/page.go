@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"callmon/auth"
 	"callmon/callback/tasks"
 )
 
@@ -78,12 +80,19 @@ var kindTexts = map[tasks.Kind]string{
 // 404 for an agent nobody knows.
 func (s *Server) pageAuth(w http.ResponseWriter, r *http.Request) (Principal, string, bool) {
 	agent := r.PathValue("id")
-	p, err := s.authenticate(r)
+	p, err := s.auth.Authenticate(r)
+	var th *auth.ThrottledError
 	switch {
+	case errors.As(err, &th):
+		auth.Deny(w, err)
 	case err != nil:
-		challenge(w)
-		http.Error(w, "401 Unauthorized: "+err.Error()+" (or open this page once with ?token=<your token>)", http.StatusUnauthorized)
-	case !p.Supervisor && p.ID != agent:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="callmon"`)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		next := url.QueryEscape(r.URL.EscapedPath())
+		fmt.Fprintf(w, `<!doctype html><html lang="nl"><meta charset="utf-8"><title>Aanmelden</title>`+
+			`<p>U bent niet aangemeld. <a href="/signin?next=%s">Aanmelden</a> · <a href="/signin?lang=en&amp;next=%s">Sign in</a></p>`, next, next)
+	case p.Role == auth.Wallboard || (!p.IsSupervisor() && p.ID != agent):
 		http.Error(w, "403 Forbidden: this is the page of another agent; yours is /agent/"+url.PathEscape(p.ID), http.StatusForbidden)
 	case !s.knownAgent(agent):
 		http.Error(w, fmt.Sprintf("404 Not Found: no agent %q", agent), http.StatusNotFound)
@@ -98,12 +107,12 @@ func (s *Server) pageAuth(w http.ResponseWriter, r *http.Request) (Principal, st
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if token := q.Get("token"); token != "" {
-		if _, ok := s.principals.byToken(token); !ok {
-			challenge(w)
-			http.Error(w, "401 Unauthorized: "+errBadCredentials.Error(), http.StatusUnauthorized)
+		p, err := s.auth.Token(r, token)
+		if err != nil {
+			auth.Deny(w, err)
 			return
 		}
-		s.setTokenCookie(w, r, token)
+		s.auth.SetSession(w, r, p)
 		q.Del("token")
 		to := r.URL.EscapedPath()
 		if len(q) > 0 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+
+	"callmon/audit"
 )
 
 // Presence is an agent's presence as the page shows it.
@@ -75,7 +77,7 @@ func (s *Server) setPresence(w http.ResponseWriter, r *http.Request, p Principal
 	case s.presence == nil:
 		writeError(w, http.StatusNotFound, "presence is not served here")
 		return
-	case !p.Supervisor && p.ID != agent:
+	case !p.IsSupervisor() && p.ID != agent:
 		writeError(w, http.StatusForbidden, "you may change only your own presence (/agent/%s)", p.ID)
 		return
 	}
@@ -90,6 +92,7 @@ func (s *Server) setPresence(w http.ResponseWriter, r *http.Request, p Principal
 	if !decode(w, r, &req) {
 		return
 	}
+	audit.Annotate(r.Context(), "presence "+req.Action, "")
 	if !slices.Contains(presenceActions, req.Action) {
 		writeError(w, http.StatusBadRequest, "action %q: want login, logout, pause or unpause", req.Action)
 		return

@@ -61,13 +61,13 @@ func TestPagePresence(t *testing.T) {
 	e := newEnvWith(t, func(o *web.Options) { o.Presence = fp })
 
 	// The page shows the state and the reason, escaped.
-	_, page := e.fetch("/agent/anna", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+e.tokens["anna"]) })
+	_, page := e.fetch("/agent/anna", e.as("anna"))
 	for _, want := range []string{`data-state="paused"`, "<strong>paused</strong>", "Teamoverleg &lt;b&gt;", `value="unpause"`, `value="logout"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("anna's page lacks %q:\n%s", want, page)
 		}
 	}
-	_, page = e.fetch("/agent/bram/tasks", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+e.tokens["bram"]) })
+	_, page = e.fetch("/agent/bram/tasks", e.as("bram"))
 	if !strings.Contains(page, "<strong>logged out</strong>") || !strings.Contains(page, `value="login"`) || strings.Contains(page, `value="pause"`) {
 		t.Errorf("bram's fragment: want logged out with a login button only:\n%s", page)
 	}
@@ -118,7 +118,7 @@ func TestPagePresence(t *testing.T) {
 func TestPageWithoutPresence(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, page := e.fetch("/agent/anna", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+e.tokens["anna"]) })
+	_, page := e.fetch("/agent/anna", e.as("anna"))
 	if strings.Contains(page, `id="presence"`) {
 		t.Error("presence section without a PresenceService")
 	}

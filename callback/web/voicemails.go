@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"callmon/auth"
 	"callmon/callback/voicemails"
 )
 
@@ -26,13 +27,14 @@ type Voicemails interface {
 // voicemail routes: GET /api/voicemails?employee=&unheard=1,
 // GET /api/voicemails/{id}/audio, POST /api/voicemails/{id}/heard. An
 // employee (signed in with their agent id) sees their own; a supervisor all.
-func (s *Server) voicemailRoutes(mux *http.ServeMux) {
+func (s *Server) voicemailRoutes(mux routeMux) {
 	if s.voicemails == nil {
 		return
 	}
-	mux.Handle("GET /api/voicemails", s.api(s.listVoicemails))
-	mux.Handle("GET /api/voicemails/{id}/audio", s.api(s.voicemailAudio))
-	mux.Handle("POST /api/voicemails/{id}/heard", s.api(s.voicemailHeard))
+	people := auth.Roles(auth.Agent, auth.Employee, auth.Supervisor)
+	mux.Handle("GET /api/voicemails", s.read(people, s.listVoicemails))
+	mux.Handle("GET /api/voicemails/{id}/audio", s.read(people, s.voicemailAudio))
+	mux.Handle("POST /api/voicemails/{id}/heard", s.change("voicemail heard", people, s.voicemailHeard))
 }
 
 func (s *Server) listVoicemails(w http.ResponseWriter, r *http.Request, p Principal) {
@@ -51,7 +53,7 @@ func (s *Server) listVoicemails(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	out := make([]voicemails.Voicemail, 0, len(list))
 	for _, v := range list {
-		if p.Supervisor || vs.Owner(v.Employee) == p.ID {
+		if p.IsSupervisor() || vs.Owner(v.Employee) == p.ID {
 			out = append(out, v)
 		}
 	}
@@ -76,7 +78,7 @@ func (s *Server) loadVoicemail(w http.ResponseWriter, r *http.Request, p Princip
 		s.log.Error("reading voicemail", "id", id, "err", err)
 		writeError(w, http.StatusInternalServerError, "reading voicemail failed; see callmon's log")
 		return v, false
-	case !p.Supervisor && s.voicemails.Owner(v.Employee) != p.ID:
+	case !p.IsSupervisor() && s.voicemails.Owner(v.Employee) != p.ID:
 		writeError(w, http.StatusForbidden, "voicemail %d is not yours", id)
 		return v, false
 	case v.Removed():

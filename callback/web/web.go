@@ -11,24 +11,15 @@
 //
 // # Authentication
 //
-// Every agent and supervisor has a token; the configuration holds only its
-// SHA-256 in hex (HashToken, or printf %s "$TOKEN" | sha256sum). A request
-// authenticates with
-//
-//   - Authorization: Bearer <token>, or
-//   - basic auth with the agent id as user name and the token as password
-//     (a browser asks for it when it opens the page), or
-//   - the HttpOnly cookie callmon_token. Opening the page once as
-//     /agent/{id}?token=<token> sets that cookie (SameSite=Strict, 12 hours,
-//     Secure over TLS) and redirects to /agent/{id}, so the token leaves the
-//     address bar and history; the page's own requests then carry the cookie.
+// Package auth authenticates (a bearer token, or the session cookie of the
+// sign-in page; opening /agent/{id}?token=<token> once also signs in and
+// redirects without the token). Every change is one audit line.
 //
 // An agent sees and changes only tasks assigned to them and the unassigned
-// (pool) tasks of their queues, and opens only their own page; a supervisor
-// sees and changes all tasks and opens every agent's page. Cross-origin
-// state-changing requests from browsers are refused
-// (http.CrossOriginProtection), so the cookie cannot be abused by another
-// site.
+// (pool) tasks of their queues, and opens only their own page; an employee
+// their own voicemails and tasks; a supervisor all tasks and every agent's
+// page; a wallboard none of this. Cross-origin state-changing requests from
+// browsers are refused (http.CrossOriginProtection).
 //
 // # Lifecycle
 //
@@ -52,6 +43,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"callmon/auth"
 	"callmon/callback/tasks"
 )
 
@@ -72,24 +64,23 @@ var _ Store = (*tasks.Store)(nil)
 
 // Defaults of Options.
 const (
-	DefaultClaimLease   = 15 * time.Minute
-	DefaultLocation     = "Europe/Amsterdam"
-	defaultCookieMaxAge = 12 * time.Hour
-	defaultListLimit    = 500
-	maxListLimit        = 1000
-	maxBodyBytes        = 1 << 20
-	heartbeatInterval   = 25 * time.Second // below the usual 60 s proxy idle timeout
+	DefaultClaimLease = 15 * time.Minute
+	DefaultLocation   = "Europe/Amsterdam"
+	defaultListLimit  = 500
+	maxListLimit      = 1000
+	maxBodyBytes      = 1 << 20
+	heartbeatInterval = 25 * time.Second // below the usual 60 s proxy idle timeout
 )
 
-// Options configures a Server. Store, Principals, AgentQueues, Open and
+// Options configures a Server. Store, Auth, AgentQueues, Open and
 // NextSlot are required.
 type Options struct {
 	Store Store
 	// Pool is passed to Store.Listen, which makes its one LISTEN connection
 	// with the pool's configuration; nil means the store's own pool.
 	Pool *pgxpool.Pool
-	// Principals are the agents and supervisors who may sign in.
-	Principals *Principals
+	// Auth authenticates requests and writes the audit lines.
+	Auth *auth.Authenticator
 	// AgentQueues returns the queues an agent serves (nil for an unknown
 	// agent): their pool tasks are the agent's to see and claim.
 	AgentQueues func(agentID string) []string
@@ -120,22 +111,22 @@ type Options struct {
 
 // Server serves the API and the pages. Create it with New.
 type Server struct {
-	store        Store
-	pool         *pgxpool.Pool
-	principals   *Principals
-	agentQueues  func(string) []string
-	queues       []string
-	open         func(start, end time.Time) bool
-	nextSlot     func(queue string, after time.Time) (time.Time, time.Time, bool)
-	lease        time.Duration
-	loc          *time.Location
-	now          func() time.Time
-	log          *slog.Logger
-	cookieMaxAge time.Duration
-	broker       *broker
-	handler      http.Handler
-	voicemails   Voicemails      // nil: no voicemail API
-	presence     PresenceService // nil: the page shows no presence
+	store       Store
+	pool        *pgxpool.Pool
+	auth        *auth.Authenticator
+	agentQueues func(string) []string
+	queues      []string
+	open        func(start, end time.Time) bool
+	nextSlot    func(queue string, after time.Time) (time.Time, time.Time, bool)
+	lease       time.Duration
+	loc         *time.Location
+	now         func() time.Time
+	log         *slog.Logger
+	broker      *broker
+	handler     http.Handler
+	patterns    []string        // what routes registered (Routes)
+	voicemails  Voicemails      // nil: no voicemail API
+	presence    PresenceService // nil: the page shows no presence
 
 	mu      sync.Mutex
 	started bool
@@ -146,24 +137,23 @@ type Server struct {
 // New returns a Server. It panics when a required option is missing: that
 // is a wiring mistake, not a runtime condition.
 func New(o Options) *Server {
-	if o.Store == nil || o.Principals == nil || o.AgentQueues == nil || o.Open == nil || o.NextSlot == nil {
-		panic("web.New: Store, Principals, AgentQueues, Open and NextSlot are required")
+	if o.Store == nil || o.Auth == nil || o.AgentQueues == nil || o.Open == nil || o.NextSlot == nil {
+		panic("web.New: Store, Auth, AgentQueues, Open and NextSlot are required")
 	}
 	s := &Server{
-		store:        o.Store,
-		pool:         o.Pool,
-		principals:   o.Principals,
-		agentQueues:  o.AgentQueues,
-		queues:       slices.Clone(o.Queues),
-		open:         o.Open,
-		nextSlot:     o.NextSlot,
-		lease:        o.ClaimLease,
-		loc:          o.Location,
-		now:          o.Clock,
-		log:          o.Log,
-		voicemails:   o.Voicemails,
-		presence:     o.Presence,
-		cookieMaxAge: defaultCookieMaxAge,
+		store:       o.Store,
+		pool:        o.Pool,
+		auth:        o.Auth,
+		agentQueues: o.AgentQueues,
+		queues:      slices.Clone(o.Queues),
+		open:        o.Open,
+		nextSlot:    o.NextSlot,
+		lease:       o.ClaimLease,
+		loc:         o.Location,
+		now:         o.Clock,
+		log:         o.Log,
+		voicemails:  o.Voicemails,
+		presence:    o.Presence,
 	}
 	if s.lease <= 0 {
 		s.lease = DefaultClaimLease
@@ -189,11 +179,10 @@ func New(o Options) *Server {
 // Handler returns the HTTP handler of /api/tasks and /agent/.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Patterns are the http.ServeMux patterns Handler serves, for a daemon that
-// mounts it in a mux of its own: mux.Handle(p, srv.Handler()) for each.
-func Patterns() []string {
-	return []string{"/api/tasks", "/api/tasks/", "/agent/", "/api/voicemails", "/api/voicemails/"}
-}
+// Routes are the http.ServeMux patterns Handler serves (method and path),
+// for a daemon that mounts it in a mux of its own: mux.Handle(p,
+// srv.Handler()) for each.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // Start begins listening for task changes (Store.Listen, one connection for
 // all pages) until Stop. It returns at once; Listen re-establishes a lost
@@ -230,18 +219,34 @@ func (s *Server) Stop() {
 	}
 }
 
+// routeMux records the patterns it serves (Routes).
+type routeMux struct {
+	*http.ServeMux
+	patterns *[]string
+}
+
+func (m routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	*m.patterns = append(*m.patterns, pattern)
+}
+
+func (m routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /api/tasks", s.api(s.listTasks))
-	mux.Handle("POST /api/tasks", s.api(s.createTask))
-	mux.Handle("GET /api/tasks/{id}", s.api(s.getTask))
-	mux.Handle("POST /api/tasks/{id}/{action}", s.api(s.actOnTask))
+	mux := routeMux{http.NewServeMux(), &s.patterns}
+	people := auth.Roles(auth.Agent, auth.Employee, auth.Supervisor)
+	mux.Handle("GET /api/tasks", s.read(people, s.listTasks))
+	mux.Handle("POST /api/tasks", s.change("task create", auth.Roles(auth.Agent, auth.Supervisor), s.createTask))
+	mux.Handle("GET /api/tasks/{id}", s.read(people, s.getTask))
+	mux.Handle("POST /api/tasks/{id}/{action}", s.change("task {action}", people, s.actOnTask))
 	mux.HandleFunc("GET /agent/{id}", s.page)
 	mux.HandleFunc("GET /agent/{id}/tasks", s.fragment)
 	mux.HandleFunc("GET /agent/{id}/events", s.events)
-	mux.Handle("POST /agent/{id}/presence", s.api(s.setPresence))
+	mux.Handle("POST /agent/{id}/presence", s.change("presence", auth.Roles(auth.Agent, auth.Supervisor), s.setPresence))
 	s.voicemailRoutes(mux)
-	return secure(http.NewCrossOriginProtection().Handler(mux))
+	return secure(http.NewCrossOriginProtection().Handler(mux.ServeMux))
 }
 
 // secure sets the headers every response of this package carries.
@@ -259,7 +264,7 @@ func secure(h http.Handler) http.Handler {
 // knownAgent reports whether id is an agent: one who may sign in, or who
 // serves a queue.
 func (s *Server) knownAgent(id string) bool {
-	if p, ok := s.principals.Lookup(id); ok && !p.Supervisor {
+	if p, ok := s.auth.Principals().Lookup(id); ok && (p.Role == auth.Agent || p.Role == auth.Employee) {
 		return true
 	}
 	return len(s.agentQueues(id)) > 0
@@ -268,7 +273,7 @@ func (s *Server) knownAgent(id string) bool {
 // mayAccess reports whether p may see and change t: a supervisor always, an
 // agent when t is theirs or unassigned in one of their queues.
 func (s *Server) mayAccess(p Principal, t tasks.Task) bool {
-	if p.Supervisor || t.Assignee == p.ID {
+	if p.IsSupervisor() || t.Assignee == p.ID {
 		return true
 	}
 	return t.Assignee == "" && slices.Contains(s.agentQueues(p.ID), t.Queue)

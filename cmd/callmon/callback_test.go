@@ -14,7 +14,6 @@ import (
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
 	"callmon/callback/tasks"
-	cbweb "callmon/callback/web"
 )
 
 func (s *site) plays(media string) int {
@@ -150,19 +149,18 @@ func TestAgentHandlesAgreedCallbackThroughTheAPI(t *testing.T) {
 	dbURL := pgtest.URL(t, "cmd_callback_api")
 	s := newSite(t, dbURL)
 	s.cfg.Queues[0].RingTimeout = 5 * time.Minute
-	const token = "anna-secret-token-0123456789"
-	s.cfg.Agents[0].TokenHash = cbweb.HashToken(token)
+	s.cfg.Agents[0].TokenHash = testHash(s.cfg.Agents[0].ID)
 	s.start()
 	s.agreeCallback()
 
-	base := "http://" + s.d.Addr.String()
+	base := "http://" + s.d.APIAddr.String()
 	call := func(method, path, body string, out any) int {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		authorize(req, s.cfg.Agents[0].ID)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"callmon/ari"
+	"callmon/auth"
 	"callmon/callback/calendar"
 	"callmon/callback/spool"
 	"callmon/callback/store"
@@ -100,20 +101,7 @@ func (c *callbacks) writeSpooled(ctx context.Context, _ *store.DB, entries []spo
 }
 
 // newTasksWeb builds the agents' task API and pages from the configuration.
-func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *store.DB, cal *calendar.Calendar, cb *callbacks, vm cbweb.Voicemails, pres cbweb.PresenceService, o daemonOptions) (*cbweb.Server, error) {
-	var creds []cbweb.Credential
-	for _, a := range cfg.Agents {
-		if a.TokenHash != "" {
-			creds = append(creds, cbweb.Credential{ID: a.ID, TokenHash: a.TokenHash})
-		}
-	}
-	for _, sv := range cfg.Supervisors {
-		creds = append(creds, cbweb.Credential{ID: sv.ID, Supervisor: true, TokenHash: sv.TokenHash})
-	}
-	principals, err := cbweb.NewPrincipals(creds)
-	if err != nil {
-		return nil, err
-	}
+func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *store.DB, cal *calendar.Calendar, cb *callbacks, vm cbweb.Voicemails, pres cbweb.PresenceService, a *auth.Authenticator, o daemonOptions) (*cbweb.Server, error) {
 	agentQueues := map[string][]string{}
 	var queues []string
 	for _, q := range cfg.Queues {
@@ -125,7 +113,7 @@ func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *s
 	ws := cbweb.New(cbweb.Options{
 		Store:       ts,
 		Pool:        db.Pool(),
-		Principals:  principals,
+		Auth:        a,
 		AgentQueues: func(id string) []string { return agentQueues[id] },
 		Queues:      queues,
 		Open:        cal.Contains,

@@ -73,6 +73,7 @@ queues:
 	b.WriteString(`employees:
   - {id: erik, name: Erik Mulder, numbers: ["0503161234"], endpoint: PJSIP/2001, direct_ring_timeout: 2s}
 `)
+	b.WriteString(testConfigSupervisor())
 	return b.String()
 }
 
@@ -83,6 +84,14 @@ type incarnation struct {
 	stderr *watchedBuffer
 	done   chan struct{}
 	err    error
+}
+
+// apiAddr is where its API listens, once it said so.
+func (inc *incarnation) apiAddr() string {
+	if m := runAPIRE.FindStringSubmatch(inc.stderr.String()); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // addr is where its HTTP server listens, once it said so.
@@ -401,7 +410,7 @@ func TestChaos(t *testing.T) {
 		proxy := pgtest.NewProxy(t, cluster.Addr())
 		n := &chaosNode{name: name, bin: bin, proxy: proxy, ended: make(chan struct{}),
 			env:  []string{config.PasswordEnv + "=" + password, "DATABASE_URL=" + proxy.URL(dbURL)},
-			args: []string{"run", "--config.file", cfgFile, "--web.listen-address", "127.0.0.1:0"}}
+			args: []string{"run", "--config.file", cfgFile, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0"}}
 		nodes[i] = n
 		go n.supervise()
 		t.Cleanup(func() {
@@ -496,9 +505,13 @@ func TestChaos(t *testing.T) {
 	if !ok {
 		t.Fatalf("no callmon became active")
 	}
-	base := "http://" + act.current().addr()
+	base := "http://" + act.current().apiAddr()
 	for _, a := range cfg.Agents {
-		resp, err := http.Post(base+"/api/agents/"+a.ID+"/login", "", nil)
+		req, err := http.NewRequest("POST", base+"/api/agents/"+a.ID+"/login", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"callmon/ari"
+	"callmon/audit"
+	"callmon/auth"
 	"callmon/callback/leader"
 	"callmon/callback/presence"
 	"callmon/callback/retention"
@@ -44,9 +46,12 @@ type daemon struct {
 	Reg     *prometheus.Registry
 	Metrics *metrics.Metrics
 	App     *ari.App
-	Addr    net.Addr // where HTTP listens
+	Addr    net.Addr // where /metrics listens (exporter-toolkit: TLS, basic auth)
+	APIAddr net.Addr // where the API and pages listen (TLS of the web config, callmon's own auth)
 
 	srv     *http.Server
+	apiSrv  *http.Server
+	api     *apiMux
 	serveCh chan error
 	log     *slog.Logger
 	store   *persistence  // nil without a database
@@ -62,6 +67,13 @@ type daemonOptions struct {
 	Password      string
 	Clock         clock
 	ListenAddress string
+	// APIListenAddress is where the API and pages are served.
+	APIListenAddress string
+	// SessionKey signs session cookies; nil: random, sessions end with
+	// the process.
+	SessionKey []byte
+	// Reload, if set, is served as POST /api/reload (supervisors).
+	Reload        func(ctx context.Context, who string) error
 	TelemetryPath string
 	WebConfigFile string
 	Log           *slog.Logger
@@ -132,6 +144,12 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var vmDialplan *dialplanVoicemail
 	var pres ari.PresenceStore  // nil: presence lives in this process only
 	pagePres := &pagePresence{} // its Agents are set once the App exists
+	principals, err := auth.NewPrincipals(cfg.Credentials())
+	if err != nil {
+		return nil, err
+	}
+	authn := auth.New(auth.Options{Principals: principals, SessionKey: o.SessionKey, Clock: o.Clock.Now, Log: o.Log,
+		Audit: audit.New(o.Log, o.Clock.Now), Home: home})
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
@@ -159,7 +177,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		if vmTaker != nil {
 			vmAPI = vmTaker
 		}
-		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, pagePres, o); err != nil {
+		if tasksWeb, err = newTasksWeb(ctx, cfg, ts, p.db, cal, cb, vmAPI, pagePres, authn, o); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -256,45 +274,46 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	mux := http.NewServeMux()
 	gather := standbyGatherer{g: reg, active: app.Active}
 	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
-	api := app.APIHandler()
-	mux.Handle("/api/", api)
 	var db *store.DB
 	if p != nil {
 		db = p.db
-	}
-	mux.Handle("GET /api/report", reportHandler(db, cal.Location()))
-	if tasksWeb != nil {
-		for _, pat := range cbweb.Patterns() {
-			mux.Handle(pat, tasksWeb.Handler())
-		}
 	}
 	if o.TelemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "callmon",
 			Description: "Service-level monitor and call router for an Asterisk contact centre",
 			Version:     version,
-			Links: []web.LandingLinks{
-				{Address: o.TelemetryPath, Text: "Metrics"},
-				{Address: "/api/agents", Text: "Agents", Description: "agent presence (JSON)"},
-			},
+			Links:       []web.LandingLinks{{Address: o.TelemetryPath, Text: "Metrics"}},
 		})
 		if err != nil {
 			return nil, err
 		}
 		mux.Handle("/", landing)
 	}
-	ln, err := net.Listen("tcp", o.ListenAddress)
-	if err != nil {
+	api := newAPIMux(apiParts{auth: authn, presence: app.APIHandler(), report: reportHandler(db, cal.Location()),
+		tasks: tasksWeb, reload: o.Reload, ready: func(ctx context.Context) bool { return ready(ctx, app, m, p) }})
+	closeAll := func() {
 		if p != nil {
 			p.Close()
 		}
+	}
+	ln, err := net.Listen("tcp", o.ListenAddress)
+	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("--web.listen-address: %w", err)
+	}
+	apiLn, err := listenAPI(o.APIListenAddress, o.WebConfigFile)
+	if err != nil {
+		ln.Close()
+		closeAll()
+		return nil, err
 	}
 	// Before the API serves: stored presence is loaded first, so neither a
 	// call nor a presence change meets the agents all logged out.
 	if err := app.Start(ctx); err != nil {
 		app.Stop()
 		ln.Close()
+		apiLn.Close()
 		if tasksWeb != nil {
 			tasksWeb.Stop()
 		}
@@ -303,12 +322,19 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
-	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1), store: p, tasks: tasksWeb,
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), APIAddr: apiLn.Addr(), log: o.Log, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
+		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		apiSrv: &http.Server{Handler: api.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)},
+		api:    api}
 	d.autoDial = autoDial
 	webCfg := o.WebConfigFile
 	go func() {
 		d.serveCh <- web.Serve(ln, d.srv, &web.FlagConfig{WebConfigFile: &webCfg}, o.Log)
+	}()
+	go func() {
+		if err := d.apiSrv.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {
+			d.serveCh <- fmt.Errorf("--api.listen-address: %w", err)
+		}
 	}()
 	if d.autoDial != nil {
 		d.autoDial.Start()
@@ -354,6 +380,9 @@ func (d *daemon) Stop() {
 	// the App's last save, not lost after it.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := d.apiSrv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		d.log.Warn("HTTP shutdown (API)", "err", err)
+	}
 	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		d.log.Warn("HTTP shutdown", "err", err)
 	}

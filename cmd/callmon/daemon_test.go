@@ -30,7 +30,8 @@ type e2e struct {
 	clk   *aritest.ManualClock
 	fake  *aritest.Server
 	d     *daemon
-	base  string // http://127.0.0.1:PORT
+	base  string // http://127.0.0.1:PORT of the API
+	mbase string // http://127.0.0.1:PORT of /metrics
 	cfg   *config.Config
 	logs  *syncBuffer
 	httpc *http.Client
@@ -59,8 +60,8 @@ func startE2E(t *testing.T, agents int, b aritest.Behaviour) *e2e {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d, err := startDaemon(ctx, daemonOptions{
-		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
-		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
+		Config: withTestPrincipals(cfg), Password: password, Clock: clk, ARIURL: fake.URL(),
+		ListenAddress: "127.0.0.1:0", APIListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
@@ -72,7 +73,7 @@ func startE2E(t *testing.T, agents int, b aritest.Behaviour) *e2e {
 			t.Logf("daemon log:\n%s", logs)
 		}
 	})
-	e := &e2e{t: t, clk: clk, fake: fake, d: d, base: "http://" + d.Addr.String(), cfg: cfg, logs: logs,
+	e := &e2e{t: t, clk: clk, fake: fake, d: d, base: "http://" + d.APIAddr.String(), mbase: "http://" + d.Addr.String(), cfg: cfg, logs: logs,
 		httpc: &http.Client{Timeout: waitFor}}
 	e.await("callmon connected to the events websocket", fake.Connected)
 	return e
@@ -95,6 +96,7 @@ func (e *e2e) do(method, path string, v any) (int, http.Header) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	authorize(req, testSupervisor)
 	resp, err := e.httpc.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
@@ -115,7 +117,7 @@ func (e *e2e) do(method, path string, v any) (int, http.Header) {
 // scrape fetches /metrics over HTTP and parses the exposition.
 func (e *e2e) scrape() map[string]*dto.MetricFamily {
 	e.t.Helper()
-	resp, err := e.httpc.Get(e.base + "/metrics")
+	resp, err := e.httpc.Get(e.mbase + "/metrics")
 	if err != nil {
 		e.t.Fatalf("scrape: %v", err)
 	}
@@ -333,15 +335,15 @@ func TestDaemonAgentAPI(t *testing.T) {
 		t.Errorf("agent01 after a bad action: %+v", st)
 	}
 
-	// The landing page links the metrics and the API.
-	resp, err := e.httpc.Get(e.base + "/")
+	// The landing page links the metrics.
+	resp, err := e.httpc.Get(e.mbase + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "/metrics") || !strings.Contains(string(body), "/api/agents") {
-		t.Errorf("GET /: %s, want a landing page linking /metrics and /api/agents:\n%s", resp.Status, body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "/metrics") {
+		t.Errorf("GET /: %s, want a landing page linking /metrics:\n%s", resp.Status, body)
 	}
 }
 

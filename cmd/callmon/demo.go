@@ -11,9 +11,11 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/crypto/bcrypt"
 
 	"callmon/ari"
 	"callmon/ari/aritest"
+	"callmon/auth"
 	"callmon/cmd/callmon/config"
 )
 
@@ -60,6 +62,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	signIn, err := demoTokens(cfg)
+	if err != nil {
+		return err
+	}
 	cal, err := cfg.Calendar()
 	if err != nil {
 		return err
@@ -79,7 +85,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cancel()
 	opts := daemonOptions{
 		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
-		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
+		ListenAddress: cf.listenAddress, APIListenAddress: cf.apiListenAddress,
+		TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
 		Push: push,
 	}
 	storeName := "memory (no DATABASE_URL)"
@@ -101,6 +108,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fake.URL(), storeName, d.Addr, cf.telemetryPath)
 	fmt.Fprintf(stdout, "simulated day %s, %.0fx speed, %.1f calls/min, %d agents, mean talk %s, mean patience %s\n",
 		start.In(cal.Location()).Format("Mon 2006-01-02 15:04"), o.speed, o.traffic.rate, o.agents, o.traffic.handle, o.traffic.patience)
+	scheme := "http"
+	if cf.webConfigFile != "" {
+		scheme = "https" // if the web config has TLS
+	}
+	for _, s := range signIn {
+		fmt.Fprintf(stdout, "sign in as %s %s at %s://%s/signin with token %s\n", s.role, s.id, scheme, d.APIAddr, s.token)
+	}
 
 	if err := fake.Await(ctx, fake.Connected); err != nil {
 		return nil // interrupted during start-up (Await fails only when ctx ends): a normal stop
@@ -135,6 +149,36 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			printSummary(stdout, d, clk, cal.Location(), cfg.Queues[0].Name, "")
 		}
 	}
+}
+
+type demoSignIn struct{ role, id, token string }
+
+// demoTokens gives the demo's first agent and a supervisor "demo" tokens
+// of this run, printed at start. Their hashes use bcrypt's minimum cost:
+// the tokens are on the screen anyway, and the demo starts at once.
+func demoTokens(cfg *config.Config) ([]demoSignIn, error) {
+	var out []demoSignIn
+	mint := func(role, id string) (string, error) {
+		tok := auth.NewToken(id)
+		h, err := auth.HashTokenCost(tok, bcrypt.MinCost)
+		out = append(out, demoSignIn{role, id, tok})
+		return h, err
+	}
+	if len(cfg.Agents) > 0 && cfg.Agents[0].TokenHash == "" {
+		h, err := mint("agent", cfg.Agents[0].ID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Agents[0].TokenHash = h
+	}
+	if len(cfg.Supervisors) == 0 {
+		h, err := mint("supervisor", "demo")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Supervisors = append(cfg.Supervisors, config.Supervisor{ID: "demo", Name: "Demo supervisor", TokenHash: h})
+	}
+	return out, nil
 }
 
 // demoStart picks a simulated start inside opening hours: today at 09:00

@@ -20,7 +20,7 @@ func TestDemo(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
 	code, stdout, stderr := runMain(t, "demo", "--duration", "3s", "--speed", "60", "--rate", "20",
-		"--web.listen-address", "127.0.0.1:0", "--summary-interval", "500ms", "--seed", "1")
+		"--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0", "--summary-interval", "500ms", "--seed", "1")
 	elapsed := time.Since(begin)
 	if code != 0 {
 		t.Fatalf("exit code = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -42,6 +42,24 @@ func TestDemo(t *testing.T) {
 		t.Errorf("second line does not describe the traffic: %q", lines[1])
 	}
 
+	// Then how to sign in: a supervisor and an agent, with tokens that
+	// work on the API listener.
+	signInRE := regexp.MustCompile(`^sign in as (agent|supervisor) (\S+) at http://(127\.0\.0\.1:\d+)/signin with token (\S+)$`)
+	var signIns int
+	for len(lines) > 2 {
+		m := signInRE.FindStringSubmatch(lines[2])
+		if m == nil {
+			break
+		}
+		if !strings.HasPrefix(m[4], m[2]+".") {
+			t.Errorf("token %q is not of the form %s.<secret>", m[4], m[2])
+		}
+		signIns++
+		lines = append(lines[:2], lines[3:]...)
+	}
+	if signIns != 2 {
+		t.Errorf("%d sign-in lines, want 2 (supervisor and agent); stdout:\n%s", signIns, stdout)
+	}
 	var summaries int
 	var lastOffered, lastAnswered int
 	for i, line := range lines[2:] {
@@ -96,7 +114,7 @@ func TestDemoStopsOnCancel(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"demo", "--web.listen-address", "127.0.0.1:0", "--summary-interval", "20ms", "--seed", "2"}, &stdout, &stderr)
+		done <- Main(ctx, []string{"demo", "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0", "--summary-interval", "20ms", "--seed", "2"}, &stdout, &stderr)
 	}()
 	// Running means past start-up: it has printed a periodic summary.
 	eventually(t, "the demo to run", func() bool { return strings.Contains(stdout.String(), " dropped=") })
@@ -164,7 +182,7 @@ func TestDemoInterruptedDuringStartup(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr syncBuffer
-	if code := Main(ctx, []string{"demo", "--web.listen-address", "127.0.0.1:0"}, &stdout, &stderr); code != 0 {
+	if code := Main(ctx, []string{"demo", "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0"}, &stdout, &stderr); code != 0 {
 		t.Errorf("exit code = %d, want 0\nstderr:\n%s", code, stderr.String())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -22,8 +23,8 @@ var fastLease = leader.Options{Lease: 900 * time.Millisecond, Renew: 300 * time.
 func (s *site) second(name string) *daemon {
 	s.t.Helper()
 	d, err := startDaemon(context.Background(), daemonOptions{
-		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
-		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
+		Config: withTestPrincipals(s.cfg), Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
+		ListenAddress: "127.0.0.1:0", APIListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)).With("instance", name),
 		DatabaseURL: s.dbURL, SpoolFile: filepath.Join(s.t.TempDir(), name+".jsonl"), Migrate: true,
 		Lease: fastLease,
@@ -33,6 +34,17 @@ func (s *site) second(name string) *daemon {
 	}
 	s.t.Cleanup(d.Stop)
 	return d
+}
+
+// health returns the status of a health endpoint of d (no credentials).
+func health(t *testing.T, d *daemon, path string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + d.APIAddr.String() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func gathered(t *testing.T, d *daemon, name string) (float64, bool) {
@@ -68,6 +80,10 @@ func TestStandbyTakesOverGracefully(t *testing.T) {
 	if v, _ := gathered(t, s.d, "callmon_leader"); v != 1 {
 		t.Errorf("active callmon_leader = %v, want 1", v)
 	}
+	// Ready only on the active one; both are healthy.
+	if a, b, bh := health(t, s.d, "/-/ready"), health(t, b, "/-/ready"), health(t, b, "/-/healthy"); a != 200 || b != 503 || bh != 200 {
+		t.Errorf("/-/ready active %d, standby %d; standby /-/healthy %d; want 200, 503, 200", a, b, bh)
+	}
 	c := s.waitingCaller()
 	s.clk.Advance(4 * time.Second)
 
@@ -78,6 +94,7 @@ func TestStandbyTakesOverGracefully(t *testing.T) {
 		t.Errorf("graceful hand-over took %v, want at most 1 s", took)
 	}
 	s.eventually("b is active", func() bool { v, _ := gathered(t, b, "callmon_leader"); return v == 1 })
+	s.eventually("b is ready", func() bool { return health(t, b, "/-/ready") == 200 })
 	a1 := s.cfg.Agents[0]
 	// b learns of a's logouts by notification; a login through b before that would be
 	// a no-op on b's view (already logged in), and the logout read back after it would stand.

@@ -30,6 +30,7 @@ Usage:
   callmon check-config [flags]   validate the configuration and print a summary
   callmon migrate [up|status]    apply or list the database migrations (DATABASE_URL)
   callmon report [flags]         service level per day and queue from the call records
+  callmon token --id ID          a new token for a person or screen, and its hash for the configuration
   callmon version
 
 Run "callmon <command> -h" for the flags of a command.
@@ -61,6 +62,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = cmdReport(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = cmdToken(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "callmon %s\n", version)
 	case "help", "-h", "--help":
@@ -88,27 +91,46 @@ type usageError struct{ error }
 
 // commonFlags are the exporter-style flags every command that serves shares.
 type commonFlags struct {
-	configFile    string
-	listenAddress string
-	telemetryPath string
-	webConfigFile string
-	logLevel      string
-	logFormat     string
-	pushURL       string
-	pushInterval  time.Duration
-	pushLabels    pushLabelFlag
+	configFile       string
+	listenAddress    string
+	apiListenAddress string
+	sessionKeyFile   string
+	telemetryPath    string
+	webConfigFile    string
+	logLevel         string
+	logFormat        string
+	pushURL          string
+	pushInterval     time.Duration
+	pushLabels       pushLabelFlag
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {
 	fs.StringVar(&c.configFile, "config.file", defaultConfig, "path to the YAML configuration file")
-	fs.StringVar(&c.listenAddress, "web.listen-address", ":9464", "address to serve /metrics and the API on")
+	fs.StringVar(&c.listenAddress, "web.listen-address", "127.0.0.1:9464", "address to serve /metrics on (TLS and basic auth from --web.config.file)")
+	fs.StringVar(&c.apiListenAddress, "api.listen-address", "127.0.0.1:9465", "address to serve the API, the pages and /-/healthy, /-/ready on (TLS from --web.config.file; people sign in with their own tokens)")
+	fs.StringVar(&c.sessionKeyFile, "web.session-key-file", "", "file holding at least 32 secret bytes that sign session cookies (same file on every callmon of a site); empty: a random key, and sessions end when callmon restarts")
 	fs.StringVar(&c.telemetryPath, "web.telemetry-path", "/metrics", "path under which to expose metrics")
-	fs.StringVar(&c.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS, basic auth)")
+	fs.StringVar(&c.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file: TLS for both listeners, basic auth for /metrics")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.StringVar(&c.pushURL, "push.url", "", "also push all metrics to this VictoriaMetrics import URL, e.g. http://vm:8428/api/v1/import/prometheus")
 	fs.DurationVar(&c.pushInterval, "push.interval", 15*time.Second, "time between pushes to --push.url")
 	fs.Var(&c.pushLabels, "push.extra-label", "name=value label added to every pushed series, e.g. instance=callmon-1 (repeatable)")
+}
+
+// sessionKey reads --web.session-key-file; nil without one.
+func (c *commonFlags) sessionKey() ([]byte, error) {
+	if c.sessionKeyFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.sessionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--web.session-key-file: %w", err)
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("--web.session-key-file %s: %d bytes, want at least 32 (make one with: head -c 32 /dev/urandom > %s)", c.sessionKeyFile, len(b), c.sessionKeyFile)
+	}
+	return b, nil
 }
 
 // push returns the validated push options.

@@ -82,12 +82,12 @@ func TestMainUsageAndVersion(t *testing.T) {
 		{name: "run: stray argument", args: []string{"run", "extra"}, code: 2, stderr: "unexpected arguments: extra", noStdout: true},
 		{name: "run: bad --log.format", args: []string{"run", "--log.format", "xml"}, code: 2, stderr: `callmon run: --log.format "xml": want logfmt or json`, noStdout: true},
 		{name: "run: bad --log.level", args: []string{"run", "--log.level", "loud"}, code: 2, stderr: `--log.level "loud"`, noStdout: true},
-		{name: "demo: bad --log.format", args: []string{"demo", "--log.format", "yaml", "--web.listen-address", "127.0.0.1:0"}, code: 2, stderr: `callmon demo: --log.format "yaml"`, noStdout: true},
+		{name: "demo: bad --log.format", args: []string{"demo", "--log.format", "yaml", "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0"}, code: 2, stderr: `callmon demo: --log.format "yaml"`, noStdout: true},
 		{name: "demo: bad --rate", args: []string{"demo", "--rate", "0"}, code: 2, stderr: "--rate and --speed must be > 0", noStdout: true},
 		{name: "demo: bad --agents", args: []string{"demo", "--agents", "0"}, code: 2, stderr: "--agents >= 1", noStdout: true},
 		{name: "check-config: unknown flag", args: []string{"check-config", "--log.format", "json"}, code: 2, stderr: "log.format", noStdout: true},
 		{name: "check-config: missing file", args: []string{"check-config", "--config.file", "/nonexistent/callmon.yml"}, code: 1, stderr: "/nonexistent/callmon.yml", noStdout: true},
-		{name: "run: missing file", args: []string{"run", "--config.file", "/nonexistent/callmon.yml", "--web.listen-address", "127.0.0.1:0"}, code: 1, stderr: "/nonexistent/callmon.yml", noStdout: true},
+		{name: "run: missing file", args: []string{"run", "--config.file", "/nonexistent/callmon.yml", "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0"}, code: 1, stderr: "/nonexistent/callmon.yml", noStdout: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

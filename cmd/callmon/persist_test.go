@@ -35,6 +35,7 @@ type site struct {
 	presenceRetry, presencePoll time.Duration
 	lease                       leader.Options // active/standby timings (zero: defaults)
 	handOff                     bool           // daemonOptions.HandOff
+	webConfig                   string         // daemonOptions.WebConfigFile
 }
 
 func newSite(t *testing.T, dbURL string) *site {
@@ -79,12 +80,12 @@ func (s *site) start() {
 func (s *site) launch() {
 	s.t.Helper()
 	d, err := startDaemon(context.Background(), daemonOptions{
-		Config: s.cfg, Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
-		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
+		Config: withTestPrincipals(s.cfg), Password: "demo", Clock: s.clk, ARIURL: s.fake.URL(),
+		ListenAddress: "127.0.0.1:0", APIListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics",
 		Log:         slog.New(slog.NewTextHandler(s.logs, nil)),
 		DatabaseURL: s.dbURL, SpoolFile: s.spool, Migrate: true, Push: s.push,
 		PresenceRetry: s.presenceRetry, PresencePoll: s.presencePoll,
-		Lease: s.lease, HandOff: s.handOff,
+		Lease: s.lease, HandOff: s.handOff, WebConfigFile: s.webConfig,
 	})
 	if err != nil {
 		s.t.Fatal(err)

@@ -16,14 +16,18 @@ import (
 	"callmon/callback/presence"
 	"callmon/callback/store"
 	"callmon/callback/store/pgtest"
-	cbweb "callmon/callback/web"
 )
 
 // post sends a request with a JSON body to the running daemon and decodes
 // the answer into v (if not nil).
 func postJSON(t *testing.T, base, path, body string, v any) int {
 	t.Helper()
-	resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest("POST", base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
 	}
@@ -40,7 +44,7 @@ func postJSON(t *testing.T, base, path, body string, v any) int {
 	return resp.StatusCode
 }
 
-func (s *site) base() string { return "http://" + s.d.Addr.String() }
+func (s *site) base() string { return "http://" + s.d.APIAddr.String() }
 
 func (s *site) post(path, body string) ari.AgentStatus {
 	s.t.Helper()
@@ -53,7 +57,11 @@ func (s *site) post(path, body string) ari.AgentStatus {
 
 func (s *site) agent(id string) ari.AgentStatus {
 	s.t.Helper()
-	resp, err := http.Get(s.base() + "/api/agents/" + id)
+	req, err := http.NewRequest("GET", s.base()+"/api/agents/"+id, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -325,8 +333,7 @@ func TestPauseReasonLimitMatchesTable(t *testing.T) {
 func TestAgentPagePresence(t *testing.T) {
 	dbURL := pgtest.URL(t, "cmd_presence_page")
 	s := newSite(t, dbURL)
-	const token = "agent01-secret-token-0123456789"
-	s.cfg.Agents[0].TokenHash = cbweb.HashToken(token)
+	s.cfg.Agents[0].TokenHash = testHash("agent01")
 	s.launch()
 	send := func(method, path, body string) (int, string) {
 		t.Helper()
@@ -334,7 +341,7 @@ func TestAgentPagePresence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		authorize(req, "agent01")
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -29,6 +29,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckTokens(); err != nil {
+		return err
+	}
+	key, err := cf.sessionKey()
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		log.Warn("no --web.session-key-file: sessions are signed with a random key and end when callmon restarts")
+	}
 	password, err := cfg.ARIPassword()
 	if err != nil {
 		return err
@@ -39,7 +49,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	d, err := startDaemon(ctx, daemonOptions{
 		Config: cfg, Password: password, Clock: wallClock{},
-		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
+		ListenAddress: cf.listenAddress, APIListenAddress: cf.apiListenAddress, SessionKey: key,
+		TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
 		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart, Push: push,
 		HandOff: *handOff,
 	})
@@ -47,7 +58,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log.Info("callmon running", "version", version, "ari", cfg.ARI.URL, "application", cfg.ARI.Application,
-		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "listen", d.Addr.String())
+		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "listen", d.Addr.String(), "api", d.APIAddr.String())
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -66,6 +77,9 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg, err := config.Load(*file)
 	if err != nil {
+		return err
+	}
+	if err := cfg.CheckTokens(); err != nil {
 		return err
 	}
 	return cfg.Summary(stdout)

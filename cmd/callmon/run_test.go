@@ -97,7 +97,7 @@ func TestCheckConfigBroken(t *testing.T) {
 	}
 
 	// run refuses the same file, with the same diagnosis, before listening.
-	code, _, stderr = runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0")
+	code, _, stderr = runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
 	if code != 1 {
 		t.Errorf("run: exit code = %d, want 1", code)
 	}
@@ -153,22 +153,34 @@ agents:
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--log.format", "json"}, &stdout, &stderr)
+		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0", "--log.format", "json"}, &stdout, &stderr)
 	}()
 	awaitCtx, awaitCancel := context.WithTimeout(context.Background(), waitFor)
 	defer awaitCancel()
 	if err := fake.Await(awaitCtx, fake.Connected); err != nil {
 		t.Fatalf("callmon run did not connect: %v\nstderr:\n%s", err, stderr.String())
 	}
-	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)"`)
-	var addr string
+	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)","api":"(127\.0\.0\.1:\d+)"`)
+	var addr, api string
 	eventually(t, "the running line", func() bool {
 		m := listenRE.FindStringSubmatch(stderr.String())
 		if m != nil {
-			addr = m[1]
+			addr, api = m[1], m[2]
 		}
 		return m != nil
 	})
+	// Health on the API listener: no credentials, no data.
+	for _, path := range []string{"/-/healthy", "/-/ready"} {
+		resp, err := (&http.Client{Timeout: waitFor}).Get("http://" + api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "OK\n" {
+			t.Errorf("GET %s: %s %q, want 200 OK", path, resp.Status, body)
+		}
+	}
 	resp, err := (&http.Client{Timeout: waitFor}).Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +226,7 @@ agents:
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0")
+	code, _, stderr := runMain(t, "run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(stderr, "no ARI password: set the environment variable CALLMON_ARI_PASSWORD or ari.password_file in "+file) {
 		t.Errorf("run: exit code %d, stderr:\n%s", code, stderr)
 	}

@@ -173,7 +173,7 @@ agents:
   - {id: a5, name: Agent 5, endpoint: PJSIP/1005}
 employees:
   - {id: erik, name: Erik Mulder, numbers: ["0503161234"], endpoint: PJSIP/2001, direct_ring_timeout: 2s}
-`
+` + testConfigSupervisor()
 }
 
 var (
@@ -181,6 +181,7 @@ var (
 	simRefusedRE = regexp.MustCompile(`placed=\d+ refused=[1-9]`)
 	simFinalRE   = regexp.MustCompile(`final callers=(\d+) refused=(\d+) answered=(\d+) unanswered=\d+ continued=\d+ still_up=(\d+)`)
 	runListenRE  = regexp.MustCompile(`msg="callmon running".* listen=(\S+)`)
+	runAPIRE     = regexp.MustCompile(`msg="callmon running".* api=(\S+)`)
 )
 
 // TestSimulateAgainstRunProcesses runs `callmon simulate` and `callmon run` as real processes,
@@ -216,14 +217,18 @@ func TestSimulateAgainstRunProcesses(t *testing.T) {
 	if err := os.WriteFile(runCfg, []byte(simConfig(ariURL, filepath.Join(dir, "spool.jsonl"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := startProcess(t, "run", bin, env, "run", "--config.file", runCfg, "--web.listen-address", "127.0.0.1:0")
-	base := "http://" + run.await(run.stderr, runListenRE, 20*time.Second)[1]
+	run := startProcess(t, "run", bin, env, "run", "--config.file", runCfg, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
+	base := "http://" + run.await(run.stderr, runAPIRE, 20*time.Second)[1]
 	cfg, err := config.Load(runCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range cfg.Agents {
-		resp, err := http.Post(base+"/api/agents/"+a.ID+"/login", "", nil)
+		req, err := http.NewRequest("POST", base+"/api/agents/"+a.ID+"/login", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 		if err != nil {
 			t.Fatal(err)
 		}

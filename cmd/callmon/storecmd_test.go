@@ -69,7 +69,11 @@ func TestReportAPI(t *testing.T) {
 	s.play(before)
 	s.eventually("records written", func() bool { return s.value("callmon_spool_records") == 0 })
 	day := s.clk.Now().Format("2006-01-02")
-	resp, err := http.Get("http://" + s.d.Addr.String() + "/api/report?from=" + day + "&to=" + day + "&queue=general")
+	req, err := http.NewRequest("GET", "http://"+s.d.APIAddr.String()+"/api/report?from="+day+"&to="+day+"&queue=general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 	if err != nil {
 		t.Fatal(err)
 	}

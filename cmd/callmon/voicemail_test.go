@@ -15,7 +15,6 @@ import (
 	"callmon/ari/aritest"
 	"callmon/callback/store/pgtest"
 	"callmon/callback/voicemails"
-	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/config"
 )
 
@@ -23,9 +22,9 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	dbURL := pgtest.URL(t, "cmd_voicemail")
 	s := newSite(t, dbURL)
 	erik := addErik(s, aritest.Behaviour{NoAnswer: true})
-	const supervisorToken, agentToken = "sanne-token-0123456789abcdef", "agent01-token-0123456789abcdef"
-	s.cfg.Supervisors = []config.Supervisor{{ID: "sanne", Name: "Sanne", TokenHash: cbweb.HashToken(supervisorToken)}}
-	s.cfg.Agents[0].TokenHash = cbweb.HashToken(agentToken)
+	const supervisorToken, agentToken = "sanne", "agent01" // principals; authorize gives their tokens
+	s.cfg.Supervisors = []config.Supervisor{{ID: "sanne", Name: "Sanne", TokenHash: testHash("sanne")}}
+	s.cfg.Agents[0].TokenHash = testHash("agent01")
 	s.start()
 
 	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerName: "Caller", CallerNumber: "0612345678"})
@@ -90,14 +89,14 @@ func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	}
 
 	// The voicemail API: list, listen, mark heard (which clears the indicator).
-	base := "http://" + s.d.Addr.String()
+	base := "http://" + s.d.APIAddr.String()
 	do := func(method, path, token string) *http.Response {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
+		authorize(req, token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

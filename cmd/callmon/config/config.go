@@ -8,6 +8,7 @@ package config
 
 import (
 	"callmon/callback/phone"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
+
+	"callmon/auth"
 
 	"callmon/callback/calendar"
 )
@@ -62,6 +66,8 @@ type Config struct {
 	Queues       []Queue
 	Agents       []Agent
 	Supervisors  []Supervisor
+	// Wallboards are screens with a read-only token of their own.
+	Wallboards []Wallboard
 	// Employees are reached on their own direct numbers (DESIGN §4.2).
 	Employees []Employee
 	Voicemail Voicemail
@@ -156,13 +162,19 @@ type Agent struct {
 	ID       string
 	Name     string // display name; the ID when not configured
 	Endpoint string // Asterisk endpoint, TECH/resource, e.g. PJSIP/1001
-	// TokenHash is the SHA-256 (hex) of the agent's API token; empty: the
-	// agent cannot use the task API and page.
+	// TokenHash is the bcrypt hash of the agent's token (callmon token);
+	// empty: the agent cannot use the API and page.
 	TokenHash string
 }
 
 // Supervisor sees every task and every agent's page.
 type Supervisor struct {
+	ID, Name  string
+	TokenHash string
+}
+
+// Wallboard is a screen: a read-only principal.
+type Wallboard struct {
 	ID, Name  string
 	TokenHash string
 }
@@ -367,6 +379,7 @@ func (b *builder) top(root *yaml.Node) {
 		{name: "queues", required: true, example: "a queues: list with at least one queue", set: b.queues},
 		{name: "agents", set: b.agents},
 		{name: "supervisors", set: b.supervisors},
+		{name: "wallboards", set: b.wallboards},
 		{name: "employees", set: b.employees},
 		{name: "voicemail", set: b.voicemail},
 		{name: "retention", set: b.retention},
@@ -765,15 +778,55 @@ func (b *builder) queues(v *yaml.Node) {
 	}
 }
 
-var tokenHashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// tokenHash accepts the SHA-256 of a token, never the token itself.
+// tokenHash accepts the bcrypt hash of a token, never the token itself nor
+// the unsalted SHA-256 of earlier versions.
 func (b *builder) tokenHash(v *yaml.Node, s string) string {
-	if !tokenHashRE.MatchString(s) {
-		b.fail(v, "write the SHA-256 of the token in hex: printf %s TOKEN | sha256sum (never the token itself)", "token_hash: not 64 lower-case hex digits")
+	if err := auth.CheckHashForm(s); err != nil {
+		hint := "run `callmon token --id <id>`: it prints a new token for the person and the bcrypt hash for token_hash"
+		if errors.Is(err, auth.ErrUnsaltedHash) {
+			b.fail(v, hint, "token_hash: an unsalted SHA-256 (64 hex digits) is no longer accepted")
+		} else {
+			b.fail(v, hint, "token_hash: not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)")
+		}
+		return ""
+	}
+	if c, _ := bcrypt.Cost([]byte(s)); c < bcrypt.DefaultCost {
+		b.fail(v, "run `callmon token --id <id>` for a hash of cost 10 or more", "token_hash: bcrypt cost %d is below %d", c, bcrypt.DefaultCost)
 		return ""
 	}
 	return s
+}
+
+func (b *builder) wallboards(v *yaml.Node) {
+	items, _ := b.list("wallboards", v)
+	for _, it := range items {
+		var wb Wallboard
+		b.mapping(it, "wallboard", []field{
+			{name: "id", required: true, example: "id: hal-1", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("id", v); ok {
+					if !idRE.MatchString(s) {
+						b.fail(v, "use lower-case letters, digits, _ and -", "id: %q is not a valid wallboard id", s)
+						return
+					}
+					wb.ID = s
+				}
+			}},
+			{name: "name", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("name", v); ok {
+					wb.Name = strings.TrimSpace(s)
+				}
+			}},
+			{name: "token_hash", required: true, example: "token_hash: <bcrypt hash from callmon token>", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("token_hash", v); ok {
+					wb.TokenHash = b.tokenHash(v, s)
+				}
+			}},
+		})
+		if wb.Name == "" {
+			wb.Name = wb.ID
+		}
+		b.cfg.Wallboards = append(b.cfg.Wallboards, wb)
+	}
 }
 
 func (b *builder) supervisors(v *yaml.Node) {
@@ -795,7 +848,7 @@ func (b *builder) supervisors(v *yaml.Node) {
 					sv.Name = strings.TrimSpace(s)
 				}
 			}},
-			{name: "token_hash", required: true, example: "token_hash: <sha256 hex>", set: func(v *yaml.Node) {
+			{name: "token_hash", required: true, example: "token_hash: <bcrypt hash from callmon token>", set: func(v *yaml.Node) {
 				if s, ok := b.scalar("token_hash", v); ok {
 					sv.TokenHash = b.tokenHash(v, s)
 				}

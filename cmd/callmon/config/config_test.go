@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:4: unknown key "queues" in ari (hint: "queues" belongs at the top level, not indented)`,
 		}},
 		{"unrelated unknown key", head + tail + "colour: blue\n", []string{
-			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, employees, voicemail, retention)`,
+			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, wallboards, employees, voicemail, retention)`,
 		}},
 		{"duplicate key", head + tail + "agents: []\n", []string{
 			`callmon.yml:8: duplicate key "agents" at the top level (hint: it is already set on line 5; keep one)`,
@@ -686,7 +686,7 @@ func TestExampleFile(t *testing.T) {
 		switch k {
 		case "ari", "database", "opening_hours", "voicemail", "retention":
 			note(k, v)
-		case "queues", "agents", "supervisors", "employees":
+		case "queues", "agents", "supervisors", "wallboards", "employees":
 			for _, item := range v.Content {
 				note(strings.TrimSuffix(k, "s"), item)
 			}
@@ -803,16 +803,36 @@ func TestTokensAndAutoDial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Supervisors) != 1 || c.Supervisors[0].ID != "sanne" || len(c.Supervisors[0].TokenHash) != 64 {
+	if len(c.Supervisors) != 1 || c.Supervisors[0].ID != "sanne" || !strings.HasPrefix(c.Supervisors[0].TokenHash, "$2a$10$") {
 		t.Errorf("supervisors = %+v", c.Supervisors)
 	}
 	if c.Agents[0].TokenHash == "" || c.ARI.OutboundEndpoint != "PJSIP/{number}@pstn" {
 		t.Errorf("agent token hash %q, outbound endpoint %q", c.Agents[0].TokenHash, c.ARI.OutboundEndpoint)
 	}
 	_, err = Parse("callmon.yml", []byte("ari:\n  url: http://127.0.0.1:8088/ari\n  user: callmon\n  outbound_endpoint: PJSIP/pstn\nqueues:\n  - name: general\n    agents: [anna]\nagents:\n  - id: anna\n    endpoint: PJSIP/1001\n    token_hash: secret123\n"))
-	for _, want := range []string{"callmon.yml:4: outbound_endpoint", "callmon.yml:11: token_hash: not 64 lower-case hex digits"} {
+	for _, want := range []string{"callmon.yml:4: outbound_endpoint", "callmon.yml:11: token_hash: not a bcrypt hash", "callmon token --id"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+	if len(c.Wallboards) != 1 || c.Wallboards[0].ID != "hal-1" || len(c.Credentials()) != 4 {
+		t.Errorf("wallboards = %+v, credentials %d, want hal-1 and 4 (anna, erik, sanne, hal-1)", c.Wallboards, len(c.Credentials()))
+	}
+}
+
+// TestTokenHashForms: the unsalted SHA-256 of earlier versions is refused
+// with the way out; so is a cheap bcrypt cost, and an employee who is an
+// agent with a token of their own.
+func TestTokenHashForms(t *testing.T) {
+	const head = "ari:\n  url: http://127.0.0.1:8088/ari\n  user: callmon\nqueues:\n  - name: general\n    agents: [anna]\nagents:\n  - id: anna\n    endpoint: PJSIP/1001\n"
+	for hash, want := range map[string]string{
+		// printf %s password | sha256sum: the old example's hash.
+		"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8": "callmon.yml:10: token_hash: an unsalted SHA-256 (64 hex digits) is no longer accepted (hint: run `callmon token --id <id>`",
+		"$2a$04$De7ScF7GHPiuabNpuwRmtOWinm.d/0n7ilN7pP6pudtqWylTqNF5q":     "bcrypt cost 4 is below 10",
+	} {
+		_, err := Parse("callmon.yml", []byte(head+"    token_hash: '"+hash+"'\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("token_hash %s: %v, want %q", hash, err, want)
 		}
 	}
 }

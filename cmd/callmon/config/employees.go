@@ -63,6 +63,9 @@ type Employee struct {
 	// DirectRingTimeout is how long the endpoint rings before the caller
 	// goes to voicemail.
 	DirectRingTimeout time.Duration
+	// TokenHash is the bcrypt hash of the employee's token, for their
+	// voicemails and tasks; an employee who is an agent uses the agent's.
+	TokenHash string
 }
 
 // TaskAssignee is whom the employee's voicemail tasks are for: their agent
@@ -189,7 +192,7 @@ func (b *builder) employees(v *yaml.Node) {
 	for _, it := range items {
 		e := DefaultEmployee("")
 		e.Name = ""
-		var idNode, agentNode, mailboxNode *yaml.Node
+		var idNode, agentNode, mailboxNode, tokenNode *yaml.Node
 		mailboxGiven := false
 		var nums []numRef
 		b.mapping(it, "employee", []field{
@@ -237,6 +240,12 @@ func (b *builder) employees(v *yaml.Node) {
 					e.Mailbox, mailboxNode = s, v
 				}
 			}},
+			{name: "token_hash", set: func(v *yaml.Node) {
+				if s, ok := b.scalar("token_hash", v); ok {
+					e.TokenHash = b.tokenHash(v, s)
+					tokenNode = v
+				}
+			}},
 			{name: "direct_ring_timeout", set: func(v *yaml.Node) {
 				if b.duration("direct_ring_timeout", v, &e.DirectRingTimeout) && e.DirectRingTimeout < time.Second {
 					b.fail(v, "write at least 1s; 20s is usual", "direct_ring_timeout: %s is shorter than a second", e.DirectRingTimeout)
@@ -246,6 +255,9 @@ func (b *builder) employees(v *yaml.Node) {
 		})
 		if e.Name == "" {
 			e.Name = e.ID
+		}
+		if tokenNode != nil && e.Agent != "" {
+			b.fail(tokenNode, "remove token_hash: the employee signs in with the token of agent "+e.Agent, "token_hash: employee %q is agent %q", e.ID, e.Agent)
 		}
 		if !mailboxGiven && e.ID != "" {
 			e.Mailbox = e.ID + "@" + DefaultMailboxContext
