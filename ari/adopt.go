@@ -414,7 +414,7 @@ func (a *App) unjournaled(ch invChannel) (CallRecord, bool) {
 func (a *App) closeUnobserved(r CallRecord, outcome string, at time.Time) {
 	r.Stage, r.Ended, r.EndUnobserved = "", at, true
 	short := directShortAbandon
-	if q := a.queues[r.Queue]; q != nil {
+	if q := a.queue(r.Queue); q != nil {
 		short = q.ShortAbandon
 	}
 	switch {
@@ -467,7 +467,7 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory) []string {
 		}, d.run)
 		return []string{d.mixID}
 	}
-	q := a.queues[r.Queue]
+	q := a.queue(r.Queue)
 	if q == nil {
 		a.log.Warn("adopted call of a queue no longer configured; hanging up", "call", ch.ID, "queue", r.Queue)
 		a.closeUnobserved(r, "", a.clock.Now())
