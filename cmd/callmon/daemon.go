@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,9 @@ type daemon struct {
 	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none or with ha
 	push     *pusher           // nil without --push.url
 	ha       *standby          // active/standby through PostgreSQL; nil without a database
+
+	reloadMu sync.Mutex     // one reload at a time
+	cfg      *config.Config // the configuration in force; replaced by Reload
 }
 
 type daemonOptions struct {
@@ -89,22 +93,10 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	var queues []metrics.Queue
-	var aq []ari.Queue
 	for _, q := range cfg.Queues {
-		// In the file "short_abandon: 0s" means every abandon counts; in
-		// metrics and ari zero means the default and negative means none.
-		short := q.ShortAbandon
-		if short == 0 {
-			short = -1
-		}
-		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: short, Open: cal.IsOpen})
-		offer := q.CallbackOfferAfter
-		if offer == 0 {
-			offer = -1 // ari: zero is the default, negative is never after a wait
-		}
-		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: short, CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
-			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
+		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: shortAbandon(q), Open: cal.IsOpen})
 	}
+	aq := ariQueues(cfg)
 	// Direct dial is measured like a queue, under queue "direct".
 	queues = append(queues, metrics.Queue{Name: ari.DirectQueue, Threshold: config.DefaultThreshold, Target: config.DefaultTarget, ShortAbandon: config.DefaultShortAbandon, Open: cal.IsOpen})
 	var employees []ari.Employee
@@ -302,7 +294,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
-	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, serveCh: make(chan error, 1), store: p, tasks: tasksWeb,
+	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 1), store: p, tasks: tasksWeb,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	d.autoDial = autoDial
 	webCfg := o.WebConfigFile
@@ -327,6 +319,30 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// shortAbandon converts the file's "short_abandon: 0s" (every abandon
+// counts) to metrics' and ari's way of saying so: zero there means the
+// default and negative means none.
+func shortAbandon(q config.Queue) time.Duration {
+	if q.ShortAbandon == 0 {
+		return -1
+	}
+	return q.ShortAbandon
+}
+
+// ariQueues are the queues of cfg as package ari takes them.
+func ariQueues(cfg *config.Config) []ari.Queue {
+	var aq []ari.Queue
+	for _, q := range cfg.Queues {
+		offer := q.CallbackOfferAfter
+		if offer == 0 {
+			offer = -1 // ari: zero is the default, negative is never after a wait
+		}
+		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: shortAbandon(q), CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
+			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
+	}
+	return aq
 }
 
 // Err reports the HTTP server's failure, if it stops on its own.
