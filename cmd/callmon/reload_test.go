@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,4 +180,69 @@ func TestReload(t *testing.T) {
 	if got := originateTimeouts(fake, third.ID()); got[0] != 7 {
 		t.Errorf("after two refused reloads a new call rings with timeout %d, want 7 (the last applied)", got[0])
 	}
+}
+
+// TestReloadSIGHUPProcess: a real `callmon run` process takes SIGHUP as a
+// reload (it keeps running and logs an audit line) and a new call then rings
+// with the new ring timeout; SIGTERM still stops it cleanly.
+func TestReloadSIGHUPProcess(t *testing.T) {
+	t.Parallel()
+	bin := buildCallmon(t)
+	const password = "s3cret"
+	fake, err := aritest.New(aritest.Options{User: "callmon", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	fake.AddEndpoint("PJSIP/1001", "online", aritest.Behaviour{NoAnswer: true})
+	fake.AddEndpoint("PJSIP/1002", "online", aritest.Behaviour{NoAnswer: true})
+	file := filepath.Join(t.TempDir(), "callmon.yml")
+	if err := os.WriteFile(file, []byte(reloadConfig(fake.URL(), "20s")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, "callmon run", bin, []string{config.PasswordEnv + "=" + password, "DATABASE_URL="},
+		"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0")
+	addr := p.await(p.stderr, runListenRE, waitFor)[1]
+	for _, id := range []string{"a1", "a2"} {
+		resp, err := http.Post("http://"+addr+"/api/agents/"+id+"/login", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login %s: %s", id, resp.Status)
+		}
+	}
+
+	if err := os.WriteFile(file, []byte(reloadConfig(fake.URL(), "7s")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.await(p.stderr, regexp.MustCompile(`msg=audit action=reload who=SIGHUP .*result=applied changed="queues\[general\]\.ring_timeout: 20s → 7s"`), waitFor)
+
+	c, err := fake.Call(aritest.CallSpec{Exten: "0503164911", Args: []string{"queue", "general"}, CallerNumber: "0612345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := fake.Await(ctx, func() bool { return len(originateTimeouts(fake, c.ID())) > 0 }); err != nil {
+		t.Fatalf("the call did not ring an agent: %v", err)
+	}
+	if got := originateTimeouts(fake, c.ID()); got[0] != 7 {
+		t.Errorf("after SIGHUP a new call rings with timeout %d, want 7", got[0])
+	}
+
+	// A refused reload over SIGHUP: the process keeps running.
+	if err := os.WriteFile(file, []byte(strings.Replace(reloadConfig(fake.URL(), "7s"), "user: callmon", "user: other", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.await(p.stderr, regexp.MustCompile(`msg=audit action=reload who=SIGHUP .*result=refused .*ari\.user cannot change`), waitFor)
+	c.Hangup()
+	p.stop(waitFor)
 }
