@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,8 +96,10 @@ type Config struct {
 	User         string
 	Password     string
 	Application  string
-	Queues       []Queue
-	Agents       []Agent
+	// TLS is used for https and wss URLs (a private CA); nil: Go's defaults.
+	TLS    *tls.Config
+	Queues []Queue
+	Agents []Agent
 	// Location is the contact centre's time zone (callback times read back).
 	Location *time.Location
 	// Open reports whether the contact centre is open at t (calendar).
@@ -201,7 +204,7 @@ func New(cfg Config) (*App, error) {
 		cfg.MaxConns = 64
 	}
 	fc := &fence{valid: cfg.Fence, standby: cfg.Standby}
-	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout, fc)
+	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout, cfg.TLS, fc)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +240,7 @@ func New(cfg Config) (*App, error) {
 		wsURL:     cfg.WebsocketURL + "?app=" + cfg.Application,
 		user:      cfg.User,
 		password:  cfg.Password,
+		tls:       cfg.TLS,
 		clock:     cfg.Clock,
 		log:       cfg.Log,
 		m:         cfg.Metrics,

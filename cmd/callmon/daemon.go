@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -55,6 +58,9 @@ type daemon struct {
 	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none or with ha
 	push     *pusher           // nil without --push.url
 	ha       *standby          // active/standby through PostgreSQL; nil without a database
+
+	stopCheck context.CancelFunc // ends recheckARI; nil if the first check passed
+	checking  sync.WaitGroup
 
 	reloadMu sync.Mutex     // one reload at a time
 	cfg      *config.Config // the configuration in force; replaced by Reload
@@ -186,7 +192,15 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		fence = elector.Valid
 		m.SetLeader(false)
 	}
+	tlsCfg, err := ariTLS(cfg.ARI.CAFile)
+	if err != nil {
+		if p != nil {
+			p.Close()
+		}
+		return nil, err
+	}
 	app, err := ari.New(ari.Config{
+		TLS:         tlsCfg,
 		Standby:     elector != nil,
 		Fence:       fence,
 		URL:         url,
@@ -243,6 +257,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		vmTaker.rest = app.REST()
 		vmTaker.ariURL, vmTaker.ariUser, vmTaker.ariPassword = url, cfg.ARI.User, o.Password
 		vmTaker.http = &http.Client{Timeout: 30 * time.Second}
+		if tlsCfg != nil {
+			vmTaker.http.Transport = &http.Transport{Proxy: nil, TLSClientConfig: tlsCfg}
+		}
 	}
 	mux := http.NewServeMux()
 	gather := standbyGatherer{g: reg, active: app.Active}
@@ -274,6 +291,17 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		mux.Handle("/", landing)
 	}
+	// Wrong credentials or a missing module stop callmon here; an Asterisk
+	// not up yet is tried again in the background.
+	checkCtx, checkCancel := context.WithTimeout(ctx, 5*time.Second)
+	firstCheck := app.Check(checkCtx)
+	checkCancel()
+	if se := (*ari.StartupError)(nil); errors.As(firstCheck, &se) {
+		if p != nil {
+			p.Close()
+		}
+		return nil, se
+	}
 	ln, err := net.Listen("tcp", o.ListenAddress)
 	if err != nil {
 		if p != nil {
@@ -294,9 +322,16 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
-	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 1), store: p, tasks: tasksWeb,
+	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	d.autoDial = autoDial
+	if firstCheck != nil {
+		o.Log.Warn("Asterisk cannot be reached yet; callmon keeps trying", "ari", url, "err", firstCheck)
+		var cctx context.Context
+		cctx, d.stopCheck = context.WithCancel(ctx)
+		d.checking.Add(1)
+		go func() { defer d.checking.Done(); d.recheckARI(cctx) }()
+	}
 	webCfg := o.WebConfigFile
 	go func() {
 		d.serveCh <- web.Serve(ln, d.srv, &web.FlagConfig{WebConfigFile: &webCfg}, o.Log)
@@ -345,10 +380,61 @@ func ariQueues(cfg *config.Config) []ari.Queue {
 	return aq
 }
 
+// recheckARI repeats the start-up check until Asterisk answers; a problem
+// retrying cannot solve (ari.StartupError) stops callmon through Err.
+func (d *daemon) recheckARI(ctx context.Context) {
+	wait := time.Second
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := d.App.Check(cctx)
+		cancel()
+		var se *ari.StartupError
+		switch {
+		case err == nil:
+			d.log.Info("Asterisk reached; ARI start-up check passed")
+			return
+		case errors.As(err, &se):
+			d.serveCh <- se // buffered for this one and the HTTP server's
+			return
+		case ctx.Err() != nil:
+			return
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// ariTLS is the TLS configuration for an https ARI URL: the system's
+// certificate authorities, or only those in caFile (a private CA).
+func ariTLS(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("ari.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ari.ca_file %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
 // Err reports the HTTP server's failure, if it stops on its own.
 func (d *daemon) Err() <-chan error { return d.serveCh }
 
 func (d *daemon) Stop() {
+	if d.stopCheck != nil {
+		d.stopCheck()
+		d.checking.Wait()
+	}
 	if d.tasks != nil {
 		d.tasks.Stop() // ends the agents' event streams, or Shutdown would wait for them
 	}
