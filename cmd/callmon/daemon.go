@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"callmon/callback/tasks"
 	"callmon/callback/voicemails"
 	cbweb "callmon/callback/web"
+	"callmon/cmd/callmon/accesslog"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
 )
@@ -90,6 +92,8 @@ type daemonOptions struct {
 	// HandOff: a graceful stop of the active process with no standby sends
 	// waiting callers to the dialplan fallback.
 	HandOff bool
+	// AccessLog, if set, receives one line per HTTP request (accesslog).
+	AccessLog io.Writer
 }
 
 func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
@@ -323,7 +327,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: withAccessLog(o.AccessLog, mux), ReadHeaderTimeout: 10 * time.Second}}
 	d.autoDial = autoDial
 	if firstCheck != nil {
 		o.Log.Warn("Asterisk cannot be reached yet; callmon keeps trying", "ari", url, "err", firstCheck)
@@ -408,6 +412,14 @@ func (d *daemon) recheckARI(ctx context.Context) {
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+}
+
+// withAccessLog wraps h in the access log when one is configured.
+func withAccessLog(w io.Writer, h http.Handler) http.Handler {
+	if w == nil {
+		return h
+	}
+	return accesslog.New(w, h, accesslog.Options{})
 }
 
 // ariTLS is the TLS configuration for an https ARI URL: the system's

@@ -68,6 +68,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	accessLog, closeAccessLog, err := cf.openAccessLog(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	start := demoStart(time.Now(), cal)
 	clk := aritest.NewScaledClock(start, o.speed)
 	const password = "demo"
@@ -84,7 +89,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opts := daemonOptions{
 		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
-		Push: push,
+		Push: push, AccessLog: accessLog,
 	}
 	if os.Getenv(config.DatabaseEnv) != "" {
 		log.Warn("DATABASE_URL is set and ignored by the demo: its simulated calls go only into --demo.database-url")

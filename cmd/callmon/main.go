@@ -92,6 +92,7 @@ type commonFlags struct {
 	listenAddress string
 	telemetryPath string
 	webConfigFile string
+	accessLog     string
 	logLevel      string
 	logFormat     string
 	pushURL       string
@@ -104,11 +105,28 @@ func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {
 	fs.StringVar(&c.listenAddress, "web.listen-address", ":9464", "address to serve /metrics and the API on")
 	fs.StringVar(&c.telemetryPath, "web.telemetry-path", "/metrics", "path under which to expose metrics")
 	fs.StringVar(&c.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS, basic auth)")
+	fs.StringVar(&c.accessLog, "web.access-log", "", "write one line per HTTP request (tokens and phone numbers redacted) to this file, or - for stderr; empty: off")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.StringVar(&c.pushURL, "push.url", "", "also push all metrics to this VictoriaMetrics import URL, e.g. http://vm:8428/api/v1/import/prometheus")
 	fs.DurationVar(&c.pushInterval, "push.interval", 15*time.Second, "time between pushes to --push.url")
 	fs.Var(&c.pushLabels, "push.extra-label", "name=value label added to every pushed series, e.g. instance=callmon-1 (repeatable)")
+}
+
+// openAccessLog opens --web.access-log for appending: nil when off, stderr
+// for "-". close is never nil.
+func (c *commonFlags) openAccessLog(stderr io.Writer) (w io.Writer, close func(), err error) {
+	switch c.accessLog {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(c.accessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--web.access-log: %w", err)}
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // push returns the validated push options.

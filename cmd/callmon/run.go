@@ -38,6 +38,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	accessLog, closeAccessLog, err := cf.openAccessLog(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	password, err := cfg.ARIPassword()
 	if err != nil {
 		return err
@@ -50,7 +55,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Config: cfg, Password: password, Clock: wallClock{},
 		ListenAddress: cf.listenAddress, TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
 		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart, Push: push,
-		HandOff: *handOff,
+		HandOff: *handOff, AccessLog: accessLog,
 	})
 	if err != nil {
 		return err

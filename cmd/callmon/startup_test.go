@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/pem"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +209,62 @@ func TestRunTLS(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit code = %d, want 0:\n%s", code, errb.String())
+	}
+}
+
+// TestRunAccessLog: --web.access-log writes one redacted line per request
+// to the daemon's HTTP server.
+func TestRunAccessLog(t *testing.T) {
+	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	t.Setenv(config.PasswordEnv, "pw")
+	t.Setenv(config.DatabaseEnv, "")
+	file := startupConfig(t, fake.URL())
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--log.format", "json",
+			"--web.access-log", logFile}, &stdout, &stderr)
+	}()
+	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)"`)
+	var addr string
+	eventually(t, "the running line", func() bool {
+		m := listenRE.FindStringSubmatch(stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/agents?token=t0ken-value&number=0612345678", nil)
+	req.Header.Set("Authorization", "Bearer t0ken-value")
+	resp, err := (&http.Client{Timeout: waitFor}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, stderr.String())
+	}
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := string(data)
+	if !strings.Contains(line, `msg=http`) || !strings.Contains(line, `path="/api/agents?number=REDACTED&token=REDACTED"`) ||
+		!strings.Contains(line, "status="+strconv.Itoa(resp.StatusCode)) {
+		t.Errorf("access log:\n%s", line)
+	}
+	if strings.Contains(line, "t0ken-value") || strings.Contains(line, "0612345678") {
+		t.Errorf("the access log shows a token or number:\n%s", line)
+	}
+	if strings.Contains(stderr.String(), "msg=http") {
+		t.Errorf("access lines went to the daemon's log too")
 	}
 }
