@@ -430,7 +430,7 @@ func (a *App) closeUnobserved(r CallRecord, outcome string, at time.Time) {
 		r.Agent = "" // a direct call's journal names its employee from the start
 	}
 	short := directShortAbandon
-	if q := a.queues[r.Queue]; q != nil {
+	if q := a.queue(r.Queue); q != nil {
 		short = q.ShortAbandon
 	}
 	switch {
@@ -484,7 +484,7 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory, inDialplan 
 		}, d.run)
 		return []string{d.mixID}
 	}
-	q := a.queues[r.Queue]
+	q := a.queue(r.Queue)
 	if q == nil {
 		a.log.Warn("adopted call of a queue no longer configured; hanging up", "call", ch.ID, "queue", r.Queue)
 		a.closeUnobserved(r, "", a.clock.Now())

@@ -605,7 +605,7 @@ func (s *Agents) dispatchLocked() {
 			}
 			continue
 		}
-		if q.Strategy != StrategyRingAll {
+		if c.q.Strategy != StrategyRingAll { // the call's own: a reload applies to new calls
 			// Longest idle first; config order breaks ties.
 			best := cands[0]
 			for _, a := range cands[1:] {

@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,8 +96,10 @@ type Config struct {
 	User         string
 	Password     string
 	Application  string
-	Queues       []Queue
-	Agents       []Agent
+	// TLS is used for https and wss URLs (a private CA); nil: Go's defaults.
+	TLS    *tls.Config
+	Queues []Queue
+	Agents []Agent
 	// Location is the contact centre's time zone (callback times read back).
 	Location *time.Location
 	// Open reports whether the contact centre is open at t (calendar).
@@ -156,7 +159,8 @@ type App struct {
 	log    *slog.Logger
 	m      *metrics.Metrics
 	clock  Clock
-	queues map[string]*Queue
+	qmu    sync.RWMutex      // guards queues, swapped whole by SetQueues
+	queues map[string]*Queue // read once per call, at entry
 	agents *Agents
 	in     *intake
 
@@ -200,7 +204,7 @@ func New(cfg Config) (*App, error) {
 		cfg.MaxConns = 64
 	}
 	fc := &fence{valid: cfg.Fence, standby: cfg.Standby}
-	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout, fc)
+	rest, err := newREST(cfg.URL, cfg.User, cfg.Password, cfg.Application, cfg.MaxConns, cfg.RESTIdleTimeout, cfg.RESTTimeout, cfg.TLS, fc)
 	if err != nil {
 		return nil, err
 	}
@@ -220,26 +224,8 @@ func New(cfg Config) (*App, error) {
 	}
 	for i := range cfg.Queues {
 		q := &cfg.Queues[i]
-		if q.Strategy == "" {
-			q.Strategy = StrategyLongestIdle
-		}
-		if q.RingTimeout <= 0 {
-			q.RingTimeout = 15 * time.Second
-		}
-		if q.Threshold <= 0 {
-			q.Threshold = 30 * time.Second
-		}
-		if q.ShortAbandon == 0 {
-			q.ShortAbandon = 5 * time.Second // as package metrics: zero means the default
-		}
-		if q.ShortAbandon > q.Threshold {
-			return nil, fmt.Errorf("ari: queue %q: short abandon %v exceeds the threshold %v", q.Name, q.ShortAbandon, q.Threshold)
-		}
-		if q.CallbackOfferAfter == 0 {
-			q.CallbackOfferAfter = time.Minute
-		}
-		if q.MOHClass == "" {
-			q.MOHClass = "default"
+		if err := q.applyDefaults(); err != nil {
+			return nil, err
 		}
 		a.queues[q.Name] = q
 	}
@@ -254,6 +240,7 @@ func New(cfg Config) (*App, error) {
 		wsURL:     cfg.WebsocketURL + "?app=" + cfg.Application,
 		user:      cfg.User,
 		password:  cfg.Password,
+		tls:       cfg.TLS,
 		clock:     cfg.Clock,
 		log:       cfg.Log,
 		m:         cfg.Metrics,
@@ -264,6 +251,70 @@ func New(cfg Config) (*App, error) {
 	}
 	cfg.Metrics.SetQueueDepth(a.backlog)
 	return a, nil
+}
+
+// applyDefaults fills in the zero settings of q and checks it.
+func (q *Queue) applyDefaults() error {
+	if q.Strategy == "" {
+		q.Strategy = StrategyLongestIdle
+	}
+	if q.RingTimeout <= 0 {
+		q.RingTimeout = 15 * time.Second
+	}
+	if q.Threshold <= 0 {
+		q.Threshold = 30 * time.Second
+	}
+	if q.ShortAbandon == 0 {
+		q.ShortAbandon = 5 * time.Second // as package metrics: zero means the default
+	}
+	if q.ShortAbandon > q.Threshold {
+		return fmt.Errorf("ari: queue %q: short abandon %v exceeds the threshold %v", q.Name, q.ShortAbandon, q.Threshold)
+	}
+	if q.CallbackOfferAfter == 0 {
+		q.CallbackOfferAfter = time.Minute
+	}
+	if q.MOHClass == "" {
+		q.MOHClass = "default"
+	}
+	return nil
+}
+
+// SetQueues replaces the settings of the configured queues (a reload). A
+// call reads its queue once, when it enters: calls in progress keep the
+// settings they started with, new calls get these. The set of queue names
+// and their agents cannot change: agents' membership is built once.
+func (a *App) SetQueues(qs []Queue) error {
+	next := make(map[string]*Queue, len(qs))
+	for i := range qs {
+		q := qs[i] // a copy: the caller's slice stays theirs
+		if err := q.applyDefaults(); err != nil {
+			return err
+		}
+		next[q.Name] = &q
+	}
+	a.qmu.Lock()
+	defer a.qmu.Unlock()
+	if len(next) != len(a.queues) {
+		return errors.New("ari: SetQueues cannot add or remove queues")
+	}
+	for name, q := range a.queues {
+		n := next[name]
+		if n == nil {
+			return fmt.Errorf("ari: SetQueues cannot remove queue %q", name)
+		}
+		if !slices.Equal(n.Agents, q.Agents) {
+			return fmt.Errorf("ari: SetQueues cannot change the agents of queue %q", name)
+		}
+	}
+	a.queues = next
+	return nil
+}
+
+// queue is the current settings of the queue named name, nil if none.
+func (a *App) queue(name string) *Queue {
+	a.qmu.RLock()
+	defer a.qmu.RUnlock()
+	return a.queues[name]
 }
 
 // REST is the ARI REST client, for packages that talk to Asterisk on
@@ -500,8 +551,10 @@ func (a *App) spawn(register func() bool, run func()) bool {
 // the queue configured for the dialled number.
 func (a *App) queueFor(e *ari.StasisStart) *Queue {
 	if len(e.Args) >= 2 && e.Args[0] == "queue" {
-		return a.queues[e.Args[1]]
+		return a.queue(e.Args[1])
 	}
+	a.qmu.RLock()
+	defer a.qmu.RUnlock()
 	if len(e.Args) == 0 && e.Channel.Dialplan != nil {
 		// Stasis(callmon) without arguments: route by the dialled number.
 		for _, q := range a.queues {

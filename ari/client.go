@@ -2,6 +2,7 @@ package ari
 
 import (
 	"callmon/ari/reststatus"
+	"crypto/tls"
 
 	"bytes"
 	"errors"
@@ -21,7 +22,7 @@ import (
 // transport, no timeout and two idle connections per host. Under load that
 // churns connections into Asterisk's HTTP server and hits its sessionlimit
 // (DESIGN §2.1), so callmon replaces the client before first use.
-func newREST(url, user, password, app string, conns int, idle, timeout time.Duration, f *fence) (*native.Client, error) {
+func newREST(url, user, password, app string, conns int, idle, timeout time.Duration, tlsCfg *tls.Config, f *fence) (*native.Client, error) {
 	c := native.New(&native.Options{
 		Application: app,
 		URL:         url,
@@ -43,6 +44,7 @@ func newREST(url, user, password, app string, conns int, idle, timeout time.Dura
 	}
 	f.next = readWhole{&http.Transport{
 		Proxy:               nil, // Asterisk is local infrastructure; never via a proxy.
+		TLSClientConfig:     tlsCfg,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,

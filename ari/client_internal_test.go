@@ -16,7 +16,7 @@ import (
 )
 
 func TestRESTClientTransportIsSized(t *testing.T) {
-	c, err := newREST("http://127.0.0.1:1/ari", "u", "p", "callmon", 48, 0, 0, &fence{})
+	c, err := newREST("http://127.0.0.1:1/ari", "u", "p", "callmon", 48, 0, 0, nil, &fence{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestGoneSeesThroughDataErrors(t *testing.T) {
 		_, _ = w.Write([]byte(`{"message":"Channel not found"}`))
 	}))
 	defer srv.Close()
-	c, err := newREST(srv.URL+"/ari", "u", "p", "callmon", 4, 0, 0, &fence{})
+	c, err := newREST(srv.URL+"/ari", "u", "p", "callmon", 4, 0, 0, nil, &fence{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,7 @@ var e164Number = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 // plus two minutes) also mean the customer was not reached and nothing is
 // left ringing.
 func (a *App) DialCallback(ctx context.Context, req CallbackCall) (CallbackOutcome, error) {
-	q := a.queues[req.Queue]
+	q := a.queue(req.Queue)
 	switch {
 	case q == nil:
 		return CallbackOutcome{}, fmt.Errorf("ari: callback for unknown queue %q", req.Queue)

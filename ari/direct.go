@@ -552,7 +552,7 @@ func (d *directCall) voicemailDone(m vmDoneMsg) {
 func (a *App) transferToQueue(id string, caller CallerInfo, at time.Time, notice ...string) {
 	var q *Queue
 	if len(a.cfg.Queues) > 0 {
-		q = a.queues[a.cfg.Queues[0].Name]
+		q = a.queue(a.cfg.Queues[0].Name)
 	}
 	if q == nil {
 		a.hangup(id)

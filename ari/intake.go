@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"hash/fnv"
@@ -52,6 +53,7 @@ type intake struct {
 	wsURL    string
 	user     string
 	password string
+	tls      *tls.Config // for wss; nil: Go's defaults
 	clock    interface{ Now() time.Time }
 	log      *slog.Logger
 	m        intakeMetrics
@@ -122,7 +124,11 @@ func (in *intake) session(ctx context.Context, reconnect bool, connected func())
 	req := &http.Request{Header: h}
 	req.SetBasicAuth(in.user, in.password)
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPHeader: h})
+	opts := &websocket.DialOptions{HTTPHeader: h}
+	if in.tls != nil {
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: in.tls}}
+	}
+	conn, resp, err := websocket.Dial(dctx, u.String(), opts)
 	cancel()
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {

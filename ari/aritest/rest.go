@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,7 +212,7 @@ func writeHead(w http.ResponseWriter, status int, ctype string, body []byte) {
 func (s *Server) handle(r *http.Request, body []byte, m methods) reply {
 	h := m[r.Method]
 	switch {
-	case len(m) == 0:
+	case len(m) == 0 || s.unloaded(r.URL.Path):
 		return fail(http.StatusNotFound, "Resource not found")
 	case h == nil:
 		return fail(http.StatusMethodNotAllowed, "Invalid method")
@@ -221,6 +222,13 @@ func (s *Server) handle(r *http.Request, body []byte, m methods) reply {
 		return fail(http.StatusBadRequest, "Error parsing request body")
 	}
 	return h(&request{r: r, params: p})
+}
+
+// unloaded reports whether path belongs to a module of Options.Unloaded: /ari/bridges/x to
+// res_ari_bridges.
+func (s *Server) unloaded(path string) bool {
+	res, _, _ := strings.Cut(strings.TrimPrefix(path, "/ari/"), "/")
+	return slices.Contains(s.opt.Unloaded, "res_ari_"+res)
 }
 
 func (s *Server) pickOrder() Order {

@@ -2,6 +2,7 @@ package aritest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -41,6 +42,12 @@ type Options struct {
 	Log *slog.Logger
 	// Listen is the TCP address to serve on; default "127.0.0.1:0" (a free port).
 	Listen string
+	// Unloaded names ARI modules that are not loaded, e.g. "res_ari_bridges": their resources
+	// (/ari/bridges...) answer 404 {"message":"Resource not found"} after authentication, as
+	// res_ari does for a path no loaded module registered ("res_ari_events": the websocket).
+	Unloaded []string
+	// TLS, if set, serves https and wss with it (ari.ca_file tests).
+	TLS *tls.Config
 }
 
 // DefaultMediaDuration is how long a playback of a media URI not in Options.Media lasts.
@@ -173,15 +180,32 @@ func New(opt Options) (*Server, error) {
 	if opt.KeepAlive < 0 {
 		s.srv.SetKeepAlivesEnabled(false)
 	}
+	if opt.TLS != nil {
+		s.srv.TLSConfig = opt.TLS
+		go s.srv.ServeTLS(sessionListener{Listener: ln, s: s}, "", "") //nolint:errcheck // as Serve
+		return s, nil
+	}
 	go s.srv.Serve(sessionListener{Listener: ln, s: s}) //nolint:errcheck // returns http.ErrServerClosed on Close
 	return s, nil
 }
 
-// URL is the ARI base URL, as ari/v5's native client wants it: "http://127.0.0.1:PORT/ari".
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/ari" }
+// URL is the ARI base URL, as ari/v5's native client wants it: "http://127.0.0.1:PORT/ari"
+// (https with Options.TLS).
+func (s *Server) URL() string {
+	if s.opt.TLS != nil {
+		return "https://" + s.ln.Addr().String() + "/ari"
+	}
+	return "http://" + s.ln.Addr().String() + "/ari"
+}
 
-// WebsocketURL is the events endpoint without query: "ws://127.0.0.1:PORT/ari/events".
-func (s *Server) WebsocketURL() string { return "ws://" + s.ln.Addr().String() + "/ari/events" }
+// WebsocketURL is the events endpoint without query: "ws://127.0.0.1:PORT/ari/events" (wss
+// with Options.TLS).
+func (s *Server) WebsocketURL() string {
+	if s.opt.TLS != nil {
+		return "wss://" + s.ln.Addr().String() + "/ari/events"
+	}
+	return "ws://" + s.ln.Addr().String() + "/ari/events"
+}
 
 // Close stops the server: websockets are cut, pending timers become no-ops.
 func (s *Server) Close() {

@@ -180,6 +180,10 @@ func (s *Server) serveEvents(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, http.StatusUnauthorized, errorBody("Authentication required"))
 		return
 	}
+	if s.unloaded(r.URL.Path) {
+		writeJSON(rw, http.StatusNotFound, errorBody("Resource not found"))
+		return
+	}
 	var apps []string
 	for _, v := range r.URL.Query()["app"] {
 		apps = append(apps, strings.Split(v, ",")...)

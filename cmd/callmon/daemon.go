@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +28,7 @@ import (
 	"callmon/callback/tasks"
 	"callmon/callback/voicemails"
 	cbweb "callmon/callback/web"
+	"callmon/cmd/callmon/accesslog"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
 )
@@ -60,6 +66,12 @@ type daemon struct {
 	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none or with ha
 	push     *pusher           // nil without --push.url
 	ha       *standby          // active/standby through PostgreSQL; nil without a database
+
+	stopCheck context.CancelFunc // ends recheckARI; nil if the first check passed
+	checking  sync.WaitGroup
+
+	reloadMu sync.Mutex     // one reload at a time
+	cfg      *config.Config // the configuration in force; replaced by Reload
 }
 
 type daemonOptions struct {
@@ -93,6 +105,8 @@ type daemonOptions struct {
 	// HandOff: a graceful stop of the active process with no standby sends
 	// waiting callers to the dialplan fallback.
 	HandOff bool
+	// AccessLog, if set, receives one line per HTTP request (accesslog).
+	AccessLog io.Writer
 }
 
 func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
@@ -102,22 +116,10 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	var queues []metrics.Queue
-	var aq []ari.Queue
 	for _, q := range cfg.Queues {
-		// In the file "short_abandon: 0s" means every abandon counts; in
-		// metrics and ari zero means the default and negative means none.
-		short := q.ShortAbandon
-		if short == 0 {
-			short = -1
-		}
-		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: short, Open: cal.IsOpen})
-		offer := q.CallbackOfferAfter
-		if offer == 0 {
-			offer = -1 // ari: zero is the default, negative is never after a wait
-		}
-		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: short, CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
-			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
+		queues = append(queues, metrics.Queue{Name: q.Name, Threshold: q.Threshold, Target: q.Target, ShortAbandon: shortAbandon(q), Open: cal.IsOpen})
 	}
+	aq := ariQueues(cfg)
 	// Direct dial is measured like a queue, under queue "direct".
 	queues = append(queues, metrics.Queue{Name: ari.DirectQueue, Threshold: config.DefaultThreshold, Target: config.DefaultTarget, ShortAbandon: config.DefaultShortAbandon, Open: cal.IsOpen})
 	var employees []ari.Employee
@@ -213,7 +215,15 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		fence = elector.Valid
 		m.SetLeader(false)
 	}
+	tlsCfg, err := ariTLS(cfg.ARI.CAFile)
+	if err != nil {
+		if p != nil {
+			p.Close()
+		}
+		return nil, err
+	}
 	app, err := ari.New(ari.Config{
+		TLS:         tlsCfg,
 		Standby:     elector != nil,
 		Fence:       fence,
 		URL:         url,
@@ -270,6 +280,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		vmTaker.rest = app.REST()
 		vmTaker.ariURL, vmTaker.ariUser, vmTaker.ariPassword = url, cfg.ARI.User, o.Password
 		vmTaker.http = &http.Client{Timeout: 30 * time.Second}
+		if tlsCfg != nil {
+			vmTaker.http.Transport = &http.Transport{Proxy: nil, TLSClientConfig: tlsCfg}
+		}
 	}
 	mux := http.NewServeMux()
 	gather := standbyGatherer{g: reg, active: app.Active}
@@ -290,8 +303,24 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		mux.Handle("/", landing)
 	}
+	// Wrong credentials or a missing module stop callmon here; an Asterisk
+	// not up yet is tried again in the background.
+	checkCtx, checkCancel := context.WithTimeout(ctx, 5*time.Second)
+	firstCheck := app.Check(checkCtx)
+	checkCancel()
+	if se := (*ari.StartupError)(nil); errors.As(firstCheck, &se) {
+		if p != nil {
+			p.Close()
+		}
+		return nil, se
+	}
+	var d *daemon
+	reload := o.Reload
+	if reload == nil {
+		reload = func(ctx context.Context, who string) error { return d.Reload(ctx, who) }
+	}
 	api := newAPIMux(apiParts{auth: authn, presence: app.APIHandler(), report: reportHandler(db, cal.Location()),
-		tasks: tasksWeb, reload: o.Reload, ready: func(ctx context.Context) bool { return ready(ctx, app, m, p) }})
+		tasks: tasksWeb, reload: reload, ready: func(ctx context.Context) bool { return ready(ctx, app, m, p) }})
 	closeAll := func() {
 		if p != nil {
 			p.Close()
@@ -322,11 +351,18 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
-	d := &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), APIAddr: apiLn.Addr(), log: o.Log, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		apiSrv: &http.Server{Handler: api.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)},
+	d = &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), APIAddr: apiLn.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
+		srv:    &http.Server{Handler: withAccessLog(o.AccessLog, mux), ReadHeaderTimeout: 10 * time.Second},
+		apiSrv: &http.Server{Handler: withAccessLog(o.AccessLog, api.handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)},
 		api:    api}
 	d.autoDial = autoDial
+	if firstCheck != nil {
+		o.Log.Warn("Asterisk cannot be reached yet; callmon keeps trying", "ari", url, "err", firstCheck)
+		var cctx context.Context
+		cctx, d.stopCheck = context.WithCancel(ctx)
+		d.checking.Add(1)
+		go func() { defer d.checking.Done(); d.recheckARI(cctx) }()
+	}
 	webCfg := o.WebConfigFile
 	go func() {
 		d.serveCh <- web.Serve(ln, d.srv, &web.FlagConfig{WebConfigFile: &webCfg}, o.Log)
@@ -369,10 +405,93 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	return d, nil
 }
 
+// shortAbandon converts the file's "short_abandon: 0s" (every abandon
+// counts) to metrics' and ari's way of saying so: zero there means the
+// default and negative means none.
+func shortAbandon(q config.Queue) time.Duration {
+	if q.ShortAbandon == 0 {
+		return -1
+	}
+	return q.ShortAbandon
+}
+
+// ariQueues are the queues of cfg as package ari takes them.
+func ariQueues(cfg *config.Config) []ari.Queue {
+	var aq []ari.Queue
+	for _, q := range cfg.Queues {
+		offer := q.CallbackOfferAfter
+		if offer == 0 {
+			offer = -1 // ari: zero is the default, negative is never after a wait
+		}
+		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: shortAbandon(q), CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
+			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
+	}
+	return aq
+}
+
+// recheckARI repeats the start-up check until Asterisk answers; a problem
+// retrying cannot solve (ari.StartupError) stops callmon through Err.
+func (d *daemon) recheckARI(ctx context.Context) {
+	wait := time.Second
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := d.App.Check(cctx)
+		cancel()
+		var se *ari.StartupError
+		switch {
+		case err == nil:
+			d.log.Info("Asterisk reached; ARI start-up check passed")
+			return
+		case errors.As(err, &se):
+			d.serveCh <- se // buffered for this one and the HTTP server's
+			return
+		case ctx.Err() != nil:
+			return
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// withAccessLog wraps h in the access log when one is configured.
+func withAccessLog(w io.Writer, h http.Handler) http.Handler {
+	if w == nil {
+		return h
+	}
+	return accesslog.New(w, h, accesslog.Options{})
+}
+
+// ariTLS is the TLS configuration for an https ARI URL: the system's
+// certificate authorities, or only those in caFile (a private CA).
+func ariTLS(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("ari.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ari.ca_file %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
 // Err reports the HTTP server's failure, if it stops on its own.
 func (d *daemon) Err() <-chan error { return d.serveCh }
 
 func (d *daemon) Stop() {
+	if d.stopCheck != nil {
+		d.stopCheck()
+		d.checking.Wait()
+	}
 	if d.tasks != nil {
 		d.tasks.Stop() // ends the agents' event streams, or Shutdown would wait for them
 	}

@@ -26,6 +26,9 @@ type demoOptions struct {
 	speed    float64        // simulated seconds per real second
 	duration time.Duration  // real time; 0 = until interrupted
 	every    time.Duration  // real time between summary lines
+	// databaseURL is --demo.database-url: simulated calls go only into a
+	// database named for them, never into DATABASE_URL (the production one).
+	databaseURL string
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,6 +45,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.traffic.patience, "patience", 75*time.Second, "mean time a caller waits before hanging up (simulated)")
 	fs.Uint64Var(&o.traffic.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the traffic")
 	fs.DurationVar(&o.every, "summary-interval", 3*time.Second, "real time between summary lines")
+	fs.StringVar(&o.databaseURL, "demo.database-url", "", "PostgreSQL URL of a database for the demo's simulated calls (it creates the schema); empty keeps them in memory. DATABASE_URL is ignored")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,6 +74,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	accessLog, closeAccessLog, err := cf.openAccessLog(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	start := demoStart(time.Now(), cal)
 	clk := aritest.NewScaledClock(start, o.speed)
 	const password = "demo"
@@ -87,17 +96,20 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Config: cfg, Password: password, Clock: clk, ARIURL: fake.URL(),
 		ListenAddress: cf.listenAddress, APIListenAddress: cf.apiListenAddress,
 		TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
-		Push: push,
+		Push: push, AccessLog: accessLog,
 	}
-	storeName := "memory (no DATABASE_URL)"
-	if opts.DatabaseURL = cfg.DatabaseURL(); opts.DatabaseURL != "" {
+	if os.Getenv(config.DatabaseEnv) != "" {
+		log.Warn("DATABASE_URL is set and ignored by the demo: its simulated calls go only into --demo.database-url")
+	}
+	storeName := "memory (no --demo.database-url)"
+	if opts.DatabaseURL = o.databaseURL; opts.DatabaseURL != "" {
 		dir, err := os.MkdirTemp("", "callmon-demo-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
 		opts.SpoolFile, opts.Migrate = filepath.Join(dir, "spool.jsonl"), true
-		storeName = "PostgreSQL " + dbLocation(opts.DatabaseURL) + " (DATABASE_URL)"
+		storeName = "PostgreSQL " + dbLocation(opts.DatabaseURL) + " (--demo.database-url)"
 	}
 	d, err := startDaemon(ctx, opts)
 	if err != nil {

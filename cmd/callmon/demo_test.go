@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"callmon/callback/store/pgtest"
 	"callmon/cmd/callmon/config"
 )
 
@@ -185,4 +188,63 @@ func TestDemoInterruptedDuringStartup(t *testing.T) {
 	if code := Main(ctx, []string{"demo", "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0"}, &stdout, &stderr); code != 0 {
 		t.Errorf("exit code = %d, want 0\nstderr:\n%s", code, stderr.String())
 	}
+}
+
+// TestDemoDatabase: the demo never writes into DATABASE_URL (an operator's
+// production database); it says it ignores it, and keeps its simulated calls
+// only in the database named by --demo.database-url.
+func TestDemoDatabase(t *testing.T) {
+	// Not parallel: DATABASE_URL is process environment.
+	prod := pgtest.URL(t, "cmd_demo_prod")
+	demo := pgtest.URL(t, "cmd_demo_own")
+	// The production database exists with the schema, as it would on a site.
+	t.Setenv(config.DatabaseEnv, prod)
+	if code, _, stderr := runMain(t, "migrate", "up"); code != 0 {
+		t.Fatalf("migrate up on the production database: %d\n%s", code, stderr)
+	}
+
+	code, stdout, stderr := runMain(t, "demo", "--duration", "2s", "--speed", "60", "--rate", "30",
+		"--web.listen-address", "127.0.0.1:0", "--summary-interval", "500ms", "--seed", "3")
+	if code != 0 {
+		t.Fatalf("exit code = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "DATABASE_URL is set and ignored") {
+		t.Errorf("the demo did not say it ignores DATABASE_URL:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "store: memory") {
+		t.Errorf("without --demo.database-url the demo should keep its calls in memory:\n%s", stdout)
+	}
+	if n := countCallRecords(t, prod); n != 0 {
+		t.Errorf("the demo wrote %d simulated calls into DATABASE_URL's database", n)
+	}
+
+	code, stdout, stderr = runMain(t, "demo", "--duration", "2s", "--speed", "60", "--rate", "30",
+		"--web.listen-address", "127.0.0.1:0", "--summary-interval", "500ms", "--seed", "3",
+		"--demo.database-url", demo)
+	if code != 0 {
+		t.Fatalf("with --demo.database-url: exit code = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "(--demo.database-url)") {
+		t.Errorf("the demo does not name its store:\n%s", stdout)
+	}
+	if n := countCallRecords(t, demo); n == 0 {
+		t.Errorf("no simulated calls in the database named by --demo.database-url\n%s", stdout)
+	}
+	if n := countCallRecords(t, prod); n != 0 {
+		t.Errorf("the demo wrote %d simulated calls into DATABASE_URL's database", n)
+	}
+}
+
+func countCallRecords(t *testing.T, dbURL string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM call_records").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

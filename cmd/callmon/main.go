@@ -97,6 +97,7 @@ type commonFlags struct {
 	sessionKeyFile   string
 	telemetryPath    string
 	webConfigFile    string
+	accessLog        string
 	logLevel         string
 	logFormat        string
 	pushURL          string
@@ -111,6 +112,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, defaultConfig string) {
 	fs.StringVar(&c.sessionKeyFile, "web.session-key-file", "", "file holding at least 32 secret bytes that sign session cookies (same file on every callmon of a site); empty: a random key, and sessions end when callmon restarts")
 	fs.StringVar(&c.telemetryPath, "web.telemetry-path", "/metrics", "path under which to expose metrics")
 	fs.StringVar(&c.webConfigFile, "web.config.file", "", "exporter-toolkit web configuration file: TLS for both listeners, basic auth for /metrics")
+	fs.StringVar(&c.accessLog, "web.access-log", "", "write one line per HTTP request (tokens and phone numbers redacted) to this file, or - for stderr; empty: off")
 	fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.StringVar(&c.pushURL, "push.url", "", "also push all metrics to this VictoriaMetrics import URL, e.g. http://vm:8428/api/v1/import/prometheus")
@@ -131,6 +133,22 @@ func (c *commonFlags) sessionKey() ([]byte, error) {
 		return nil, fmt.Errorf("--web.session-key-file %s: %d bytes, want at least 32 (make one with: head -c 32 /dev/urandom > %s)", c.sessionKeyFile, len(b), c.sessionKeyFile)
 	}
 	return b, nil
+}
+
+// openAccessLog opens --web.access-log for appending: nil when off, stderr
+// for "-". close is never nil.
+func (c *commonFlags) openAccessLog(stderr io.Writer) (w io.Writer, close func(), err error) {
+	switch c.accessLog {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(c.accessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--web.access-log: %w", err)}
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // push returns the validated push options.

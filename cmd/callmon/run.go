@@ -4,11 +4,20 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"callmon/cmd/callmon/config"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// SIGHUP re-reads the configuration and must never stop the process:
+	// caught from the start, one that arrives during start-up is applied
+	// once the daemon runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf commonFlags
@@ -39,6 +48,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if key == nil {
 		log.Warn("no --web.session-key-file: sessions are signed with a random key and end when callmon restarts")
 	}
+	accessLog, closeAccessLog, err := cf.openAccessLog(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 	password, err := cfg.ARIPassword()
 	if err != nil {
 		return err
@@ -52,17 +66,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ListenAddress: cf.listenAddress, APIListenAddress: cf.apiListenAddress, SessionKey: key,
 		TelemetryPath: cf.telemetryPath, WebConfigFile: cf.webConfigFile, Log: log,
 		DatabaseURL: dbURL, SpoolFile: cfg.Database.SpoolFile, Migrate: cfg.Database.MigrateOnStart, Push: push,
-		HandOff: *handOff,
+		HandOff: *handOff, AccessLog: accessLog,
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("callmon running", "version", version, "ari", cfg.ARI.URL, "application", cfg.ARI.Application,
 		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "listen", d.Addr.String(), "api", d.APIAddr.String())
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err = <-d.Err():
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case err = <-d.Err():
+		case <-hup:
+			_ = d.Reload(ctx, "SIGHUP") // logged as an audit line; the old configuration stays on failure
+			continue
+		}
+		break
 	}
 	d.Stop()
 	return err

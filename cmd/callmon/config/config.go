@@ -105,6 +105,10 @@ type ARI struct {
 	// OutboundEndpoint dials customers for automatic callbacks; {number}
 	// is replaced by the E.164 number (e.g. PJSIP/{number}@pstn).
 	OutboundEndpoint string
+	// CAFile is a PEM file of the certificate authorities that sign
+	// Asterisk's certificate for an https URL (a private CA); empty: the
+	// system's. A relative path is resolved against the file's directory.
+	CAFile string
 	// Password is never read from the file; code may set it (Demo does)
 	// and it then wins over the environment and PasswordFile.
 	Password string
@@ -423,6 +427,18 @@ func (b *builder) ari(v *yaml.Node) {
 				b.fail(v, "write an endpoint with {number} in it, e.g. PJSIP/{number}@pstn", "outbound_endpoint: %q has no {number}", s)
 			default:
 				a.OutboundEndpoint = s
+			}
+		}},
+		{name: "ca_file", set: func(v *yaml.Node) {
+			s, ok := b.scalar("ca_file", v)
+			switch {
+			case !ok:
+			case s == "":
+				b.fail(v, "remove the line to trust the system's certificate authorities", "ca_file: is empty")
+			case filepath.IsAbs(s):
+				a.CAFile = s
+			default:
+				a.CAFile = filepath.Join(b.dir, s)
 			}
 		}},
 		{name: "password_file", set: func(v *yaml.Node) {

@@ -31,6 +31,9 @@ func (c *Config) SummaryAt(w io.Writer, now time.Time) error {
 	pf("  url\t%s\n", c.ARI.URL)
 	pf("  user\t%s\n", c.ARI.User)
 	pf("  application\t%s\n", c.ARI.Application)
+	if c.ARI.CAFile != "" {
+		pf("  ca_file\t%s\n", c.ARI.CAFile)
+	}
 	if _, source, err := c.ariPassword(); err != nil {
 		pf("  password\tNOT SET: %v\n", err)
 	} else {
