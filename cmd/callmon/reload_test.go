@@ -39,7 +39,7 @@ queues:
 agents:
   - {id: a1, endpoint: PJSIP/1001}
   - {id: a2, endpoint: PJSIP/1002}
-`
+` + testConfigSupervisor()
 }
 
 // originateTimeouts are the ring timeouts (seconds) of the agent channels
@@ -201,10 +201,14 @@ func TestReloadSIGHUPProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProcess(t, "callmon run", bin, []string{config.PasswordEnv + "=" + password, "DATABASE_URL="},
-		"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0")
-	addr := p.await(p.stderr, runListenRE, waitFor)[1]
+		"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
+	addr := p.await(p.stderr, runAPIRE, waitFor)[1]
 	for _, id := range []string{"a1", "a2"} {
-		resp, err := http.Post("http://"+addr+"/api/agents/"+id+"/login", "", nil)
+		req, err := http.NewRequest("POST", "http://"+addr+"/api/agents/"+id+"/login", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -105,11 +105,11 @@ func TestRetentionRunsOnActiveOnly(t *testing.T) {
 // place requests are authorised, for when the API needs credentials.
 func apiGet(t *testing.T, d *daemon, path string) string {
 	t.Helper()
-	req, err := http.NewRequest("GET", "http://"+d.Addr.String()+path, nil)
+	req, err := http.NewRequest("GET", "http://"+d.APIAddr.String()+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 	if err != nil {
 		t.Fatal(err)
 	}
