@@ -38,7 +38,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := cfg.CheckTokens(); err != nil {
+	if err := cfg.CheckPrincipals(); err != nil {
 		return err
 	}
 	key, err := cf.sessionKey()
@@ -71,6 +71,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	go func() {
+		// Weak tokens are refused by check-config; a running callmon says so
+		// loudly rather than delay its start (and a takeover) by seconds of bcrypt.
+		if err := cfg.CheckTokens(); err != nil {
+			log.Error("weak or unusable tokens in the configuration; replace them (callmon token)", "err", err)
+		}
+	}()
 	log.Info("callmon running", "version", version, "ari", cfg.ARI.URL, "application", cfg.ARI.Application,
 		"queues", len(cfg.Queues), "agents", len(cfg.Agents), "listen", d.Addr.String(), "api", d.APIAddr.String())
 	for {

@@ -35,12 +35,13 @@ func (c *Config) Credentials() []auth.Credential {
 // CheckTokens refuses what Parse cannot see cheaply: two principals with one
 // id, and hashes of known weak tokens (auth.CheckWeak: six bcrypt compares
 // per principal, about half a second each, spread over the CPUs).
-// check-config and run call it; tests that parse many files do not.
+// check-config calls it; run calls CheckPrincipals at start and this after
+// it serves (a restart must not wait seconds for bcrypt: it delays a takeover).
 func (c *Config) CheckTokens() error {
-	creds := c.Credentials()
-	if _, err := auth.NewPrincipals(creds); err != nil {
-		return fmt.Errorf("%s: %w", c.File, err)
+	if err := c.CheckPrincipals(); err != nil {
+		return err
 	}
+	creds := c.Credentials()
 	errs := make([]error, len(creds))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -55,4 +56,13 @@ func (c *Config) CheckTokens() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// CheckPrincipals refuses two principals with one id, and hash forms auth
+// does not take (unsalted SHA-256 among them); cheap.
+func (c *Config) CheckPrincipals() error {
+	if _, err := auth.NewPrincipals(c.Credentials()); err != nil {
+		return fmt.Errorf("%s: %w", c.File, err)
+	}
+	return nil
 }
