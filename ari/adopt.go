@@ -170,7 +170,7 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 	var known []flow
 	for _, c := range a.calls {
 		known = append(known, c)
-		owned[c.holdID], owned[c.mixID] = true, true
+		owned[c.holdID()], owned[c.mixID()] = true, true
 	}
 	for _, d := range a.dials {
 		known = append(known, d)
@@ -205,7 +205,7 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 
 	a.mu.Lock()
 	for _, c := range a.calls {
-		owned[c.holdID], owned[c.mixID] = true, true
+		owned[c.holdID()], owned[c.mixID()] = true, true
 	}
 	for _, d := range a.dials {
 		owned[d.mixID] = true
@@ -505,7 +505,7 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory, inDialplan 
 		routes = append(routes, id, id+";2")
 	}
 	var ad *adoption
-	a.spawn(func() bool {
+	a.spawnCall(c, func() bool {
 		if a.routes[c.id] != nil {
 			return false // its StasisStart came after all
 		}
@@ -518,8 +518,8 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory, inDialplan 
 			a.routes[id] = c
 		}
 		return true
-	}, c.run)
-	return []string{c.holdID, c.mixID}
+	})
+	return []string{c.holdID(), c.mixID()}
 }
 
 // adoptSeq starts an adopted call's id counter past anything an earlier
@@ -664,13 +664,13 @@ func (c *queueCall) prepare(inv *inventory, r CallRecord, now time.Time) *adopti
 	ad := &adoption{where: inv.memberOf[c.id]}
 	legs := legsOf(inv, c.id)
 	switch ad.where {
-	case c.mixID:
-		c.bridges[c.mixID] = true
+	case c.mixID():
+		c.bridges |= mixBridge
 		c.phase = phaseTalking
 		for _, id := range legs {
-			if ag, ok := c.a.agentOfLeg(inv.channels[id], r.Agent); ok && c.talking == nil && inv.memberOf[id] == c.mixID {
+			if ag, ok := c.a.agentOfLeg(inv.channels[id], r.Agent); ok && c.talking == nil && inv.memberOf[id] == c.mixID() {
 				c.talking = &attempt{agent: ag, ch: id, upAt: r.Answered}
-				c.attempts[id] = c.talking
+				c.addAttempt(c.talking)
 				continue
 			}
 			ad.doomed = append(ad.doomed, id)
@@ -692,9 +692,9 @@ func (c *queueCall) prepare(inv *inventory, r CallRecord, now time.Time) *adopti
 		}
 		c.answered, c.answeredAt, c.agentID = true, c.talking.upAt, c.talking.agent.ID
 		c.a.agents.connected(c.agentID, c)
-	case c.holdID:
+	case c.holdID():
 		c.phase, c.inHold, c.welcomed = phaseWaiting, true, true
-		c.bridges[c.holdID] = true
+		c.bridges |= holdBridge
 		for _, id := range legs {
 			leg := inv.channels[id]
 			ag, known := c.a.agentOfLeg(leg, "")
@@ -703,9 +703,9 @@ func (c *queueCall) prepare(inv *inventory, r CallRecord, now time.Time) *adopti
 				// Answered while no process was connected; its StasisStart
 				// went nowhere.
 				ad.up = &attempt{agent: ag, ch: id, upAt: now}
-				c.attempts[id] = ad.up
+				c.addAttempt(ad.up)
 			case known && leg.State != "Up" && c.a.agents.adoptRinging(ag.ID, c):
-				c.attempts[id] = &attempt{agent: ag, ch: id}
+				c.addAttempt(&attempt{agent: ag, ch: id})
 			default:
 				ad.doomed = append(ad.doomed, id)
 			}
@@ -727,7 +727,7 @@ func (c *queueCall) adopt(m adoptMsg) {
 		c.a.hangup(id)
 		c.a.unroute(id, id+";2")
 	}
-	if ad.where != c.mixID && ad.where != c.holdID {
+	if ad.where != c.mixID() && ad.where != c.holdID() {
 		c.start(nil)
 		return
 	}
@@ -742,17 +742,17 @@ func (c *queueCall) adopt(m adoptMsg) {
 			c.fallback("put caller back on hold", err)
 			return
 		}
-		c.deleteBridge(c.mixID)
+		c.deleteBridge(mixBridge)
 		c.a.agents.enqueue(c)
 		c.resumeOffer(now)
-	case ad.where == c.mixID && c.talking == nil:
+	case ad.where == c.mixID() && c.talking == nil:
 		if c.answered {
 			c.a.m.Resumed(c.q.Name, c.id, c.entry, c.answeredAt)
 		}
 		c.endUnobserved = true
 		c.a.hangup(c.id)
 		c.end(now)
-	case ad.where == c.mixID:
+	case ad.where == c.mixID():
 		c.a.m.Resumed(c.q.Name, c.id, c.entry, c.answeredAt)
 		if c.answerEstimated {
 			c.journal(StageAnswered)

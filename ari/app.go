@@ -475,7 +475,7 @@ func (a *App) dispatch(ev ari.Event) {
 // (queuecall.go) or an automatic callback (dial.go).
 type flow interface{ inbox() *mailbox }
 
-func (c *queueCall) inbox() *mailbox { return c.mb }
+func (c *queueCall) inbox() *mailbox { return &c.mb }
 
 func (a *App) stasisStart(e *ari.StasisStart) {
 	id := e.Channel.ID
@@ -519,11 +519,26 @@ func (a *App) stasisStart(e *ari.StasisStart) {
 // startQueueCall registers c and runs its flow, unless the App is stopping.
 func (a *App) startQueueCall(c *queueCall, first any) {
 	c.mb.post(first)
-	a.spawn(func() bool {
+	a.spawnCall(c, func() bool {
 		a.calls[c.id] = c
 		a.routes[c.id] = c
 		return true
-	}, c.run)
+	})
+}
+
+// spawnCall is spawn for a queue call, which has a goroutine only while it
+// has messages (queueCall.drain); its finish ends its part in a.wg and
+// a.flows.
+func (a *App) spawnCall(c *queueCall, register func() bool) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped || a.inactive || !register() {
+		return false
+	}
+	a.wg.Add(1)
+	a.flows.Add(1)
+	c.mb.start(c)
+	return true
 }
 
 // spawn registers a flow (register runs under a.mu and may decline) and

@@ -28,46 +28,75 @@ type attempt struct {
 }
 
 // queueCall is the flow of one caller in a queue (DESIGN §4.1). Its events
-// and messages arrive through mb and are handled by one goroutine, in order;
-// REST calls made here block only this call.
+// and messages arrive through mb and are handled in order, one at a time,
+// on a goroutine that lives while there are messages (mailbox.start): a
+// caller who only waits has none. REST calls made here block only this call.
+//
+// Thousands of these wait at once: what every call keeps is kept small, and
+// what only some calls need is made when needed.
 type queueCall struct {
-	a        *App
-	q        *Queue
-	id       string // caller channel id
-	entry    time.Time
-	callerID string // "Name" <number>, passed to the agent's phone
-	holdID   string
-	mixID    string
-	mb       *mailbox
-	done     chan struct{} // closed when the flow has ended
-	ws       waitState     // guarded by Agents.mu
+	a     *App
+	q     *Queue
+	id    string // caller channel id
+	entry time.Time
+	mb    mailbox
+	ws    waitState // guarded by Agents.mu
 
 	phase     phase
-	attempts  map[string]*attempt
+	attempts  map[string]*attempt // made by the first ring
 	seq       int
 	talking   *attempt
-	answered  bool     // reported to metrics as answered
-	joining   bool     // both added to the mixing bridge; the agent's entry not yet seen
 	playback  string   // the playback running now
 	media     []string // still to play in the current prompt
 	then      func()   // after the current prompt
 	ivr       *ivr     // the callback dialogue, while the caller is in it
 	timerGen  int      // identifies the live timer; older ones are ignored
 	stopTimer func() bool
-	inHold    bool
-	welcomed  bool
-	notice    string          // played before the welcome: why a transferred caller is here
-	bridges   map[string]bool // bridges created and not yet deleted
+	notice    string // played before the welcome: why a transferred caller is here
 
 	callerNumber string
 	callerName   string
-	callback     bool // agreed a callback
 	answeredAt   time.Time
 	agentID      string
+
+	bridges  bridgeSet // bridges created and not yet deleted
+	answered bool      // reported to metrics as answered
+	joining  bool      // both added to the mixing bridge; the agent's entry not yet seen
+	inHold   bool
+	welcomed bool
+	callback bool // agreed a callback
 
 	// What a restart left unknown (CallRecord's flags of the same names).
 	adopted, entryEstimated, answerEstimated, endUnobserved bool
 	fellBack                                                bool // handed to the dialplan fallback
+}
+
+// bridgeSet is which of a call's two bridges exist.
+type bridgeSet uint8
+
+const (
+	holdBridge bridgeSet = 1 << iota
+	mixBridge
+)
+
+// holdID and mixID are the ids of the call's holding and mixing bridges.
+func (c *queueCall) holdID() string { return idPrefix + c.id + "-hold" }
+func (c *queueCall) mixID() string  { return idPrefix + c.id + "-mix" }
+
+// callerID is the caller as the agent's phone shows them: "Name" <number>.
+func (c *queueCall) callerID() string {
+	if c.callerName == "" && c.callerNumber == "" {
+		return ""
+	}
+	return fmt.Sprintf("%q <%s>", c.callerName, c.callerNumber)
+}
+
+// addAttempt records an agent channel of the call.
+func (c *queueCall) addAttempt(at *attempt) {
+	if c.attempts == nil {
+		c.attempts = map[string]*attempt{}
+	}
+	c.attempts[at.ch] = at
 }
 
 // resyncMsg carries GET /channels after a reconnect.
@@ -77,41 +106,45 @@ type resyncMsg struct {
 }
 
 func newQueueCall(a *App, q *Queue, e *ari.StasisStart) *queueCall {
-	id := e.Channel.ID
 	c := &queueCall{
-		a:        a,
-		q:        q,
-		id:       id,
-		entry:    time.Time(e.Timestamp),
-		holdID:   idPrefix + id + "-hold",
-		mixID:    idPrefix + id + "-mix",
-		mb:       newMailbox(),
-		done:     make(chan struct{}),
-		attempts: map[string]*attempt{},
-		bridges:  map[string]bool{},
+		a:     a,
+		q:     q,
+		id:    e.Channel.ID,
+		entry: time.Time(e.Timestamp),
 	}
-	if cl := e.Channel.Caller; cl != nil && (cl.Name != "" || cl.Number != "") {
-		c.callerID = fmt.Sprintf("%q <%s>", cl.Name, cl.Number)
-		c.callerNumber = cl.Number
-		c.callerName = cl.Name
+	if cl := e.Channel.Caller; cl != nil {
+		c.callerNumber, c.callerName = cl.Number, cl.Name
 	}
 	return c
 }
 
-func (c *queueCall) run() {
-	defer close(c.done)
-	defer func() {
-		c.mb.close()
-		c.a.agents.finished(c)
-		c.a.finished(c)
-	}()
-	for c.phase != phaseDone {
-		msg, ok := c.mb.next()
+// drain handles the call's messages until none are left or the call ends;
+// the mailbox starts it whenever a message arrives for a call without one.
+func (c *queueCall) drain() {
+	for {
+		msg, ok, closed := c.mb.take()
 		if !ok {
+			if closed {
+				c.finish()
+			}
 			return
 		}
 		c.handle(msg)
+		if c.phase == phaseDone {
+			c.finish()
+			return
+		}
 	}
+}
+
+// finish lets go of a call whose flow has ended.
+func (c *queueCall) finish() {
+	c.mb.close()
+	c.a.agents.finished(c)
+	c.a.finished(c)
+	c.mb.finish()
+	c.a.flows.Done()
+	c.a.wg.Done()
 }
 
 func (c *queueCall) handle(msg any) {
@@ -263,11 +296,11 @@ func (c *queueCall) fallback(step string, err error) {
 // hold puts the caller in a holding bridge with music on hold (after the
 // welcome prompt, if there is one).
 func (c *queueCall) hold() error {
-	br := ari.NewKey(ari.BridgeKey, c.holdID)
+	br := ari.NewKey(ari.BridgeKey, c.holdID())
 	if _, err := c.a.rest.Bridge().Create(br, "holding", "queue-"+c.q.Name+"-"+c.id); err != nil {
 		return fmt.Errorf("create holding bridge: %w", err)
 	}
-	c.bridges[c.holdID] = true
+	c.bridges |= holdBridge
 	if err := c.a.rest.Bridge().AddChannel(br, c.id); err != nil {
 		if notMember(err) {
 			return nil // the caller hung up: their hang-up event follows
@@ -297,7 +330,7 @@ func (c *queueCall) moh() {
 	if !c.inHold {
 		return
 	}
-	if err := c.a.rest.Bridge().MOH(ari.NewKey(ari.BridgeKey, c.holdID), c.q.MOHClass); err != nil {
+	if err := c.a.rest.Bridge().MOH(ari.NewKey(ari.BridgeKey, c.holdID()), c.q.MOHClass); err != nil {
 		c.restErr("start music on hold", err)
 	}
 }
@@ -375,13 +408,13 @@ func (c *queueCall) ring(agents []Agent) {
 		}
 		c.seq++
 		at := &attempt{agent: ag, ch: fmt.Sprintf("%s%s-a%d", idPrefix, c.id, c.seq)}
-		c.attempts[at.ch] = at
+		c.addAttempt(at)
 		c.a.route(at.ch, c)
 		c.a.route(at.ch+";2", c)
 		_, err := c.a.rest.Channel().Originate(nil, ari.OriginateRequest{
 			Endpoint:  ag.Endpoint,
 			Timeout:   int(c.q.RingTimeout.Round(time.Second) / time.Second),
-			CallerID:  c.callerID,
+			CallerID:  c.callerID(),
 			App:       c.a.cfg.Application,
 			AppArgs:   "agent",
 			ChannelID: at.ch,
@@ -442,7 +475,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 		answeredAt, c.answerEstimated = ts, true
 	}
 
-	mix := ari.NewKey(ari.BridgeKey, c.mixID)
+	mix := ari.NewKey(ari.BridgeKey, c.mixID())
 	if _, err := c.a.rest.Bridge().Create(mix, "mixing", "queue-"+c.q.Name+"-"+c.id+"-talk"); err != nil {
 		// The caller is still on hold: let the agent go, ring again.
 		c.restErr("create mixing bridge", err)
@@ -450,7 +483,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 		c.agentGone(c.a.clock.Now())
 		return
 	}
-	c.bridges[c.mixID] = true
+	c.bridges |= mixBridge
 	c.leaveHold()
 	if err := c.a.rest.Bridge().AddChannel(mix, c.id); err != nil {
 		if notMember(err) {
@@ -483,7 +516,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 
 // joined handles the agent's ChannelEnteredBridge into the mixing bridge.
 func (c *queueCall) joined(m *ari.ChannelEnteredBridge) {
-	if !c.joining || c.talking == nil || m.Channel.ID != c.talking.ch || m.Bridge.ID != c.mixID {
+	if !c.joining || c.talking == nil || m.Channel.ID != c.talking.ch || m.Bridge.ID != c.mixID() {
 		return
 	}
 	if !slices.Contains(m.Bridge.ChannelIDs, c.id) {
@@ -520,14 +553,14 @@ func (c *queueCall) leaveHold() {
 		return
 	}
 	c.inHold = false
-	br := ari.NewKey(ari.BridgeKey, c.holdID)
+	br := ari.NewKey(ari.BridgeKey, c.holdID())
 	if err := c.a.rest.Bridge().StopMOH(br); err != nil {
 		c.restErr("stop music on hold", err)
 	}
 	if err := c.a.rest.Bridge().RemoveChannel(br, c.id); err != nil && !notMember(err) {
 		c.restErr("remove caller from holding bridge", err)
 	}
-	c.deleteBridge(c.holdID)
+	c.deleteBridge(holdBridge)
 }
 
 func (c *queueCall) callerGone(at time.Time) {
@@ -593,17 +626,21 @@ func (c *queueCall) end(at time.Time) {
 		// The caller is gone or going: no need to take them out first.
 		c.inHold = false
 	}
-	for id := range c.bridges {
-		c.deleteBridge(id)
-	}
+	c.deleteBridge(holdBridge)
+	c.deleteBridge(mixBridge)
 }
 
-func (c *queueCall) deleteBridge(id string) {
-	if !c.bridges[id] {
+// deleteBridge deletes one of the call's bridges if it exists.
+func (c *queueCall) deleteBridge(b bridgeSet) {
+	if c.bridges&b == 0 {
 		return
 	}
-	delete(c.bridges, id)
-	c.a.deleteBridge(id)
+	c.bridges &^= b
+	if b == holdBridge {
+		c.a.deleteBridge(c.holdID())
+	} else {
+		c.a.deleteBridge(c.mixID())
+	}
 }
 
 // resync applies GET /channels after a reconnect: whatever vanished during

@@ -128,7 +128,7 @@ func (a *App) dropFlows() {
 	a.inactive = true
 	var boxes []*mailbox
 	for _, c := range a.calls {
-		boxes = append(boxes, c.mb)
+		boxes = append(boxes, &c.mb)
 		a.m.Handed(c.q.Name, c.id)
 	}
 	for _, d := range a.directs {
@@ -177,13 +177,13 @@ func (a *App) HandOff(ctx context.Context) int {
 			if !h {
 				continue
 			}
-		case <-c.done:
+		case <-c.mb.doneChan():
 		case <-ctx.Done():
 			return n
 		}
 		n++
 		select {
-		case <-c.done:
+		case <-c.mb.doneChan():
 		case <-ctx.Done():
 			return n
 		}

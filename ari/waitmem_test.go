@@ -3,12 +3,14 @@ package ari_test
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +28,11 @@ import (
 // fakeChildEnv set), so its channels and bridges are not counted.
 
 const fakeChildEnv = "CALLMON_TEST_FAKE_CHILD"
+
+// waitProfile names a file prefix: BenchmarkWaitingCallerMemory writes the
+// heap (.heap) and goroutine (.goroutine) profiles while the callers wait.
+// Use with -memprofilerate 1 for every allocation.
+var waitProfile = flag.String("waitmem.profile", "", "write heap and goroutine profiles of the waiting callers to `prefix`.heap/.goroutine")
 
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeChildEnv) != "" {
@@ -303,6 +310,10 @@ func measureWaiting(t testing.TB, n int) waitCost {
 	before := sampleMem()
 	w.placeWaiting(t, n)
 	after := sampleMem()
+	if *waitProfile != "" {
+		writeProfile(t, "heap", *waitProfile+".heap")
+		writeProfile(t, "goroutine", *waitProfile+".goroutine")
+	}
 	if got := w.app.Calls(); got != n+1 {
 		t.Fatalf("callmon tracks %d calls, want %d", got, n+1)
 	}
@@ -323,4 +334,16 @@ func BenchmarkWaitingCallerMemory(b *testing.B) {
 	b.ReportMetric(c.stack, "stack-B/waiting")
 	b.ReportMetric(c.total, "B/waiting")
 	b.ReportMetric(c.goroutines, "goroutines/waiting")
+}
+
+func writeProfile(t testing.TB, name, file string) {
+	t.Helper()
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		t.Fatal(err)
+	}
 }
