@@ -207,7 +207,7 @@ type waitingApp struct {
 	m    *metrics.Metrics
 }
 
-func startWaitingApp(t testing.TB) *waitingApp {
+func startWaitingApp(t testing.TB, maxConns int) *waitingApp {
 	t.Helper()
 	fake := startFakeChild(t)
 	clk := aritest.RealClock()
@@ -234,6 +234,7 @@ func startWaitingApp(t testing.TB) *waitingApp {
 		// Generous: a 2-core machine placing thousands of callers at once.
 		RESTTimeout:     time.Minute,
 		RESTIdleTimeout: time.Hour,
+		MaxConns:        maxConns,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +250,7 @@ func startWaitingApp(t testing.TB) *waitingApp {
 // memSample is what one waiting caller is measured by.
 type memSample struct {
 	heap, stack uint64 // HeapInuse, StackInuse
+	live        uint64 // HeapAlloc: the live objects alone, without the spans' free room
 	goroutines  int
 }
 
@@ -257,26 +259,27 @@ func sampleMem() memSample {
 	runtime.GC() // the second frees what the first's finalizers released
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSample{heap: ms.HeapInuse, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memSample{heap: ms.HeapInuse, stack: ms.StackInuse, live: ms.HeapAlloc, goroutines: runtime.NumGoroutine()}
 }
 
 // waitCost is the cost of one waiting caller between two samples.
 type waitCost struct {
 	heap, stack, total float64 // bytes
+	live               float64 // bytes of live objects
 	goroutines         float64
 }
 
 func costPer(before, after memSample, n int) waitCost {
 	d := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
-	c := waitCost{heap: d(after.heap, before.heap), stack: d(after.stack, before.stack),
+	c := waitCost{heap: d(after.heap, before.heap), stack: d(after.stack, before.stack), live: d(after.live, before.live),
 		goroutines: float64(after.goroutines-before.goroutines) / float64(n)}
 	c.total = c.heap + c.stack
 	return c
 }
 
 // placeWaiting places n callers and returns once callmon counts them
-// waiting and its goroutines have settled (flows finish their REST work
-// after the fake has acted on it).
+// waiting, no call has a goroutine (every flow has done its REST work) and
+// the goroutine count has settled.
 func (w *waitingApp) placeWaiting(t testing.TB, n int) {
 	t.Helper()
 	want := w.m.Waiting("general") + n
@@ -285,13 +288,14 @@ func (w *waitingApp) placeWaiting(t testing.TB, n int) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	last, steady := -1, 0
-	for steady < 5 {
+	for steady < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("callmon counts %d waiting, want %d; goroutines still changing (%d)", w.m.Waiting("general"), want, last)
+			t.Fatalf("callmon counts %d waiting, want %d; %d calls have a goroutine; %d goroutines",
+				w.m.Waiting("general"), want, w.app.DrainersRunning(), runtime.NumGoroutine())
 		}
 		<-tick.C
 		g := runtime.NumGoroutine()
-		if w.m.Waiting("general") == want && g == last {
+		if w.m.Waiting("general") == want && w.app.DrainersRunning() == 0 && g == last {
 			steady++
 		} else {
 			steady = 0
@@ -300,13 +304,14 @@ func (w *waitingApp) placeWaiting(t testing.TB, n int) {
 	}
 }
 
-// measureWaiting is the cost per waiting caller of n callers waiting at
-// once, against none.
-func measureWaiting(t testing.TB, n int) waitCost {
-	w := startWaitingApp(t)
-	// One caller first, so that what every process has once (REST
-	// connections, buffers sized by the first use) is in the baseline.
-	w.placeWaiting(t, 1)
+// measureWaiting is the cost per waiting caller of n more callers waiting
+// at once, with warm callers waiting already. One warm caller sets up what
+// every process has once (REST connections, buffers sized by their first
+// use); more also pay for what a burst of callers leaves behind for the
+// next (goroutines' descriptors and stacks the runtime keeps for reuse).
+func measureWaiting(t testing.TB, warm, n, maxConns int) waitCost {
+	w := startWaitingApp(t, maxConns)
+	w.placeWaiting(t, warm)
 	before := sampleMem()
 	w.placeWaiting(t, n)
 	after := sampleMem()
@@ -314,10 +319,34 @@ func measureWaiting(t testing.TB, n int) waitCost {
 		writeProfile(t, "heap", *waitProfile+".heap")
 		writeProfile(t, "goroutine", *waitProfile+".goroutine")
 	}
-	if got := w.app.Calls(); got != n+1 {
-		t.Fatalf("callmon tracks %d calls, want %d", got, n+1)
+	if got := w.app.Calls(); got != warm+n {
+		t.Fatalf("callmon tracks %d calls, want %d", got, warm+n)
 	}
 	return costPer(before, after, n)
+}
+
+// TestWaitingCallerMemory guards what a waiting caller costs: no goroutine
+// of their own (what grows is the REST connections', bounded by MaxConns),
+// at most 1 KiB of live objects, and under 4 KiB of heap and stack in all.
+// At 1,000 callers the heap's free room and the stacks of the goroutines
+// that did the callers' REST work move by up to ±1 KiB per caller from run
+// to run, and the race detector makes stacks larger: the live objects are
+// the sharp check, the whole is checked without the race detector only.
+func TestWaitingCallerMemory(t *testing.T) {
+	const warm, callers, maxConns = 500, 1000, 8
+	c := measureWaiting(t, warm, callers, maxConns)
+	t.Logf("per waiting caller: %.0f B heap + %.0f B stack = %.0f B; %.0f B live objects; %.4f goroutines",
+		c.heap, c.stack, c.total, c.live, c.goroutines)
+	// Each REST connection has two goroutines (read and write loops).
+	if limit := float64(2*maxConns+10) / callers; c.goroutines > limit {
+		t.Errorf("%.4f goroutines per waiting caller, want at most %.4f: a caller who only waits has none", c.goroutines, limit)
+	}
+	if c.live > 1024 {
+		t.Errorf("a waiting caller keeps %.0f B of live objects, want at most 1 KiB", c.live)
+	}
+	if !raceDetector && c.total > 4096 {
+		t.Errorf("a waiting caller costs %.0f B (%.0f B heap, %.0f B stack), want at most 4 KiB", c.total, c.heap, c.stack)
+	}
 }
 
 // BenchmarkWaitingCallerMemory is what one waiting caller costs callmon's
@@ -328,11 +357,12 @@ func BenchmarkWaitingCallerMemory(b *testing.B) {
 	const callers = 10000
 	var c waitCost
 	for range b.N {
-		c = measureWaiting(b, callers)
+		c = measureWaiting(b, 1, callers, 0)
 	}
 	b.ReportMetric(c.heap, "heap-B/waiting")
 	b.ReportMetric(c.stack, "stack-B/waiting")
 	b.ReportMetric(c.total, "B/waiting")
+	b.ReportMetric(c.live, "live-B/waiting")
 	b.ReportMetric(c.goroutines, "goroutines/waiting")
 }
 
