@@ -145,7 +145,7 @@ type fakeChild struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Scanner
-	stderr strings.Builder
+	stderr logBuffer // written by exec's copying goroutine
 	url    string
 }
 
@@ -168,9 +168,18 @@ func startFakeChild(t testing.TB) *fakeChild {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		f.in.Close() // the child ends when its stdin does
-		if err := f.cmd.Wait(); err != nil {
-			t.Errorf("fake Asterisk child: %v\n%s", err, f.stderr.String())
+		f.in.Close() // the child ends when its stdin does, after its command
+		exited := make(chan error, 1)
+		go func() { exited <- f.cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("fake Asterisk child: %v\n%s", err, f.stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			f.cmd.Process.Kill() //nolint:errcheck // it is being waited for
+			<-exited
+			t.Errorf("fake Asterisk child still running 10 s after its stdin closed; killed\n%s", f.stderr.String())
 		}
 	})
 	f.url = strings.TrimPrefix(f.reply("url "), "url ")
