@@ -48,6 +48,9 @@ type Options struct {
 	// Home is where a principal lands after signing in on the page
 	// (default "/").
 	Home func(Principal) string
+	// Authenticated, if set, is told who each authenticated request is
+	// from (e.g. for the access log); it must not block.
+	Authenticated func(ctx context.Context, p Principal)
 }
 
 // Authenticator authenticates requests. It is safe for concurrent use.
@@ -60,6 +63,7 @@ type Authenticator struct {
 	log      *slog.Logger
 	audit    *audit.Logger
 	home     func(Principal) string
+	notify   func(ctx context.Context, p Principal)
 	byAddr   *throttle
 	byID     *throttle
 	mu       sync.Mutex
@@ -78,7 +82,7 @@ func New(o Options) *Authenticator {
 		panic("auth.New: Principals is required")
 	}
 	a := &Authenticator{ps: o.Principals, key: o.SessionKey, ttl: o.SessionTTL, cacheTTL: o.BearerCache,
-		now: o.Clock, log: o.Log, audit: o.Audit, home: o.Home, verified: map[[sha256.Size]byte]cached{}}
+		now: o.Clock, log: o.Log, audit: o.Audit, home: o.Home, notify: o.Authenticated, verified: map[[sha256.Size]byte]cached{}}
 	if len(a.key) == 0 {
 		a.key = make([]byte, 32)
 		rand.Read(a.key)
@@ -145,6 +149,14 @@ func clientAddr(r *http.Request) string {
 // Authenticate finds the principal of r: Authorization: Bearer, else the
 // session cookie. A bad Authorization header never falls back to the cookie.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	p, err := a.authenticate(r)
+	if err == nil && a.notify != nil {
+		a.notify(r.Context(), p)
+	}
+	return p, err
+}
+
+func (a *Authenticator) authenticate(r *http.Request) (Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {

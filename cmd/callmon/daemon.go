@@ -151,7 +151,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	authn := auth.New(auth.Options{Principals: principals, SessionKey: o.SessionKey, Clock: o.Clock.Now, Log: o.Log,
-		Audit: audit.New(o.Log, o.Clock.Now), Home: home})
+		Audit: audit.New(o.Log, o.Clock.Now), Home: home,
+		Authenticated: func(ctx context.Context, p auth.Principal) { accesslog.SetPrincipal(ctx, p.ID) }})
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
