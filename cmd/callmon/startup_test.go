@@ -275,7 +275,7 @@ func TestRunAccessLog(t *testing.T) {
 		!strings.Contains(line, "status="+strconv.Itoa(resp.StatusCode)) {
 		t.Errorf("access log:\n%s", line)
 	}
-	if !regexp.MustCompile(`path=/api/agents status=200 .*principal=`+testSupervisor).MatchString(line) {
+	if !regexp.MustCompile(`path=/api/agents status=200 .*principal=` + testSupervisor).MatchString(line) {
 		t.Errorf("the supervisor's request is not logged with who made it:\n%s", line)
 	}
 	if strings.Contains(line, "t0ken-value") || strings.Contains(line, "0612345678") {
