@@ -70,7 +70,8 @@ type daemon struct {
 	stopCheck context.CancelFunc // ends recheckARI; nil if the first check passed
 	checking  sync.WaitGroup
 
-	reloadMu sync.Mutex     // one reload at a time
+	reloadMu sync.Mutex // one reload at a time
+	auth     *auth.Authenticator
 	cfg      *config.Config // the configuration in force; replaced by Reload
 }
 
@@ -355,7 +356,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	d = &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), APIAddr: apiLn.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
 		srv:    &http.Server{Handler: withAccessLog(o.AccessLog, mux), ReadHeaderTimeout: 10 * time.Second},
 		apiSrv: &http.Server{Handler: withAccessLog(o.AccessLog, api.handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)},
-		api:    api}
+		api:    api, auth: authn}
 	d.autoDial = autoDial
 	if firstCheck != nil {
 		o.Log.Warn("Asterisk cannot be reached yet; callmon keeps trying", "ari", url, "err", firstCheck)
