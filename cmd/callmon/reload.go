@@ -50,6 +50,9 @@ func (d *daemon) reload(old *config.Config) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s cannot change while callmon runs (restart callmon to apply); nothing was changed",
 			errReloadFixed, strings.Join(fixed, ", "))
 	}
+	if err := next.CheckNewTokens(old); err != nil {
+		return nil, fmt.Errorf("reload: the configuration in force is kept: %w", err)
+	}
 	changed := config.Changed(old, next)
 	ps, err := auth.NewPrincipals(next.Credentials())
 	if err != nil {

@@ -327,4 +327,19 @@ func TestReloadRevokesAToken(t *testing.T) {
 	if strings.Contains(line, hashes["joost"]) || strings.Contains(line, hashes["marieke"]) {
 		t.Errorf("a token hash is in the log:\n%s", line)
 	}
+
+	// A weak new token is refused as check-config would; joost keeps access.
+	weak, err := auth.HashToken("kees.password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(reloadConfig(fake.URL(), "20s")+supervisor("joost")+"  - {id: kees, token_hash: '"+weak+"'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(ctx, "SIGHUP"); err == nil || !strings.Contains(err.Error(), "weak token") || !strings.Contains(err.Error(), "kept") {
+		t.Errorf("reload with a weak token: err = %v, want it refused as weak", err)
+	}
+	if got := status("joost"); got != http.StatusOK {
+		t.Errorf("joost after a refused reload: %d, want 200", got)
+	}
 }
