@@ -108,6 +108,7 @@ type Metrics struct {
 	vmRecorded    prometheus.Counter
 	vmDiscarded   prometheus.Counter
 	ringDelay     prometheus.Histogram
+	perQueue       *queueCollector
 }
 
 // New creates callmon's metrics for the given queues and registers them,
@@ -225,8 +226,17 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 	})
 	build.Set(1)
 
+	m.perQueue = newQueueCollector(m, buckets)
+	// In a Registry the per-queue series stay out of the part its Handler
+	// gathers: the handler writes them itself.
+	qreg := reg
+	if r, ok := reg.(*Registry); ok {
+		qreg, r.queues = r.Registry, m.perQueue
+	}
+	if err := qreg.Register(m.perQueue); err != nil {
+		return nil, fmt.Errorf("metrics: register: %w", err)
+	}
 	for _, c := range []prometheus.Collector{
-		&queueCollector{m: m, buckets: buckets},
 		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool, m.vmRecorded, m.vmDiscarded,
 		build, m.leader, m.ringDelay,
 		collectors.NewGoCollector(),

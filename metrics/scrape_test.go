@@ -1,12 +1,23 @@
 package metrics
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // The figures of the waiting calls are kept as calls come and go; this
@@ -101,12 +112,20 @@ func TestWaitingFiguresMatchDefinition(t *testing.T) {
 }
 
 // A scrape must not do work per waiting call: the allocations of a whole
-// /metrics request are the same at 100 and at 10,000 waiting. Allocations,
-// unlike time, do not depend on the machine's load.
+// /metrics request, either way it is served, are the same at 100 and at
+// 10,000 waiting. Allocations, unlike time, do not depend on the machine's
+// load.
 func TestScrapeAllocationsIndependentOfWaiting(t *testing.T) {
+	for _, name := range []string{"callmon", "promhttp"} {
+		t.Run(name, func(t *testing.T) { testScrapeAllocations(t, name) })
+	}
+}
+
+func testScrapeAllocations(t *testing.T, handler string) {
 	allocs := func(waiting int) float64 {
 		clk := &fakeClock{t: local(10, 0, 0, 0)}
-		_, h := scrapeSetup(t, clk, 20, 200, waiting)
+		_, reg := scrapeSetup(t, clk, 20, 200, waiting)
+		h := handlers(reg)[handler]
 		// Every call has waited past the threshold by the first scrape.
 		clk.Set(local(11, 0, 0, 0))
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -121,4 +140,144 @@ func TestScrapeAllocationsIndependentOfWaiting(t *testing.T) {
 	if many-few > 4 || few-many > 4 {
 		t.Errorf("allocations per scrape: %v at 10,000 waiting vs %v at 100: scrape work grows with the waiting calls", many, few)
 	}
+}
+
+// callmonLines are the lines of the callmon_ families of a text exposition,
+// sorted, and whether each family's lines came together (the format's rule).
+func callmonLines(t *testing.T, body []byte) []string {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := p.TextToMetricFamilies(bytes.NewReader(body)); err != nil {
+		t.Fatalf("exposition does not parse: %v", err)
+	}
+	var lines []string
+	seen := map[string]bool{}
+	last := ""
+	for line := range strings.Lines(string(body)) {
+		name := line
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "#" {
+			name = f[2]
+		}
+		name = strings.TrimRight(strings.SplitN(name, "{", 2)[0], " \n")
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(name, suffix); ok && seen[b] {
+				name = b
+			}
+		}
+		if name != last && seen[name] {
+			t.Errorf("family %s is split", name)
+		}
+		seen[name], last = true, name
+		if strings.HasPrefix(name, "callmon_") {
+			lines = append(lines, line)
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// The handler writes the per-queue series itself; what it serves must be
+// what promhttp serves from the whole registry, also gzipped, and a format
+// other than text must still have them.
+func TestHandlerServesWhatPromhttpServes(t *testing.T) {
+	clk := &fakeClock{t: local(10, 0, 0, 0)}
+	m, reg := scrapeSetup(t, clk, 7, 30, 500)
+	m.SetAgents("queue3", map[string]int{"available": 3, "paused": 1})
+	clk.Set(local(10, 0, 45, 0))
+	hs := handlers(reg)
+	get := func(h http.Handler, header ...string) ([]byte, http.Header) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		for i := 0; i < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+		return w.Body.Bytes(), w.Header()
+	}
+	want, _ := get(hs["promhttp"])
+	got, hdr := get(hs["callmon"])
+	wantLines, gotLines := callmonLines(t, want), callmonLines(t, got)
+	if len(wantLines) < 7*172 {
+		t.Fatalf("promhttp served %d callmon_ lines, want at least %d", len(wantLines), 7*172)
+	}
+	if !slices.Equal(gotLines, wantLines) {
+		t.Errorf("callmon handler and promhttp differ:\n%s", lineDiff(gotLines, wantLines))
+	}
+	if ct := hdr.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8; escaping=underscores" {
+		t.Errorf("Content-Type %q", ct)
+	}
+
+	zipped, hdr := get(hs["callmon"], "Accept-Encoding", "gzip")
+	if hdr.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", hdr.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zipped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := callmonLines(t, unzipped); !slices.Equal(l, wantLines) {
+		t.Errorf("gzipped exposition differs:\n%s", lineDiff(l, wantLines))
+	}
+
+	proto, _ := get(hs["callmon"], "Accept", `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`)
+	dec := expfmt.NewDecoder(bytes.NewReader(proto), expfmt.NewFormat(expfmt.TypeProtoDelim))
+	n := 0
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if mf.GetName() == "callmon_queue_time_seconds" {
+			n = len(mf.GetMetric())
+		}
+	}
+	if n != 7*(numOutcomes-1) {
+		t.Errorf("protobuf: %d callmon_queue_time_seconds series, want %d", n, 7*(numOutcomes-1))
+	}
+}
+
+// A standby serves only the families its filter keeps, none of the queues'.
+func TestHandlerKeepsOnlyStandbyFamilies(t *testing.T) {
+	_, reg := scrapeSetup(t, &fakeClock{t: local(10, 0, 0, 0)}, 3, 5, 10)
+	h := reg.Handler(StandbyFamily, promhttp.HandlerOpts{Registry: reg})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := p.TextToMetricFamilies(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range families {
+		if !StandbyFamily(name) {
+			t.Errorf("standby serves %s", name)
+		}
+	}
+	if families["callmon_leader"] == nil || families["go_goroutines"] == nil {
+		t.Errorf("standby misses its own families: %v", slices.Sorted(maps.Keys(families)))
+	}
+}
+
+func lineDiff(got, want []string) string {
+	var b strings.Builder
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			fmt.Fprintf(&b, "+ %s", l)
+		}
+	}
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			fmt.Fprintf(&b, "- %s", l)
+		}
+	}
+	return b.String()
 }
