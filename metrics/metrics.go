@@ -108,7 +108,7 @@ type Metrics struct {
 	vmRecorded    prometheus.Counter
 	vmDiscarded   prometheus.Counter
 	ringDelay     prometheus.Histogram
-	perQueue       *queueCollector
+	perQueue      *queueCollector
 }
 
 // New creates callmon's metrics for the given queues and registers them,

@@ -2,8 +2,8 @@ package metrics
 
 import (
 	"math"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
