@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -146,6 +147,9 @@ type queueCollector struct {
 	m       *Metrics
 	buckets []float64
 	le      []string // le="..." of each bucket, for the text format
+
+	layoutOnce sync.Once
+	layout     []textFamily
 }
 
 func newQueueCollector(m *Metrics, buckets []float64) *queueCollector {

@@ -11,9 +11,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -111,34 +113,64 @@ func TestWaitingFiguresMatchDefinition(t *testing.T) {
 	}
 }
 
-// A scrape must not do work per waiting call: the allocations of a whole
-// /metrics request, either way it is served, are the same at 100 and at
-// 10,000 waiting. Allocations, unlike time, do not depend on the machine's
-// load.
+// A scrape must not do work per waiting call. Allocations, unlike time,
+// do not depend on the machine's load: the per-queue series allocate
+// nothing when callmon's handler writes them and the same two blocks at
+// any number of waiting calls when the registry collects them, and a whole
+// /metrics request allocates the same at 100 and at 10,000 waiting.
 func TestScrapeAllocationsIndependentOfWaiting(t *testing.T) {
-	for _, name := range []string{"callmon", "promhttp"} {
-		t.Run(name, func(t *testing.T) { testScrapeAllocations(t, name) })
-	}
-}
-
-func testScrapeAllocations(t *testing.T, handler string) {
-	allocs := func(waiting int) float64 {
+	type result struct{ text, collect, callmon, promhttp float64 }
+	measure := func(waiting int) (r result) {
 		clk := &fakeClock{t: local(10, 0, 0, 0)}
-		_, reg := scrapeSetup(t, clk, 20, 200, waiting)
-		h := handlers(reg)[handler]
+		m, reg := scrapeSetup(t, clk, 20, 200, waiting)
 		// Every call has waited past the threshold by the first scrape.
 		clk.Set(local(11, 0, 0, 0))
+		c := m.perQueue
+		var s scrape
+		var buf []byte
+		text := func() {
+			c.gather(&s)
+			buf = c.appendText(buf[:0], &s, nil)
+		}
+		text()
+		r.text = testing.AllocsPerRun(50, text)
+		ch := make(chan prometheus.Metric, samplesPerQueue*20)
+		r.collect = testing.AllocsPerRun(50, func() {
+			c.Collect(ch)
+			for len(ch) > 0 {
+				<-ch
+			}
+		})
+		if raceEnabled {
+			return r // the race detector makes sync.Pool drop items at random
+		}
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		w := &bodyWriter{hdr: http.Header{}}
-		scrapeOnce(t, h, req, w)
-		return testing.AllocsPerRun(20, func() { scrapeOnce(t, h, req, w) })
+		for name, h := range handlers(reg) {
+			scrapeOnce(t, h, req, w)
+			n := testing.AllocsPerRun(20, func() { scrapeOnce(t, h, req, w) })
+			if name == "callmon" {
+				r.callmon = n
+			} else {
+				r.promhttp = n
+			}
+		}
+		return r
 	}
-	few, many := allocs(100), allocs(10_000)
-	t.Logf("allocations per scrape: %v at 100 waiting, %v at 10,000", few, many)
-	// The go_ and process_ collectors (file descriptors, /proc) may vary
-	// by an allocation or two between scrapes.
-	if many-few > 4 || few-many > 4 {
-		t.Errorf("allocations per scrape: %v at 10,000 waiting vs %v at 100: scrape work grows with the waiting calls", many, few)
+	few, many := measure(100), measure(10_000)
+	t.Logf("allocations per scrape at 100 waiting: %+v, at 10,000: %+v", few, many)
+	if few.text != 0 || many.text != 0 {
+		t.Errorf("writing the queue series allocates: %v at 100 waiting, %v at 10,000", few.text, many.text)
+	}
+	if few.collect != many.collect || !raceEnabled && many.collect > 2 {
+		t.Errorf("collecting the queue series: %v allocations at 100 waiting, %v at 10,000; want the same, at most 2", few.collect, many.collect)
+	}
+	// The go_ and process_ collectors, promhttp and expfmt use pools that a
+	// garbage collection may empty: a few allocations either way.
+	for _, d := range []float64{many.callmon - few.callmon, many.promhttp - few.promhttp} {
+		if d > 10 || d < -10 {
+			t.Errorf("whole scrape: %+v allocations at 10,000 waiting vs %+v at 100", many, few)
+		}
 	}
 }
 
@@ -281,3 +313,48 @@ func lineDiff(got, want []string) string {
 	}
 	return b.String()
 }
+
+// Scrapes share label sets, pooled buffers and the queues' state with each
+// other and with the event path; run with -race.
+func TestConcurrentScrapesAndEvents(t *testing.T) {
+	clk := &fakeClock{t: local(10, 0, 0, 0)}
+	m, reg := scrapeSetup(t, clk, 4, 10, 100)
+	hs := handlers(reg)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, name := range []string{"callmon", "callmon", "promhttp"} {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				w := httptest.NewRecorder()
+				hs[name].ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+				if w.Code != http.StatusOK {
+					t.Errorf("%s: status %d", name, w.Code)
+					return
+				}
+			}
+		})
+	}
+	for i := range 2000 {
+		q, id := fmt.Sprint("queue", i%4), fmt.Sprint("x", i)
+		at := local(10, 0, 0, 0).Add(time.Duration(i) * 50 * time.Millisecond)
+		clk.Set(at)
+		m.Entered(q, id, at)
+		if i%3 == 0 {
+			m.Answered(q, id, at.Add(time.Second))
+		}
+		m.SetAgents(q, map[string]int{"available": i % 7})
+	}
+	close(done)
+	wg.Wait()
+	if got := m.Waiting("queue1") + m.Waiting("queue2"); got == 0 {
+		t.Errorf("no calls waiting")
+	}
+}
+
+// raceEnabled is set under -race (race_test.go).
+var raceEnabled bool

@@ -58,23 +58,24 @@ func (c *queueCollector) appendText(b []byte, s *scrape, keep func(string) bool)
 	}
 	// Every queue emits its samples in the same order; the first queue's
 	// give each family's positions.
-	var fams []*family
-	var at [][]int
-	for i, smp := range s.samples[:samplesPerQueue] {
-		k := slices.Index(fams, smp.fam)
-		if k < 0 {
-			fams, at = append(fams, smp.fam), append(at, nil)
-			k = len(fams) - 1
+	c.layoutOnce.Do(func() {
+		for i, smp := range s.samples[:samplesPerQueue] {
+			k := slices.IndexFunc(c.layout, func(l textFamily) bool { return l.f == smp.fam })
+			if k < 0 {
+				c.layout = append(c.layout, textFamily{f: smp.fam})
+				k = len(c.layout) - 1
+			}
+			c.layout[k].at = append(c.layout[k].at, i)
 		}
-		at[k] = append(at[k], i)
-	}
-	for k, f := range fams {
+	})
+	for _, l := range c.layout {
+		f := l.f
 		if keep != nil && !keep(f.name) {
 			continue
 		}
 		b = append(b, f.header...)
 		for q := 0; q+samplesPerQueue <= len(s.samples); q += samplesPerQueue {
-			for _, i := range at[k] {
+			for _, i := range l.at {
 				smp := &s.samples[q+i]
 				if f.typ != dto.MetricType_HISTOGRAM {
 					b = appendLine(b, f.name, smp.labels.text, "", smp.value)
@@ -91,4 +92,10 @@ func (c *queueCollector) appendText(b []byte, s *scrape, keep func(string) bool)
 		}
 	}
 	return b
+}
+
+// textFamily is where a family's samples lie in each queue's block.
+type textFamily struct {
+	f  *family
+	at []int
 }
