@@ -100,7 +100,7 @@ var (
 		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 		return w
 	}}
-	scrapes     = sync.Pool{New: func() any { return &textScrape{} }}
+	scrapes = sync.Pool{New: func() any { return &textScrape{} }}
 )
 
 // textScrape is what a text scrape reuses: the samples and the output.
