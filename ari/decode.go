@@ -269,10 +269,10 @@ var (
 	// into: "language" is not among them, so DecodeEvent leaves it empty.
 	keysChannelData = []string{"key", "id", "name", "state", "accountcode", "caller", "connected",
 		"creationtime", "dialplan", "channelvars"}
-	keysCallerID  = []string{"name", "number"}
-	keysDialplan  = []string{"context", "exten", "priority"}
-	keysBridge    = []string{"key", "id", "bridge_class", "bridge_type", "channels", "creator", "name", "technology"}
-	keysPlaybackD = []string{"key", "id", "language", "media_uri", "state", "target_uri"}
+	keysCallerID   = []string{"name", "number"}
+	keysDialplan   = []string{"context", "exten", "priority"}
+	keysBridge     = []string{"key", "id", "bridge_class", "bridge_type", "channels", "creator", "name", "technology"}
+	keysPlaybackD  = []string{"key", "id", "language", "media_uri", "state", "target_uri"}
 	keysRecordingD = []string{"key", "cause", "duration", "format", "name", "silence_duration", "state",
 		"talking_duration", "target_uri"}
 	keysEndpointD = []string{"key", "channel_ids", "resource", "state", "technology"}
