@@ -168,7 +168,7 @@ var quirks = []string{
 	`{"type":"StasisEnd"`,
 	`{"type":5}`,
 	`{"type":""}`,
-	`{"type":"ChannelCreated","channel":{"id":"1"}}`,
+	`{"type":"ChannelTalkingStarted","channel":{"id":"1"}}`,
 	`{"type":"NotAnAsteriskEvent"}`,
 	`[{"type":"StasisEnd"}]`,
 	`null`,
