@@ -2,7 +2,6 @@ package ari
 
 import (
 	"bytes"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -24,6 +23,8 @@ import (
 // A decoder is used by one goroutine at a time (the intake's reader).
 type decoder struct {
 	p fastjson.Parser
+
+	app, node, typ string // the last values seen, shared by the events
 }
 
 // decode returns the event and its Asterisk timestamp, field for field as
@@ -49,11 +50,11 @@ func (d *decoder) decode(data []byte) (ev ari.Event, ts time.Time, ok bool) {
 	if !ok {
 		return nil, time.Time{}, false
 	}
-	dec := fastEvents[typ]
+	dec := fastEvents[string(typ)]
 	if dec == nil {
 		return nil, time.Time{}, false
 	}
-	ev, ed, ok := dec(o)
+	ev, ed, ok := dec(d, o)
 	if !ok {
 		return nil, time.Time{}, false
 	}
@@ -76,7 +77,7 @@ func escapedSurrogate(data []byte) bool {
 }
 
 // eventType is the value of the frame's one "type" key.
-func eventType(o *fastjson.Object) (string, bool) {
+func eventType(o *fastjson.Object) ([]byte, bool) {
 	var typ []byte
 	n := 0
 	o.Visit(func(k []byte, v *fastjson.Value) {
@@ -85,15 +86,15 @@ func eventType(o *fastjson.Object) (string, bool) {
 			typ, _ = v.StringBytes()
 		}
 	})
-	return string(typ), n == 1 && len(typ) > 0
+	return typ, n == 1 && len(typ) > 0
 }
 
 // fastEvents are the types the decoder handles: every type callmon acts on
 // (App.dispatch), and the frequent ones it only counts.
-var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData, bool){
-	"StasisStart": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool){
+	"StasisStart": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.StasisStart{}
-		return e, &e.EventData, members(o, &e.EventData, keysStasisStart, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysStasisStart, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeStrings(v, &e.Args)
@@ -104,21 +105,21 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"StasisEnd": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"StasisEnd": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.StasisEnd{}
-		return e, &e.EventData, members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
 			return decodeChannel(v, &e.Channel)
 		})
 	},
-	"ChannelStateChange": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelStateChange": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelStateChange{}
-		return e, &e.EventData, members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
 			return decodeChannel(v, &e.Channel)
 		})
 	},
-	"ChannelHangupRequest": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelHangupRequest": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelHangupRequest{}
-		return e, &e.EventData, members(o, &e.EventData, keysHangupRequest, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysHangupRequest, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeInt(v, &e.Cause)
@@ -129,9 +130,9 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"ChannelDestroyed": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelDestroyed": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelDestroyed{}
-		return e, &e.EventData, members(o, &e.EventData, keysDestroyed, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysDestroyed, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeInt(v, &e.Cause)
@@ -142,57 +143,57 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"ChannelEnteredBridge": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelEnteredBridge": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelEnteredBridge{}
-		return e, &e.EventData, members(o, &e.EventData, keysBridgeChannel, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeChannel, func(i int, v *fastjson.Value) bool {
 			if i == 0 {
 				return decodeBridge(v, &e.Bridge)
 			}
 			return decodeChannel(v, &e.Channel)
 		})
 	},
-	"ChannelLeftBridge": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelLeftBridge": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelLeftBridge{}
-		return e, &e.EventData, members(o, &e.EventData, keysBridgeChannel, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeChannel, func(i int, v *fastjson.Value) bool {
 			if i == 0 {
 				return decodeBridge(v, &e.Bridge)
 			}
 			return decodeChannel(v, &e.Channel)
 		})
 	},
-	"PlaybackStarted": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"PlaybackStarted": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.PlaybackStarted{}
-		return e, &e.EventData, members(o, &e.EventData, keysPlayback, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysPlayback, func(_ int, v *fastjson.Value) bool {
 			return decodePlayback(v, &e.Playback)
 		})
 	},
-	"PlaybackFinished": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"PlaybackFinished": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.PlaybackFinished{}
-		return e, &e.EventData, members(o, &e.EventData, keysPlayback, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysPlayback, func(_ int, v *fastjson.Value) bool {
 			return decodePlayback(v, &e.Playback)
 		})
 	},
-	"RecordingStarted": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"RecordingStarted": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.RecordingStarted{}
-		return e, &e.EventData, members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
 			return decodeRecording(v, &e.Recording)
 		})
 	},
-	"RecordingFinished": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"RecordingFinished": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.RecordingFinished{}
-		return e, &e.EventData, members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
 			return decodeRecording(v, &e.Recording)
 		})
 	},
-	"RecordingFailed": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"RecordingFailed": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.RecordingFailed{}
-		return e, &e.EventData, members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
 			return decodeRecording(v, &e.Recording)
 		})
 	},
-	"Dial": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"Dial": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.Dial{}
-		return e, &e.EventData, members(o, &e.EventData, keysDial, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysDial, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeChannel(v, &e.Caller)
@@ -209,9 +210,9 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"ChannelDtmfReceived": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelDtmfReceived": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelDtmfReceived{}
-		return e, &e.EventData, members(o, &e.EventData, keysDtmf, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysDtmf, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeChannel(v, &e.Channel)
@@ -222,15 +223,15 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"EndpointStateChange": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"EndpointStateChange": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.EndpointStateChange{}
-		return e, &e.EventData, members(o, &e.EventData, keysEndpoint, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysEndpoint, func(_ int, v *fastjson.Value) bool {
 			return decodeEndpoint(v, &e.Endpoint)
 		})
 	},
-	"ChannelVarset": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelVarset": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelVarset{}
-		return e, &e.EventData, members(o, &e.EventData, keysVarset, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysVarset, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeChannel(v, &e.Channel)
@@ -241,16 +242,16 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"ApplicationReplaced": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ApplicationReplaced": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ApplicationReplaced{}
-		return e, &e.EventData, members(o, &e.EventData, nil, nil)
+		return e, &e.EventData, d.members(o, &e.EventData, nil, nil)
 	},
 
 	// Counted only, but a quarter of the recorded frames: left to
 	// DecodeEvent they would cost more than all the others together.
-	"ChannelDialplan": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelDialplan": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelDialplan{}
-		return e, &e.EventData, members(o, &e.EventData, keysDialplanEv, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysDialplanEv, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeChannel(v, &e.Channel)
@@ -261,21 +262,21 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"ChannelCreated": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelCreated": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelCreated{}
-		return e, &e.EventData, members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
 			return decodeChannel(v, &e.Channel)
 		})
 	},
-	"ChannelConnectedLine": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelConnectedLine": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelConnectedLine{}
-		return e, &e.EventData, members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
 			return decodeChannel(v, &e.Channel)
 		})
 	},
-	"ChannelCallerId": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"ChannelCallerId": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelCallerID{}
-		return e, &e.EventData, members(o, &e.EventData, keysCallerIDEv, func(i int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysCallerIDEv, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
 				return decodeInt(v, &e.CallerPresentation)
@@ -286,21 +287,21 @@ var fastEvents = map[string]func(o *fastjson.Object) (ari.Event, *ari.EventData,
 			}
 		})
 	},
-	"BridgeCreated": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"BridgeCreated": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.BridgeCreated{}
-		return e, &e.EventData, members(o, &e.EventData, keysBridgeEv, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeEv, func(_ int, v *fastjson.Value) bool {
 			return decodeBridge(v, &e.Bridge)
 		})
 	},
-	"BridgeDestroyed": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"BridgeDestroyed": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.BridgeDestroyed{}
-		return e, &e.EventData, members(o, &e.EventData, keysBridgeEv, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeEv, func(_ int, v *fastjson.Value) bool {
 			return decodeBridge(v, &e.Bridge)
 		})
 	},
-	"DeviceStateChanged": func(o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
+	"DeviceStateChanged": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.DeviceStateChanged{}
-		return e, &e.EventData, members(o, &e.EventData, keysDeviceEv, func(_ int, v *fastjson.Value) bool {
+		return e, &e.EventData, d.members(o, &e.EventData, keysDeviceEv, func(_ int, v *fastjson.Value) bool {
 			return decodeDeviceState(v, &e.DeviceState)
 		})
 	},
@@ -344,24 +345,42 @@ var (
 
 // members decodes an event object: EventData's keys into ed, the type's own
 // keys (own) through set, by index.
-func members(o *fastjson.Object, ed *ari.EventData, own []string, set func(i int, v *fastjson.Value) bool) bool {
+func (d *decoder) members(o *fastjson.Object, ed *ari.EventData, own []string, set func(i int, v *fastjson.Value) bool) bool {
 	return object(o, own, keysEventData, func(i int, v *fastjson.Value) bool {
 		if i < len(own) {
 			return set(i, v)
 		}
 		switch i - len(own) {
 		case 0:
-			return decodeString(v, &ed.Application)
+			return decodeSame(v, &ed.Application, &d.app)
 		case 1:
 			return decodeString(v, &ed.Dialog)
 		case 2:
-			return decodeString(v, &ed.Node)
+			return decodeSame(v, &ed.Node, &d.node)
 		case 3:
 			return decodeDateTime(v, &ed.Timestamp)
 		default:
-			return decodeString(v, &ed.Type)
+			return decodeSame(v, &ed.Type, &d.typ)
 		}
 	})
+}
+
+// decodeSame is decodeString for a value that is mostly the same in every
+// frame (application, Asterisk id): it keeps the last one and reuses it.
+func decodeSame(v *fastjson.Value, dst, last *string) bool {
+	b, err := v.StringBytes()
+	if err != nil {
+		return false
+	}
+	if string(b) == *last {
+		*dst = *last
+		return true
+	}
+	if !decodeString(v, dst) {
+		return false
+	}
+	*last = *dst
+	return true
 }
 
 // object calls set for each known key of o (the keys of names, then of more,
@@ -447,22 +466,10 @@ func decodeStrings(v *fastjson.Value, dst *[]string) bool {
 	return true
 }
 
-// number is a JSON number's text, which encoding/json (and ari/v5's
-// DurationSec) parse with strconv.
-func number(v *fastjson.Value, buf []byte) ([]byte, bool) {
-	if v.Type() != fastjson.TypeNumber {
-		return nil, false
-	}
-	return v.MarshalTo(buf[:0]), true
-}
-
+// decodeInt is encoding/json's int decoding (strconv.ParseInt of the
+// number's text): fastjson's Int64 parses JSON numbers the same way.
 func decodeInt(v *fastjson.Value, dst *int) bool {
-	var buf [32]byte
-	b, ok := number(v, buf[:])
-	if !ok {
-		return false
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
+	n, err := v.Int64()
 	*dst = int(n)
 	return err == nil
 }
@@ -486,14 +493,10 @@ func decodeBool(v *fastjson.Value, dst *bool) bool {
 	return true
 }
 
-// decodeDuration is ari.DurationSec.UnmarshalJSON: whole seconds only.
+// decodeDuration is ari.DurationSec.UnmarshalJSON (strconv.Atoi of the
+// text): whole seconds only.
 func decodeDuration(v *fastjson.Value, dst *ari.DurationSec) bool {
-	var buf [32]byte
-	b, ok := number(v, buf[:])
-	if !ok {
-		return false
-	}
-	n, err := strconv.Atoi(string(b))
+	n, err := v.Int64()
 	*dst = ari.DurationSec(time.Duration(n) * time.Second)
 	return err == nil
 }
