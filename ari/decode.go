@@ -28,7 +28,29 @@ import (
 type decoder struct {
 	p fastjson.Parser
 
-	app, node, typ string // the last values seen, shared by the events
+	// Recent strings by hash: a call's channel ids, names, states and
+	// caller ids repeat in all its events, and so do the application and
+	// Asterisk id in every event. Reusing them saves most allocations.
+	strs [512]string
+}
+
+// maxInterned bounds the strings kept, and so the cache's memory.
+const maxInterned = 64
+
+// intern is string(b), reusing a recent equal string.
+func (d *decoder) intern(b []byte) string {
+	if len(b) == 0 || len(b) > maxInterned {
+		return string(b)
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	e := &d.strs[h%uint32(len(d.strs))]
+	if *e != string(b) {
+		*e = string(b)
+	}
+	return *e
 }
 
 // decode returns the event and its Asterisk timestamp, field for field as
@@ -101,24 +123,24 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysStasisStart, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeStrings(v, &e.Args)
+				return d.decodeStrings(v, &e.Args)
 			case 1:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			default:
-				return decodeChannel(v, &e.ReplaceChannel)
+				return d.decodeChannel(v, &e.ReplaceChannel)
 			}
 		})
 	},
 	"StasisEnd": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.StasisEnd{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
-			return decodeChannel(v, &e.Channel)
+			return d.decodeChannel(v, &e.Channel)
 		})
 	},
 	"ChannelStateChange": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelStateChange{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
-			return decodeChannel(v, &e.Channel)
+			return d.decodeChannel(v, &e.Channel)
 		})
 	},
 	"ChannelHangupRequest": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
@@ -126,11 +148,11 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysHangupRequest, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeInt(v, &e.Cause)
+				return d.decodeInt(v, &e.Cause)
 			case 1:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			default:
-				return decodeBool(v, &e.Soft)
+				return d.decodeBool(v, &e.Soft)
 			}
 		})
 	},
@@ -139,11 +161,11 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysDestroyed, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeInt(v, &e.Cause)
+				return d.decodeInt(v, &e.Cause)
 			case 1:
-				return decodeString(v, &e.CauseTxt)
+				return d.decodeString(v, &e.CauseTxt)
 			default:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			}
 		})
 	},
@@ -151,48 +173,48 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		e := &ari.ChannelEnteredBridge{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeChannel, func(i int, v *fastjson.Value) bool {
 			if i == 0 {
-				return decodeBridge(v, &e.Bridge)
+				return d.decodeBridge(v, &e.Bridge)
 			}
-			return decodeChannel(v, &e.Channel)
+			return d.decodeChannel(v, &e.Channel)
 		})
 	},
 	"ChannelLeftBridge": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelLeftBridge{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeChannel, func(i int, v *fastjson.Value) bool {
 			if i == 0 {
-				return decodeBridge(v, &e.Bridge)
+				return d.decodeBridge(v, &e.Bridge)
 			}
-			return decodeChannel(v, &e.Channel)
+			return d.decodeChannel(v, &e.Channel)
 		})
 	},
 	"PlaybackStarted": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.PlaybackStarted{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysPlayback, func(_ int, v *fastjson.Value) bool {
-			return decodePlayback(v, &e.Playback)
+			return d.decodePlayback(v, &e.Playback)
 		})
 	},
 	"PlaybackFinished": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.PlaybackFinished{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysPlayback, func(_ int, v *fastjson.Value) bool {
-			return decodePlayback(v, &e.Playback)
+			return d.decodePlayback(v, &e.Playback)
 		})
 	},
 	"RecordingStarted": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.RecordingStarted{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
-			return decodeRecording(v, &e.Recording)
+			return d.decodeRecording(v, &e.Recording)
 		})
 	},
 	"RecordingFinished": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.RecordingFinished{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
-			return decodeRecording(v, &e.Recording)
+			return d.decodeRecording(v, &e.Recording)
 		})
 	},
 	"RecordingFailed": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.RecordingFailed{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysRecording, func(_ int, v *fastjson.Value) bool {
-			return decodeRecording(v, &e.Recording)
+			return d.decodeRecording(v, &e.Recording)
 		})
 	},
 	"Dial": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
@@ -200,17 +222,17 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysDial, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeChannel(v, &e.Caller)
+				return d.decodeChannel(v, &e.Caller)
 			case 1:
-				return decodeString(v, &e.Dialstatus)
+				return d.decodeString(v, &e.Dialstatus)
 			case 2:
-				return decodeString(v, &e.Dialstring)
+				return d.decodeString(v, &e.Dialstring)
 			case 3:
-				return decodeString(v, &e.Forward)
+				return d.decodeString(v, &e.Forward)
 			case 4:
-				return decodeChannel(v, &e.Forwarded)
+				return d.decodeChannel(v, &e.Forwarded)
 			default:
-				return decodeChannel(v, &e.Peer)
+				return d.decodeChannel(v, &e.Peer)
 			}
 		})
 	},
@@ -219,18 +241,18 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysDtmf, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			case 1:
-				return decodeString(v, &e.Digit)
+				return d.decodeString(v, &e.Digit)
 			default:
-				return decodeInt(v, &e.DurationMs)
+				return d.decodeInt(v, &e.DurationMs)
 			}
 		})
 	},
 	"EndpointStateChange": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.EndpointStateChange{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysEndpoint, func(_ int, v *fastjson.Value) bool {
-			return decodeEndpoint(v, &e.Endpoint)
+			return d.decodeEndpoint(v, &e.Endpoint)
 		})
 	},
 	"ChannelVarset": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
@@ -238,11 +260,11 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysVarset, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			case 1:
-				return decodeString(v, &e.Value)
+				return d.decodeString(v, &e.Value)
 			default:
-				return decodeString(v, &e.Variable)
+				return d.decodeString(v, &e.Variable)
 			}
 		})
 	},
@@ -258,24 +280,24 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysDialplanEv, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			case 1:
-				return decodeString(v, &e.DialplanApp)
+				return d.decodeString(v, &e.DialplanApp)
 			default:
-				return decodeString(v, &e.DialplanAppData)
+				return d.decodeString(v, &e.DialplanAppData)
 			}
 		})
 	},
 	"ChannelCreated": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelCreated{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
-			return decodeChannel(v, &e.Channel)
+			return d.decodeChannel(v, &e.Channel)
 		})
 	},
 	"ChannelConnectedLine": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.ChannelConnectedLine{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysChannel, func(_ int, v *fastjson.Value) bool {
-			return decodeChannel(v, &e.Channel)
+			return d.decodeChannel(v, &e.Channel)
 		})
 	},
 	"ChannelCallerId": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
@@ -283,30 +305,30 @@ var fastEvents = map[string]func(d *decoder, o *fastjson.Object) (ari.Event, *ar
 		return e, &e.EventData, d.members(o, &e.EventData, keysCallerIDEv, func(i int, v *fastjson.Value) bool {
 			switch i {
 			case 0:
-				return decodeInt(v, &e.CallerPresentation)
+				return d.decodeInt(v, &e.CallerPresentation)
 			case 1:
-				return decodeString(v, &e.CallerPresentationTxt)
+				return d.decodeString(v, &e.CallerPresentationTxt)
 			default:
-				return decodeChannel(v, &e.Channel)
+				return d.decodeChannel(v, &e.Channel)
 			}
 		})
 	},
 	"BridgeCreated": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.BridgeCreated{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeEv, func(_ int, v *fastjson.Value) bool {
-			return decodeBridge(v, &e.Bridge)
+			return d.decodeBridge(v, &e.Bridge)
 		})
 	},
 	"BridgeDestroyed": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.BridgeDestroyed{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysBridgeEv, func(_ int, v *fastjson.Value) bool {
-			return decodeBridge(v, &e.Bridge)
+			return d.decodeBridge(v, &e.Bridge)
 		})
 	},
 	"DeviceStateChanged": func(d *decoder, o *fastjson.Object) (ari.Event, *ari.EventData, bool) {
 		e := &ari.DeviceStateChanged{}
 		return e, &e.EventData, d.members(o, &e.EventData, keysDeviceEv, func(_ int, v *fastjson.Value) bool {
-			return decodeDeviceState(v, &e.DeviceState)
+			return d.decodeDeviceState(v, &e.DeviceState)
 		})
 	},
 }
@@ -356,35 +378,17 @@ func (d *decoder) members(o *fastjson.Object, ed *ari.EventData, own []string, s
 		}
 		switch i - len(own) {
 		case 0:
-			return decodeSame(v, &ed.Application, &d.app)
+			return d.decodeString(v, &ed.Application)
 		case 1:
-			return decodeString(v, &ed.Dialog)
+			return d.decodeString(v, &ed.Dialog)
 		case 2:
-			return decodeSame(v, &ed.Node, &d.node)
+			return d.decodeString(v, &ed.Node)
 		case 3:
-			return decodeDateTime(v, &ed.Timestamp)
+			return d.decodeDateTime(v, &ed.Timestamp)
 		default:
-			return decodeSame(v, &ed.Type, &d.typ)
+			return d.decodeString(v, &ed.Type)
 		}
 	})
-}
-
-// decodeSame is decodeString for a value that is mostly the same in every
-// frame (application, Asterisk id): it keeps the last one and reuses it.
-func decodeSame(v *fastjson.Value, dst, last *string) bool {
-	b, err := v.StringBytes()
-	if err != nil {
-		return false
-	}
-	if string(b) == *last {
-		*dst = *last
-		return true
-	}
-	if !decodeString(v, dst) {
-		return false
-	}
-	*last = *dst
-	return true
 }
 
 // object calls set for each known key of o (the keys of names, then of more,
@@ -444,17 +448,17 @@ func foldsOnto(k []byte, names []string) bool {
 	return false
 }
 
-func decodeString(v *fastjson.Value, dst *string) bool {
+func (d *decoder) decodeString(v *fastjson.Value, dst *string) bool {
 	b, err := v.StringBytes()
 	// encoding/json replaces invalid UTF-8 byte by byte; such frames are left to it.
 	if err != nil || !utf8.Valid(b) {
 		return false
 	}
-	*dst = string(b)
+	*dst = d.intern(b)
 	return true
 }
 
-func decodeStrings(v *fastjson.Value, dst *[]string) bool {
+func (d *decoder) decodeStrings(v *fastjson.Value, dst *[]string) bool {
 	a, err := v.Array()
 	if err != nil {
 		return false
@@ -462,7 +466,7 @@ func decodeStrings(v *fastjson.Value, dst *[]string) bool {
 	// encoding/json makes an empty, non-nil slice of [].
 	s := make([]string, len(a))
 	for i, e := range a {
-		if !decodeString(e, &s[i]) {
+		if !d.decodeString(e, &s[i]) {
 			return false
 		}
 	}
@@ -472,20 +476,20 @@ func decodeStrings(v *fastjson.Value, dst *[]string) bool {
 
 // decodeInt is encoding/json's int decoding (strconv.ParseInt of the
 // number's text): fastjson's Int64 parses JSON numbers the same way.
-func decodeInt(v *fastjson.Value, dst *int) bool {
+func (d *decoder) decodeInt(v *fastjson.Value, dst *int) bool {
 	n, err := v.Int64()
 	*dst = int(n)
 	return err == nil
 }
 
-func decodeInt64(v *fastjson.Value, dst *int64) bool {
+func (d *decoder) decodeInt64(v *fastjson.Value, dst *int64) bool {
 	var n int
-	ok := decodeInt(v, &n)
+	ok := d.decodeInt(v, &n)
 	*dst = int64(n)
 	return ok
 }
 
-func decodeBool(v *fastjson.Value, dst *bool) bool {
+func (d *decoder) decodeBool(v *fastjson.Value, dst *bool) bool {
 	switch v.Type() {
 	case fastjson.TypeTrue:
 		*dst = true
@@ -499,16 +503,16 @@ func decodeBool(v *fastjson.Value, dst *bool) bool {
 
 // decodeDuration is ari.DurationSec.UnmarshalJSON (strconv.Atoi of the
 // text): whole seconds only.
-func decodeDuration(v *fastjson.Value, dst *ari.DurationSec) bool {
+func (d *decoder) decodeDuration(v *fastjson.Value, dst *ari.DurationSec) bool {
 	n, err := v.Int64()
 	*dst = ari.DurationSec(time.Duration(n) * time.Second)
 	return err == nil
 }
 
 // decodeDateTime is ari.DateTime.UnmarshalJSON.
-func decodeDateTime(v *fastjson.Value, dst *ari.DateTime) bool {
+func (d *decoder) decodeDateTime(v *fastjson.Value, dst *ari.DateTime) bool {
 	var s string
-	if !decodeString(v, &s) {
+	if !d.decodeString(v, &s) {
 		return false
 	}
 	t, err := time.Parse(ari.DateFormat, s)
@@ -517,63 +521,63 @@ func decodeDateTime(v *fastjson.Value, dst *ari.DateTime) bool {
 }
 
 // decodeChannel is ari.ChannelData.UnmarshalJSON.
-func decodeChannel(v *fastjson.Value, dst *ari.ChannelData) bool {
+func (d *decoder) decodeChannel(v *fastjson.Value, dst *ari.ChannelData) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
 	}
 	var created ari.DateTime
-	d := ari.ChannelData{}
+	c := ari.ChannelData{}
 	ok := object(o, keysChannelData, nil, func(i int, v *fastjson.Value) bool {
 		switch i {
 		case 0: // key: Asterisk never sends one
 			return false
 		case 1:
-			return decodeString(v, &d.ID)
+			return d.decodeString(v, &c.ID)
 		case 2:
-			return decodeString(v, &d.Name)
+			return d.decodeString(v, &c.Name)
 		case 3:
-			return decodeString(v, &d.State)
+			return d.decodeString(v, &c.State)
 		case 4:
-			return decodeString(v, &d.Accountcode)
+			return d.decodeString(v, &c.Accountcode)
 		case 5:
-			d.Caller = &ari.CallerID{}
-			return decodeCallerID(v, d.Caller)
+			c.Caller = &ari.CallerID{}
+			return d.decodeCallerID(v, c.Caller)
 		case 6:
-			d.Connected = &ari.CallerID{}
-			return decodeCallerID(v, d.Connected)
+			c.Connected = &ari.CallerID{}
+			return d.decodeCallerID(v, c.Connected)
 		case 7:
-			return decodeDateTime(v, &created)
+			return d.decodeDateTime(v, &created)
 		case 8:
-			d.Dialplan = &ari.DialplanCEP{}
-			return decodeDialplan(v, d.Dialplan)
+			c.Dialplan = &ari.DialplanCEP{}
+			return d.decodeDialplan(v, c.Dialplan)
 		default:
-			return decodeVars(v, &d.ChannelVars)
+			return d.decodeVars(v, &c.ChannelVars)
 		}
 	})
 	if !ok {
 		return false
 	}
 	// As ari/v5 does, a missing or out-of-range time included.
-	d.Creationtime, _ = ptypes.TimestampProto(time.Time(created))
-	*dst = d
+	c.Creationtime, _ = ptypes.TimestampProto(time.Time(created))
+	*dst = c
 	return true
 }
 
-func decodeCallerID(v *fastjson.Value, dst *ari.CallerID) bool {
+func (d *decoder) decodeCallerID(v *fastjson.Value, dst *ari.CallerID) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
 	}
 	return object(o, keysCallerID, nil, func(i int, v *fastjson.Value) bool {
 		if i == 0 {
-			return decodeString(v, &dst.Name)
+			return d.decodeString(v, &dst.Name)
 		}
-		return decodeString(v, &dst.Number)
+		return d.decodeString(v, &dst.Number)
 	})
 }
 
-func decodeDialplan(v *fastjson.Value, dst *ari.DialplanCEP) bool {
+func (d *decoder) decodeDialplan(v *fastjson.Value, dst *ari.DialplanCEP) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -581,18 +585,18 @@ func decodeDialplan(v *fastjson.Value, dst *ari.DialplanCEP) bool {
 	return object(o, keysDialplan, nil, func(i int, v *fastjson.Value) bool {
 		switch i {
 		case 0:
-			return decodeString(v, &dst.Context)
+			return d.decodeString(v, &dst.Context)
 		case 1:
-			return decodeString(v, &dst.Exten)
+			return d.decodeString(v, &dst.Exten)
 		default:
-			return decodeInt64(v, &dst.Priority)
+			return d.decodeInt64(v, &dst.Priority)
 		}
 	})
 }
 
 // decodeVars decodes a map as encoding/json does: exact keys, the last of
 // duplicates wins, an empty object makes an empty map.
-func decodeVars(v *fastjson.Value, dst *map[string]string) bool {
+func (d *decoder) decodeVars(v *fastjson.Value, dst *map[string]string) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -604,15 +608,15 @@ func decodeVars(v *fastjson.Value, dst *map[string]string) bool {
 			return
 		}
 		var s string
-		if ok = utf8.Valid(k) && v.Type() != fastjson.TypeNull && decodeString(v, &s); ok {
-			m[string(k)] = s
+		if ok = utf8.Valid(k) && v.Type() != fastjson.TypeNull && d.decodeString(v, &s); ok {
+			m[d.intern(k)] = s
 		}
 	})
 	*dst = m
 	return ok
 }
 
-func decodeBridge(v *fastjson.Value, dst *ari.BridgeData) bool {
+func (d *decoder) decodeBridge(v *fastjson.Value, dst *ari.BridgeData) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -622,24 +626,24 @@ func decodeBridge(v *fastjson.Value, dst *ari.BridgeData) bool {
 		case 0:
 			return false
 		case 1:
-			return decodeString(v, &dst.ID)
+			return d.decodeString(v, &dst.ID)
 		case 2:
-			return decodeString(v, &dst.Class)
+			return d.decodeString(v, &dst.Class)
 		case 3:
-			return decodeString(v, &dst.Type)
+			return d.decodeString(v, &dst.Type)
 		case 4:
-			return decodeStrings(v, &dst.ChannelIDs)
+			return d.decodeStrings(v, &dst.ChannelIDs)
 		case 5:
-			return decodeString(v, &dst.Creator)
+			return d.decodeString(v, &dst.Creator)
 		case 6:
-			return decodeString(v, &dst.Name)
+			return d.decodeString(v, &dst.Name)
 		default:
-			return decodeString(v, &dst.Technology)
+			return d.decodeString(v, &dst.Technology)
 		}
 	})
 }
 
-func decodePlayback(v *fastjson.Value, dst *ari.PlaybackData) bool {
+func (d *decoder) decodePlayback(v *fastjson.Value, dst *ari.PlaybackData) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -649,20 +653,20 @@ func decodePlayback(v *fastjson.Value, dst *ari.PlaybackData) bool {
 		case 0:
 			return false
 		case 1:
-			return decodeString(v, &dst.ID)
+			return d.decodeString(v, &dst.ID)
 		case 2:
-			return decodeString(v, &dst.Language)
+			return d.decodeString(v, &dst.Language)
 		case 3:
-			return decodeString(v, &dst.MediaURI)
+			return d.decodeString(v, &dst.MediaURI)
 		case 4:
-			return decodeString(v, &dst.State)
+			return d.decodeString(v, &dst.State)
 		default:
-			return decodeString(v, &dst.TargetURI)
+			return d.decodeString(v, &dst.TargetURI)
 		}
 	})
 }
 
-func decodeRecording(v *fastjson.Value, dst *ari.LiveRecordingData) bool {
+func (d *decoder) decodeRecording(v *fastjson.Value, dst *ari.LiveRecordingData) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -672,26 +676,26 @@ func decodeRecording(v *fastjson.Value, dst *ari.LiveRecordingData) bool {
 		case 0:
 			return false
 		case 1:
-			return decodeString(v, &dst.Cause)
+			return d.decodeString(v, &dst.Cause)
 		case 2:
-			return decodeDuration(v, &dst.Duration)
+			return d.decodeDuration(v, &dst.Duration)
 		case 3:
-			return decodeString(v, &dst.Format)
+			return d.decodeString(v, &dst.Format)
 		case 4:
-			return decodeString(v, &dst.Name)
+			return d.decodeString(v, &dst.Name)
 		case 5:
-			return decodeDuration(v, &dst.Silence)
+			return d.decodeDuration(v, &dst.Silence)
 		case 6:
-			return decodeString(v, &dst.State)
+			return d.decodeString(v, &dst.State)
 		case 7:
-			return decodeDuration(v, &dst.Talking)
+			return d.decodeDuration(v, &dst.Talking)
 		default:
-			return decodeString(v, &dst.TargetURI)
+			return d.decodeString(v, &dst.TargetURI)
 		}
 	})
 }
 
-func decodeEndpoint(v *fastjson.Value, dst *ari.EndpointData) bool {
+func (d *decoder) decodeEndpoint(v *fastjson.Value, dst *ari.EndpointData) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -701,18 +705,18 @@ func decodeEndpoint(v *fastjson.Value, dst *ari.EndpointData) bool {
 		case 0:
 			return false
 		case 1:
-			return decodeStrings(v, &dst.ChannelIDs)
+			return d.decodeStrings(v, &dst.ChannelIDs)
 		case 2:
-			return decodeString(v, &dst.Resource)
+			return d.decodeString(v, &dst.Resource)
 		case 3:
-			return decodeString(v, &dst.State)
+			return d.decodeString(v, &dst.State)
 		default:
-			return decodeString(v, &dst.Technology)
+			return d.decodeString(v, &dst.Technology)
 		}
 	})
 }
 
-func decodeDeviceState(v *fastjson.Value, dst *ari.DeviceStateData) bool {
+func (d *decoder) decodeDeviceState(v *fastjson.Value, dst *ari.DeviceStateData) bool {
 	o, err := v.Object()
 	if err != nil {
 		return false
@@ -722,9 +726,9 @@ func decodeDeviceState(v *fastjson.Value, dst *ari.DeviceStateData) bool {
 		case 0:
 			return false
 		case 1:
-			return decodeString(v, &dst.Name)
+			return d.decodeString(v, &dst.Name)
 		default:
-			return decodeString(v, &dst.State)
+			return d.decodeString(v, &dst.State)
 		}
 	})
 }
