@@ -426,3 +426,33 @@ func BenchmarkDecoder(b *testing.B) {
 	}
 	b.ReportMetric(float64(left)/float64(b.N), "left-to-DecodeEvent/op")
 }
+
+// BenchmarkIntakeFrameCold is BenchmarkIntakeFrame with the decoder's string
+// cache emptied before every frame: the worst case, every string new. The
+// replayed frames otherwise find most of their strings cached, more than a
+// live stream whose calls bring new channel ids.
+func BenchmarkIntakeFrameCold(b *testing.B) {
+	frames := traceEvents(b)
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock := clockFunc(time.Now)
+	m, err := metrics.New(prometheus.NewRegistry(), clock, loc, []metrics.Queue{{Name: "general"}}, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := &intake{
+		clock:    clock,
+		log:      slog.New(slog.DiscardHandler),
+		m:        m,
+		logged:   map[string]bool{},
+		dispatch: func(ari.Event) {},
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		in.dec.strs = [len(in.dec.strs)]string{}
+		in.frame(frames[i%len(frames)])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
