@@ -32,6 +32,11 @@ type decoder struct {
 	// caller ids repeat in all its events, and so do the application and
 	// Asterisk id in every event. Reusing them saves most allocations.
 	strs [512]string
+
+	times [256]struct {
+		s string
+		t ari.DateTime
+	}
 }
 
 // maxInterned bounds the strings kept, and so the cache's memory.
@@ -87,8 +92,9 @@ func (d *decoder) decode(data []byte) (ev ari.Event, ts time.Time, ok bool) {
 	return ev, time.Time(ed.Timestamp), true
 }
 
-// escapedSurrogate reports a \uD800–\uDFFF escape: fastjson and
-// encoding/json replace unpaired or misordered surrogates differently.
+// escapedSurrogate reports a \uD800–\uDFFF escape (or any \uDxxx, to keep
+// it short): fastjson and encoding/json replace unpaired or misordered
+// surrogates differently.
 func escapedSurrogate(data []byte) bool {
 	for {
 		i := bytes.Index(data, []byte(`\u`))
@@ -510,14 +516,31 @@ func (d *decoder) decodeDuration(v *fastjson.Value, dst *ari.DurationSec) bool {
 }
 
 // decodeDateTime is ari.DateTime.UnmarshalJSON.
+// A channel's creation time comes again in each of its events: the last
+// few parsed are kept by hash, apart from the strings so the events' own
+// timestamps, new each time, do not push those out.
 func (d *decoder) decodeDateTime(v *fastjson.Value, dst *ari.DateTime) bool {
-	var s string
-	if !d.decodeString(v, &s) {
+	b, err := v.StringBytes()
+	if err != nil {
 		return false
 	}
-	t, err := time.Parse(ari.DateFormat, s)
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	e := &d.times[h%uint32(len(d.times))]
+	if e.s == string(b) && e.s != "" {
+		*dst = e.t
+		return true
+	}
+	str := string(b)
+	t, err := time.Parse(ari.DateFormat, str)
+	if err != nil {
+		return false
+	}
 	*dst = ari.DateTime(t)
-	return err == nil
+	e.s, e.t = str, *dst
+	return true
 }
 
 // decodeChannel is ari.ChannelData.UnmarshalJSON.

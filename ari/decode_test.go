@@ -390,7 +390,10 @@ func TestIntakeFrameAllocs(t *testing.T) {
 			got := testing.AllocsPerRun(200, func() {
 				in.recent = [len(in.recent)]uint64{} // the same frame again is no duplicate here
 				if cold {
-					in.dec.strs = [len(in.dec.strs)]string{}
+					in.dec.strs, in.dec.times = [len(in.dec.strs)]string{}, [len(in.dec.times)]struct {
+						s string
+						t ari.DateTime
+					}{}
 				}
 				in.frame(f)
 			})
@@ -451,7 +454,7 @@ func BenchmarkIntakeFrameCold(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		in.dec.strs = [len(in.dec.strs)]string{}
+		in.dec = decoder{p: in.dec.p}
 		in.frame(frames[i%len(frames)])
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
