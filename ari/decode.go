@@ -39,6 +39,8 @@ type decoder struct {
 	}
 }
 
+const maxFastFrame = 64 << 10
+
 // maxInterned bounds the strings kept, and so the cache's memory.
 const maxInterned = 64
 
@@ -63,7 +65,9 @@ func (d *decoder) intern(b []byte) string {
 // it decodes (another type, or anything where it could differ from
 // DecodeEvent, malformed frames included): the caller then uses DecodeEvent.
 func (d *decoder) decode(data []byte) (ev ari.Event, ts time.Time, ok bool) {
-	if escapedSurrogate(data) {
+	// The parser keeps its buffers for the next frame: one huge frame must
+	// not pin its size for good. Asterisk's events are a few KB.
+	if len(data) > maxFastFrame || escapedSurrogate(data) {
 		return nil, time.Time{}, false
 	}
 	v, err := d.p.ParseBytes(data)

@@ -183,7 +183,8 @@ var quirks = []string{
 
 func TestDecodeLeavesQuirksToDecodeEvent(t *testing.T) {
 	var d decoder
-	for _, q := range quirks {
+	big := `{"type":"ChannelVarset","variable":"X","value":"` + strings.Repeat("x", maxFastFrame) + `"}`
+	for _, q := range append(quirks, big) {
 		if sameAsDecodeEvent(t, &d, []byte(q)) {
 			t.Errorf("decoded itself: %s", q)
 		}
