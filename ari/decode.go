@@ -443,12 +443,18 @@ func index(names, more []string, k []byte) int {
 
 // foldsOnto reports whether encoding/json could match key k to one of
 // names although it is not equal to any: ASCII letters in another case, or
-// any non-ASCII key (Unicode folding maps e.g. U+017F onto 's').
+// any non-ASCII key (Unicode folding maps e.g. U+017F onto 's'). The names
+// are lower-case, so a lower-case ASCII key matches only itself.
 func foldsOnto(k []byte, names []string) bool {
+	upper := false
 	for _, c := range k {
 		if c >= utf8.RuneSelf {
 			return true
 		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return false
 	}
 	for _, n := range names {
 		if len(n) == len(k) && bytes.EqualFold([]byte(n), k) {

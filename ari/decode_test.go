@@ -181,6 +181,20 @@ var quirks = []string{
 	``,
 }
 
+// foldsOnto's shortcut needs the decoder's key names in lower case.
+func TestDecodeKeyNamesLowerCase(t *testing.T) {
+	for _, names := range [][]string{keysStasisStart, keysChannel, keysHangupRequest, keysDestroyed,
+		keysBridgeChannel, keysPlayback, keysRecording, keysDial, keysDtmf, keysEndpoint, keysVarset,
+		keysDialplanEv, keysBridgeEv, keysCallerIDEv, keysDeviceEv, keysEventData, keysChannelData,
+		keysCallerID, keysDialplan, keysBridge, keysPlaybackD, keysRecordingD, keysEndpointD, keysDevice} {
+		for _, n := range names {
+			if strings.ToLower(n) != n {
+				t.Errorf("key name %q is not lower case", n)
+			}
+		}
+	}
+}
+
 func TestDecodeLeavesQuirksToDecodeEvent(t *testing.T) {
 	var d decoder
 	big := `{"type":"ChannelVarset","variable":"X","value":"` + strings.Repeat("x", maxFastFrame) + `"}`
