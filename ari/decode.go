@@ -2,6 +2,7 @@ package ari
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 	"unicode/utf8"
 
@@ -49,15 +50,27 @@ func (d *decoder) intern(b []byte) string {
 	if len(b) == 0 || len(b) > maxInterned {
 		return string(b)
 	}
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	e := &d.strs[h%uint32(len(d.strs))]
+	e := &d.strs[slot(b, len(d.strs))]
 	if *e != string(b) {
 		*e = string(b)
 	}
 	return *e
+}
+
+// slot picks a cache slot for b from its length and first and last 8
+// bytes, where ids, names and times differ: cheap, and the same in every
+// run, so the allocation guard counts the same everywhere.
+func slot(b []byte, n int) int {
+	var x, y uint64
+	if len(b) >= 8 {
+		x, y = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[len(b)-8:])
+	} else {
+		for i, c := range b {
+			x |= uint64(c) << (8 * i)
+		}
+	}
+	h := (x*0x9e3779b97f4a7c15 ^ y + uint64(len(b))) * 0xc2b2ae3d27d4eb4f
+	return int((h >> 32) % uint64(n))
 }
 
 // decode returns the event and its Asterisk timestamp, field for field as
@@ -534,11 +547,7 @@ func (d *decoder) decodeDateTime(v *fastjson.Value, dst *ari.DateTime) bool {
 	if err != nil {
 		return false
 	}
-	h := uint32(2166136261) // FNV-1a
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	e := &d.times[h%uint32(len(d.times))]
+	e := &d.times[slot(b, len(d.times))]
 	if e.s == string(b) && e.s != "" {
 		*dst = e.t
 		return true

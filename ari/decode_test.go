@@ -397,9 +397,9 @@ func TestIntakeFrameAllocs(t *testing.T) {
 		typ        string
 		warm, cold float64
 	}{
-		{"StasisStart", 10, 21},       // 8 and 19 measured
-		{"ChannelStateChange", 9, 19}, // 7 and 17
-		{"ChannelDestroyed", 9, 20},   // 7 and 18
+		{"StasisStart", 8, 21},        // 6 and 19 measured
+		{"ChannelStateChange", 7, 19}, // 5 and 17
+		{"ChannelDestroyed", 7, 20},   // 5 and 18
 	} {
 		f := frames[c.typ]
 		if f == nil {
