@@ -539,10 +539,10 @@ func (d *decoder) decodeDuration(v *fastjson.Value, dst *ari.DurationSec) bool {
 	return err == nil
 }
 
-// decodeDateTime is ari.DateTime.UnmarshalJSON.
-// A channel's creation time comes again in each of its events: the last
-// few parsed are kept by hash, apart from the strings so the events' own
-// timestamps, new each time, do not push those out.
+// decodeDateTime is ari.DateTime.UnmarshalJSON. A channel's creation time
+// comes again in each of its events, so recently parsed times are kept, apart
+// from the strings: the events' own timestamps, new each time, would push
+// the strings out.
 func (d *decoder) decodeDateTime(v *fastjson.Value, dst *ari.DateTime) bool {
 	b, err := v.StringBytes()
 	if err != nil {
