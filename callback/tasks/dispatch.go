@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // claimDueSQL takes up to @n due tasks of a queue in one statement: rows
@@ -14,17 +15,38 @@ import (
 // task without a number (a voicemail whose caller withheld it) is never
 // dialled, nor one whose last attempt dialled the customer and was never
 // counted (interrupted by a crash or a takeover: it may have reached them).
+//
+// Pending and expired tasks are looked up apart, each through its own
+// partial index (tasks_pending_due in window order, tasks_queue_lease):
+// one OR over both would make PostgreSQL read and sort every task of the
+// queue on each claim. Each part locks at most @n rows; the oldest @n of
+// both are claimed, the others are unlocked when the statement commits.
 const claimDueSQL = `
-WITH due AS (
-	SELECT id, status, lease_owner FROM tasks
-	WHERE queue = @queue AND window_start <= @now AND number IS NOT NULL
-		AND (status = 'pending' OR (status IN ('claimed', 'dialing') AND lease_expires < @now))
+WITH pending AS (
+	SELECT id, status, lease_owner, window_start FROM tasks
+	WHERE queue = @queue AND status = 'pending' AND number IS NOT NULL AND window_start <= @now
 		AND NOT EXISTS (SELECT 1 FROM task_events e
 		                 WHERE e.task_id = tasks.id AND e.action = 'customer_dialling'
 		                   AND (e.detail->>'attempt')::int > tasks.attempts)
 	ORDER BY window_start, id
 	LIMIT @n
 	FOR UPDATE SKIP LOCKED
+), expired AS (
+	SELECT id, status, lease_owner, window_start FROM tasks
+	WHERE queue = @queue AND status IN ('claimed', 'dialing') AND lease_expires < @now
+		AND number IS NOT NULL AND window_start <= @now
+		AND NOT EXISTS (SELECT 1 FROM task_events e
+		                 WHERE e.task_id = tasks.id AND e.action = 'customer_dialling'
+		                   AND (e.detail->>'attempt')::int > tasks.attempts)
+	ORDER BY window_start, id
+	LIMIT @n
+	FOR UPDATE SKIP LOCKED
+), due AS (
+	SELECT * FROM pending
+	UNION ALL
+	SELECT * FROM expired
+	ORDER BY window_start, id
+	LIMIT @n
 ), claimed AS (
 	UPDATE tasks t SET status = 'claimed', lease_owner = @owner, lease_expires = @expires,
 		assignee = CASE WHEN t.claimed_from_pool THEN NULL ELSE t.assignee END,
@@ -70,6 +92,63 @@ func (s *Store) ClaimDue(ctx context.Context, queue, owner string, n int, lease 
 		return nil, err
 	}
 	return collectTasks(rows)
+}
+
+// nextDueSQL looks, for each of @queues, at what the dispatcher's timer
+// needs: whether a task is due at @now (one ClaimDue could take, locks
+// aside), the first window to start after @now, and the first lease of the
+// queue to end at or after it. Each is the first entry of an index range.
+const nextDueSQL = `
+SELECT q.queue,
+	(SELECT t.window_start FROM tasks t
+		WHERE t.queue = q.queue AND t.status = 'pending' AND t.number IS NOT NULL AND t.window_start <= @now
+			AND NOT EXISTS (SELECT 1 FROM task_events e
+			                 WHERE e.task_id = t.id AND e.action = 'customer_dialling'
+			                   AND (e.detail->>'attempt')::int > t.attempts)
+		ORDER BY t.window_start LIMIT 1) IS NOT NULL,
+	(SELECT min(t.window_start) FROM tasks t
+		WHERE t.queue = q.queue AND t.status = 'pending' AND t.number IS NOT NULL AND t.window_start > @now),
+	(SELECT min(t.lease_expires) FROM tasks t
+		WHERE t.queue = q.queue AND t.status IN ('claimed', 'dialing') AND t.lease_expires >= @now)
+FROM unnest(@queues::text[]) AS q(queue)`
+
+// nextDue reports which of queues have tasks due at now, and the earliest
+// time after now at which a task of theirs falls due: its window starts or
+// its lease expires (zero: none will).
+func (s *Store) nextDue(ctx context.Context, queues []string, now time.Time) (due map[string]bool, next time.Time, err error) {
+	rows, err := s.pool.Query(ctx, nextDueSQL, pgx.NamedArgs{"queues": queues, "now": now})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	due = map[string]bool{}
+	var queue string
+	var isDue bool
+	var window, lease pgtype.Timestamptz
+	_, err = pgx.ForEachRow(rows, []any{&queue, &isDue, &window, &lease}, func() error {
+		if isDue {
+			due[queue] = true
+		}
+		if window.Valid {
+			next = earliest(next, window.Time)
+		}
+		if lease.Valid {
+			// A lease is expired once it lies before now (ExpireLeases).
+			next = earliest(next, lease.Time.Add(time.Microsecond))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return due, next, nil
+}
+
+// earliest is the earlier of a and b, the zero time standing for never.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // ExpireLeases returns every task whose lease expired before now to
