@@ -159,10 +159,15 @@ func explain(t *testing.T, db *store.DB, mode, query string, args pgx.NamedArgs)
 	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE explained("+strings.Join(literals, ", ")+")").Scan(&out); err != nil {
 		t.Fatal(err)
 	}
-	var plans []struct{ Plan planNode }
+	var plans []struct {
+		Plan     planNode
+		Planning float64 `json:"Planning Time"`
+		Exec     float64 `json:"Execution Time"`
+	}
 	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
 		t.Fatalf("EXPLAIN output %s: %v", out, err)
 	}
+	t.Logf("planning %.3f ms, execution %.3f ms", plans[0].Planning, plans[0].Exec)
 	return plans[0].Plan
 }
 

@@ -75,7 +75,7 @@ func get(t *testing.T, s *tasks.Store, id int64) tasks.Task {
 	return task
 }
 
-func count(t *testing.T, db *store.DB, query string, args ...any) int {
+func count(t testing.TB, db *store.DB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := db.Pool().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
