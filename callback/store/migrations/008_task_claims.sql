@@ -5,10 +5,11 @@
 -- are never dialled and stay out of it.
 CREATE INDEX tasks_pending_due ON tasks (queue, window_start, id)
     WHERE status = 'pending' AND number IS NOT NULL;
--- A queue's held tasks by the end of their lease: the expired ones are a
--- range, and the next to expire its first entry after now.
+-- A queue's held tasks by the end of their lease (a lease exists exactly
+-- while a task is claimed or dialing): the expired ones are a range, and
+-- the next to expire its first entry after now.
 CREATE INDEX tasks_queue_lease ON tasks (queue, lease_expires)
-    WHERE status IN ('claimed', 'dialing');
+    WHERE lease_expires IS NOT NULL;
 -- The claim skips a task whose customer was dialled in an attempt never
 -- counted: one probe per candidate, not a scan of the whole history.
 CREATE INDEX task_events_customer_dialling ON task_events (task_id)
