@@ -179,6 +179,27 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
+// expireLeasesSQL returns the tasks whose lease ended before @now.
+const expireLeasesSQL = `
+WITH expired AS (
+	SELECT id, status, lease_owner, lease_expires FROM tasks
+	WHERE status IN ('claimed', 'dialing') AND lease_expires < @now
+	FOR UPDATE SKIP LOCKED
+), released AS (
+	UPDATE tasks t SET status = 'pending', lease_owner = NULL, lease_expires = NULL,
+		assignee = CASE WHEN t.claimed_from_pool THEN NULL ELSE t.assignee END,
+		claimed_from_pool = false, updated_at = @now, version = t.version + 1
+	FROM expired
+	WHERE t.id = expired.id
+	RETURNING t.id, expired.status AS from_status, expired.lease_owner, expired.lease_expires
+), events AS (
+	INSERT INTO task_events (task_id, at, actor, action, from_status, to_status, detail)
+	SELECT id, @now, @actor::text, 'lease_expired', from_status, 'pending',
+		jsonb_build_object('lease_owner', lease_owner, 'lease_expires', lease_expires)
+	FROM released
+)
+SELECT count(*) FROM released`
+
 // ExpireLeases returns every task whose lease expired before now to
 // Pending (a pool claim to the pool), and says how many. Tasks another
 // transaction is changing are left for the next call.
@@ -187,25 +208,7 @@ func (s *Store) ExpireLeases(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	var n int
-	err := s.pool.QueryRow(ctx, `
-		WITH expired AS (
-			SELECT id, status, lease_owner, lease_expires FROM tasks
-			WHERE status IN ('claimed', 'dialing') AND lease_expires < @now
-			FOR UPDATE SKIP LOCKED
-		), released AS (
-			UPDATE tasks t SET status = 'pending', lease_owner = NULL, lease_expires = NULL,
-				assignee = CASE WHEN t.claimed_from_pool THEN NULL ELSE t.assignee END,
-				claimed_from_pool = false, updated_at = @now, version = t.version + 1
-			FROM expired
-			WHERE t.id = expired.id
-			RETURNING t.id, expired.status AS from_status, expired.lease_owner, expired.lease_expires
-		), events AS (
-			INSERT INTO task_events (task_id, at, actor, action, from_status, to_status, detail)
-			SELECT id, @now, @actor::text, 'lease_expired', from_status, 'pending',
-				jsonb_build_object('lease_owner', lease_owner, 'lease_expires', lease_expires)
-			FROM released
-		)
-		SELECT count(*) FROM released`, pgx.NamedArgs{"now": now, "actor": systemActor}).Scan(&n)
+	err := s.pool.QueryRow(ctx, expireLeasesSQL, pgx.NamedArgs{"now": now, "actor": systemActor}).Scan(&n)
 	return n, err
 }
 

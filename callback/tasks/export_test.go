@@ -19,3 +19,5 @@ const (
 func NextDue(ctx context.Context, s *Store, queues []string, now time.Time) (map[string]bool, time.Time, error) {
 	return s.nextDue(ctx, queues, now)
 }
+
+const ExpireLeasesSQL = expireLeasesSQL

@@ -7,9 +7,12 @@ CREATE INDEX tasks_pending_due ON tasks (queue, window_start, id)
     WHERE status = 'pending' AND number IS NOT NULL;
 -- A queue's held tasks by the end of their lease (a lease exists exactly
 -- while a task is claimed or dialing): the expired ones are a range, and
--- the next to expire its first entry after now.
+-- the next to expire its first entry after now. It holds every lease, so
+-- it also serves ExpireLeases, and the index on lease_expires alone is one
+-- less to update on every claim.
 CREATE INDEX tasks_queue_lease ON tasks (queue, lease_expires)
     WHERE lease_expires IS NOT NULL;
+DROP INDEX tasks_lease_expires;
 -- The claim skips a task whose customer was dialled in an attempt never
 -- counted: one probe per candidate, not a scan of the whole history.
 CREATE INDEX task_events_customer_dialling ON task_events (task_id)
@@ -51,5 +54,6 @@ BEGIN
 END
 $$;
 DROP INDEX task_events_customer_dialling;
+CREATE INDEX tasks_lease_expires ON tasks (lease_expires) WHERE lease_expires IS NOT NULL;
 DROP INDEX tasks_queue_lease;
 DROP INDEX tasks_pending_due;
