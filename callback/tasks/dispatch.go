@@ -88,19 +88,10 @@ func (s *Store) ClaimDue(ctx context.Context, queue, owner string, n int, lease 
 	if err := checkNow(now); err != nil {
 		return nil, err
 	}
-	if !claimGeneric {
-		rows, err := s.pool.Query(ctx, claimDueSQL, pgx.NamedArgs{
-			"queue": queue, "owner": owner, "n": n, "now": now, "expires": now.Add(lease),
-		})
-		if err != nil {
-			return nil, err
-		}
-		return collectTasks(rows)
-	}
 	// PostgreSQL would plan the claim anew on every run, its generic plan
-	// looking dearer than one for the values (it cannot know the LIMIT); the
-	// generic plan is as good (TestClaimPlans), and planning was about half
-	// of a claim's time. One round trip all the same.
+	// looking dearer than one for the values (it cannot know the LIMIT), yet
+	// that plan is as good (TestClaimPlans) and reusing it makes a claim of
+	// one 16-36 % faster (sequential runs). Still one round trip.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -119,8 +110,6 @@ func (s *Store) ClaimDue(ctx context.Context, queue, owner string, n int, lease 
 	}
 	return claimed, nil
 }
-
-var claimGeneric = true
 
 // nextDueSQL looks, for each of @queues, at what the dispatcher's timer
 // needs: whether a task is due at @now (one ClaimDue could take, locks
