@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,9 +16,10 @@ import (
 
 // The claim benchmarks (issue 12): two dispatchers — two pools, as two
 // callmon instances — take due tasks of one queue as fast as they can
-// while the queue holds at least benchTasks due tasks. One op is one task
-// claimed; claims/s is over both. BenchmarkCommitBaseline is what the disk
-// allows: single-row UPDATE commits from two clients.
+// while the queue holds at least benchTasks due tasks, and every task is
+// checked to have been handed out once. One op is one task claimed;
+// claims/s is over both. BenchmarkCommitBaseline is what the disk allows:
+// single-row UPDATE commits from two clients.
 //
 //	go test -run '^$' -bench 'Claim|CommitBaseline' -count 3 ./callback/tasks/
 const benchTasks = 20000
@@ -48,53 +50,64 @@ func BenchmarkClaimOne(b *testing.B)      { benchClaims(b, 1) }
 func BenchmarkClaimBatch10(b *testing.B)  { benchClaims(b, 10) }
 func BenchmarkClaimBatch100(b *testing.B) { benchClaims(b, 100) }
 
-// benchClaims runs two dispatchers claiming batch tasks per ClaimDue until
-// b.N tasks are claimed, and fails on a task handed out twice.
-func benchClaims(b *testing.B, batch int) {
-	// The last two batches may overshoot b.N.
-	db, u := claimDB(b, b.N+2*batch)
-	ctx := context.Background()
-	stores := make([]*tasks.Store, len(benchDispatchers))
-	for i := range stores {
-		stores[i] = tasks.New(open(b, u).Pool())
-		// Connect and prepare before the clock runs.
-		if _, err := stores[i].ClaimDue(ctx, "other", "warm-up", 1, time.Minute, t0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var claimed atomic.Int64
-	got := make([][]int64, len(stores))
-	errs := make([]error, len(stores))
+// race2 runs op on two clients at once until they have done n units of
+// work between them (op says how many it did), and returns how long that
+// took.
+func race2(n int64, op func(client int) (int, error)) (time.Duration, error) {
+	var done atomic.Int64
+	errs := make([]error, 2)
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
-	for i, s := range stores {
+	for i := range errs {
 		wg.Go(func() {
-			for claimed.Load() < int64(b.N) {
-				ts, err := s.ClaimDue(ctx, "general", benchDispatchers[i], batch, time.Hour, t0)
+			for done.Load() < n {
+				k, err := op(i)
 				if err != nil {
 					errs[i] = err
 					return
 				}
-				claimed.Add(int64(len(ts)))
-				for _, t := range ts {
-					got[i] = append(got[i], t.ID)
-				}
+				done.Add(int64(k))
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	for _, err := range errs {
-		if err != nil {
+	return time.Since(start), errors.Join(errs...)
+}
+
+// claimers are the two dispatchers, each with a pool of its own, on a
+// database made by claimDB; claim takes batch tasks for one of them and
+// remembers what it was handed.
+type claimers struct {
+	stores []*tasks.Store
+	got    [][]int64
+}
+
+func newClaimers(b *testing.B, u string) *claimers {
+	c := &claimers{got: make([][]int64, len(benchDispatchers))}
+	for range benchDispatchers {
+		s := tasks.New(open(b, u).Pool())
+		// Connect and prepare before the clock runs.
+		if _, err := s.ClaimDue(context.Background(), "other", "warm-up", 1, time.Minute, t0); err != nil {
 			b.Fatal(err)
 		}
+		c.stores = append(c.stores, s)
 	}
-	n := claimed.Load()
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "claims/s")
-	seen := make(map[int64]bool, n)
-	for i, ids := range got {
+	return c
+}
+
+func (c *claimers) claim(i, batch int) (int, error) {
+	ts, err := c.stores[i].ClaimDue(context.Background(), "general", benchDispatchers[i], batch, time.Hour, t0)
+	for _, t := range ts {
+		c.got[i] = append(c.got[i], t.ID)
+	}
+	return len(ts), err
+}
+
+// check fails b if a task was handed out twice, or the claims in the
+// history differ from the tasks handed out; it returns how many were.
+func (c *claimers) check(b *testing.B, db *store.DB) int {
+	seen := map[int64]bool{}
+	for i, ids := range c.got {
 		for _, id := range ids {
 			if seen[id] {
 				b.Fatalf("task %d handed out twice (again to %s)", id, benchDispatchers[i])
@@ -102,50 +115,89 @@ func benchClaims(b *testing.B, batch int) {
 			seen[id] = true
 		}
 	}
-	if events := count(b, db, `SELECT count(*) FROM task_events WHERE action = 'claimed'`); int64(events) != n {
-		b.Fatalf("%d claim events for %d tasks claimed", events, n)
+	if events := count(b, db, `SELECT count(*) FROM task_events WHERE action = 'claimed'`); events != len(seen) {
+		b.Fatalf("%d claim events for %d tasks handed out", events, len(seen))
 	}
+	return len(seen)
 }
 
-// BenchmarkCommitBaseline: two clients commit single-row UPDATEs of rows
-// of their own in a table without indexes or triggers beyond its key —
-// what the disk's commit rate allows, as many commits as one claim each.
-func BenchmarkCommitBaseline(b *testing.B) {
-	db, u := newDB(b)
-	ctx := context.Background()
-	if _, err := db.Pool().Exec(ctx, `CREATE TABLE commit_baseline (id int PRIMARY KEY, n bigint NOT NULL);
-		INSERT INTO commit_baseline SELECT i, 0 FROM generate_series(0, 1) i`); err != nil {
+// benchClaims runs two dispatchers claiming batch tasks per ClaimDue until
+// b.N tasks are claimed, and fails on a task handed out twice.
+func benchClaims(b *testing.B, batch int) {
+	db, u := claimDB(b, b.N+2*batch) // the last two batches may overshoot
+	c := newClaimers(b, u)
+	b.ResetTimer()
+	elapsed, err := race2(int64(b.N), func(i int) (int, error) { return c.claim(i, batch) })
+	b.StopTimer()
+	if err != nil {
 		b.Fatal(err)
 	}
-	pools := make([]*store.DB, len(benchDispatchers))
-	for i := range pools {
-		pools[i] = open(b, u)
+	b.ReportMetric(float64(c.check(b, db))/elapsed.Seconds(), "claims/s")
+}
+
+// baseline is the commit baseline's table on db and the two clients'
+// pools: single-row UPDATEs of rows of their own in a table without
+// indexes or triggers beyond its key.
+func baseline(b *testing.B, db *store.DB, u string) func(client int) (int, error) {
+	ctx := context.Background()
+	if _, err := db.Pool().Exec(ctx, `CREATE TABLE commit_baseline (id int PRIMARY KEY, n bigint NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO commit_baseline SELECT i, 0 FROM generate_series(0, 1) i`); err != nil {
+		b.Fatal(err)
+	}
+	var pools []*store.DB
+	for i := range benchDispatchers {
+		pools = append(pools, open(b, u))
 		if _, err := pools[i].Pool().Exec(ctx, `UPDATE commit_baseline SET n = n WHERE id = $1`, i); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var done atomic.Int64
-	errs := make([]error, len(pools))
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for i, db := range pools {
-		wg.Go(func() {
-			for done.Add(1) <= int64(b.N) {
-				if _, err := db.Pool().Exec(ctx, `UPDATE commit_baseline SET n = n + 1 WHERE id = $1`, i); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		})
+	return func(i int) (int, error) {
+		_, err := pools[i].Pool().Exec(ctx, `UPDATE commit_baseline SET n = n + 1 WHERE id = $1`, i)
+		return 1, err
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+}
+
+// BenchmarkCommitBaseline: two clients commit single-row UPDATEs — what the
+// disk's commit rate allows, one commit per op like a claim of one.
+func BenchmarkCommitBaseline(b *testing.B) {
+	db, u := newDB(b)
+	update := baseline(b, db, u)
+	b.ResetTimer()
+	elapsed, err := race2(int64(b.N), update)
 	b.StopTimer()
-	for _, err := range errs {
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "commits/s")
+}
+
+// BenchmarkClaimOneVsBaseline alternates, in slices of 100, claims of one
+// task by the two dispatchers and the baseline's commits by two clients,
+// so that both see the same load of a shared machine; claims-%-of-baseline
+// is the ratio of their rates.
+func BenchmarkClaimOneVsBaseline(b *testing.B) {
+	db, u := claimDB(b, b.N+2)
+	c := newClaimers(b, u)
+	update := baseline(b, db, u)
+	var claimTime, commitTime time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += 100 {
+		n := int64(min(100, b.N-done))
+		d, err := race2(n, func(i int) (int, error) { return c.claim(i, 1) })
 		if err != nil {
 			b.Fatal(err)
 		}
+		claimTime += d
+		if d, err = race2(n, update); err != nil {
+			b.Fatal(err)
+		}
+		commitTime += d
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "commits/s")
+	b.StopTimer()
+	claims := c.check(b, db)
+	b.ReportMetric(float64(claims)/claimTime.Seconds(), "claims/s")
+	b.ReportMetric(float64(b.N)/commitTime.Seconds(), "commits/s")
+	b.ReportMetric(100*commitTime.Seconds()/claimTime.Seconds()*float64(claims)/float64(b.N), "claims-%-of-baseline")
 }
