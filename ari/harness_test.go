@@ -38,9 +38,9 @@ type harness struct {
 	app   *ari.App
 	logs  *logBuffer
 	recs  *recordSink
-	cfg   ari.Config  // the App's configuration, for restart
-	jrnl  *memJournal // what a database would keep of calls in progress
-	ids   []string    // agent ids
+	cfg   ari.Config           // the App's configuration, for restart
+	jrnl  *memJournal          // what a database would keep of calls in progress
+	ids   []string             // agent ids
 	light *prometheus.Registry // reg without the Go and process collectors: cheap to poll
 	prog  *progress
 }
