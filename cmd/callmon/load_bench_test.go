@@ -33,8 +33,9 @@ import (
 // Reported beside calls/s: events/s, dropped-events (callmon_ari_events_dropped_total, must be
 // 0), and the user+system CPU per call of each process from /proc/<pid>/stat
 // (cpu-ms/call-callmon, cpu-ms/call-simulator); PostgreSQL's own CPU is in neither.
+// CALLMON_LOAD_PROFILES=dir writes each process's CPU profile there (run.prof, simulate.prof,
+// for `go tool pprof`), set-up and shut-down included.
 func BenchmarkEndToEndProcesses(b *testing.B) {
-	const agents = 100
 	concurrency := 100
 	if v := os.Getenv("CALLMON_LOAD_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -43,83 +44,183 @@ func BenchmarkEndToEndProcesses(b *testing.B) {
 		}
 		concurrency = n
 	}
-	bin := buildCallmon(b)
-	dbURL := pgtest.URL(b, "loadbench")
-	dir := b.TempDir()
+	r := startLoadRig(b, 100)
+	b.ResetTimer()
+	st := r.run(b.N, concurrency)
+	b.StopTimer()
+	elapsed := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N)/elapsed, "calls/s")
+	b.ReportMetric(float64(b.N)/st.res.Seconds, "calls/s-simulator")
+	b.ReportMetric(float64(st.res.Events)/elapsed, "events/s")
+	b.ReportMetric(st.received/float64(b.N), "events/call")
+	b.ReportMetric(st.dropped, "dropped-events")
+	b.ReportMetric(1000*st.cpuRun.Seconds()/float64(b.N), "cpu-ms/call-callmon")
+	b.ReportMetric(1000*st.cpuSim.Seconds()/float64(b.N), "cpu-ms/call-simulator")
+	r.stop()
+}
+
+// TestLoadRunProcesses runs the benchmark's rig for a few hundred calls: the load mode of
+// callmon simulate works, loses nothing and answers every call.
+func TestLoadRunProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds callmon and starts two processes")
+	}
+	t.Parallel()
+	r := startLoadRig(t, 20)
+	st := r.run(300, 20)
+	t.Logf("300 calls in %.2f s, %.0f events each; CPU callmon %v, simulator %v", st.res.Seconds, st.received/300, st.cpuRun, st.cpuSim)
+	// A bad request is refused, and so is a second run while one is in progress.
+	for _, body := range []string{`{"calls":0,"concurrency":1}`, `{"calls":1}`, `{"calls":"x"}`, `{"rate":1}`} {
+		resp, err := http.Post(r.ctl+"/load", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST /load %s: %s, want 400", body, resp.Status)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, "POST", r.ctl+"/load", strings.NewReader(`{"calls":1000000,"concurrency":1}`))
+		if err == nil {
+			var resp *http.Response
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		first <- err
+	}()
+	ctl := simCtl{t: t, url: r.ctl}
+	if !poll(10*time.Second, func() bool { st, err := ctl.stats(); return err == nil && st.Calls > 300 }) {
+		t.Fatal("the long run placed no call")
+	}
+	resp, err := http.Post(r.ctl+"/load", "application/json", strings.NewReader(`{"calls":1,"concurrency":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("POST /load during a run: %s, want 409", resp.Status)
+	}
+	cancel() // the client going away ends the run
+	if err := <-first; err == nil {
+		t.Error("the cancelled run answered")
+	}
+	r.stop()
+}
+
+// loadRig is callmon simulate (--rate 0, control endpoint) and callmon run with a fresh
+// PostgreSQL database and its agents logged in.
+type loadRig struct {
+	tb       testing.TB
+	sim, cm  *process
+	ctl, web string
+	dbURL    string
+	agents   int
+}
+
+// loadStats is what one load run measured.
+type loadStats struct {
+	res            loadResult
+	received       float64       // events callmon counted (callmon_ari_events_total)
+	dropped        float64       // callmon_ari_events_dropped_total
+	cpuRun, cpuSim time.Duration // user+system CPU of callmon and of the simulator during the run
+}
+
+func startLoadRig(tb testing.TB, agents int) *loadRig {
+	tb.Helper()
+	bin := buildCallmon(tb)
+	r := &loadRig{tb: tb, dbURL: pgtest.URL(tb, "loadbench"), agents: agents}
+	dir := tb.TempDir()
 	const password = "load-secret"
 
 	simCfg := filepath.Join(dir, "simulate.yml")
 	if err := os.WriteFile(simCfg, []byte(chaosConfig("http://127.0.0.1:1/ari", filepath.Join(dir, "unused.jsonl"), agents)), 0o600); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	env := []string{config.PasswordEnv + "=" + password}
-	sim := startProcess(b, "simulate", bin, env, "simulate", "--config.file", simCfg, "--listen", "127.0.0.1:0",
+	profile := func(name string) []string {
+		if d := os.Getenv("CALLMON_LOAD_PROFILES"); d != "" {
+			return []string{profileEnv + "=" + filepath.Join(d, name+".prof")}
+		}
+		return nil
+	}
+	r.sim = startProcess(tb, "simulate", bin, append(env, profile("simulate")...), "simulate", "--config.file", simCfg, "--listen", "127.0.0.1:0",
 		"--control", "127.0.0.1:0", "--rate", "0", "--summary-interval", "0", "--drain", "0s")
-	ariURL := sim.await(sim.stdout, simAddrRE, 20*time.Second)[1]
-	ctl := sim.await(sim.stdout, simControlRE, 10*time.Second)[1]
+	ariURL := r.sim.await(r.sim.stdout, simAddrRE, 20*time.Second)[1]
+	r.ctl = r.sim.await(r.sim.stdout, simControlRE, 10*time.Second)[1]
 
 	runCfg := filepath.Join(dir, "callmon.yml")
 	if err := os.WriteFile(runCfg, []byte(chaosConfig(ariURL, filepath.Join(dir, "spool.jsonl"), agents)), 0o600); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	run := startProcess(b, "run", bin, append(env, "DATABASE_URL="+dbURL), "run", "--config.file", runCfg,
+	r.cm = startProcess(tb, "run", bin, append(append(env, "DATABASE_URL="+r.dbURL), profile("run")...), "run", "--config.file", runCfg,
 		"--web.listen-address", "127.0.0.1:0", "--api.listen-address", "127.0.0.1:0")
-	api := "http://" + run.await(run.stderr, runAPIRE, 20*time.Second)[1]
-	web := "http://" + run.await(run.stderr, runListenRE, time.Second)[1]
+	api := "http://" + r.cm.await(r.cm.stderr, runAPIRE, 20*time.Second)[1]
+	r.web = "http://" + r.cm.await(r.cm.stderr, runListenRE, time.Second)[1]
 	for i := 1; i <= agents; i++ {
 		req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/agents/a%d/login", api, i), nil)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		resp, err := http.DefaultClient.Do(authorize(req, testSupervisor))
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("login a%d: %s", i, resp.Status)
+			tb.Fatalf("login a%d: %s", i, resp.Status)
 		}
 	}
-	if !poll(10*time.Second, func() bool { return scrapeValue(b, web, "callmon_agents", `state="available"`) == agents }) {
-		b.Fatalf("%d agents available, want %d", int(scrapeValue(b, web, "callmon_agents", `state="available"`)), agents)
+	available := func() float64 { return scrapeValue(tb, r.web, "callmon_agents", `state="available"`) }
+	if !poll(10*time.Second, func() bool { return available() == float64(agents) }) {
+		tb.Fatalf("%v agents available, want %d", available(), agents)
 	}
-	events := scrapeValue(b, web, "callmon_ari_events_total", "")
-	cpuRun, cpuSim := procCPU(b, run.cmd.Process.Pid), procCPU(b, sim.cmd.Process.Pid)
+	return r
+}
 
-	b.ResetTimer()
-	res := postLoad(b, ctl, loadRequest{Calls: b.N, Concurrency: concurrency})
-	recorded := poll(time.Minute, func() bool { return countRecords(b, dbURL) >= b.N })
-	b.StopTimer()
-	elapsed := b.Elapsed().Seconds()
-	cpuRun, cpuSim = procCPU(b, run.cmd.Process.Pid)-cpuRun, procCPU(b, sim.cmd.Process.Pid)-cpuSim
+// run places calls, concurrency at a time, and returns once every call record is in
+// PostgreSQL; it fails unless every call was answered and recorded with no event lost or
+// dropped and no reconnect.
+func (r *loadRig) run(calls, concurrency int) loadStats {
+	tb := r.tb
+	tb.Helper()
+	events := scrapeValue(tb, r.web, "callmon_ari_events_total", "")
+	answered := scrapeValue(tb, r.web, "callmon_calls_answered_total", "")
+	records := countRecords(tb, r.dbURL)
+	cpuRun, cpuSim := procCPU(tb, r.cm.cmd.Process.Pid), procCPU(tb, r.sim.cmd.Process.Pid)
+
+	var st loadStats
+	st.res = postLoad(tb, r.ctl, loadRequest{Calls: calls, Concurrency: concurrency})
+	recorded := poll(time.Minute, func() bool { return countRecords(tb, r.dbURL) >= records+calls })
+	st.cpuRun, st.cpuSim = procCPU(tb, r.cm.cmd.Process.Pid)-cpuRun, procCPU(tb, r.sim.cmd.Process.Pid)-cpuSim
 
 	if !recorded {
-		b.Fatalf("%d call records in PostgreSQL a minute after the run, want %d", countRecords(b, dbURL), b.N)
+		tb.Fatalf("%d call records in PostgreSQL a minute after the run, want %d", countRecords(tb, r.dbURL)-records, calls)
 	}
-	if res.Calls != b.N || res.Refused != 0 || res.EventsLost != 0 {
-		b.Fatalf("load run: %+v, want %d calls, none refused, no event lost", res, b.N)
+	if st.res.Calls != calls || st.res.Refused != 0 || st.res.EventsLost != 0 {
+		tb.Fatalf("load run: %+v, want %d calls, none refused, no event lost", st.res, calls)
 	}
-	dropped := scrapeValue(b, web, "callmon_ari_events_dropped_total", "")
-	if dropped != 0 {
-		b.Fatalf("callmon dropped %v events", dropped)
+	if st.dropped = scrapeValue(tb, r.web, "callmon_ari_events_dropped_total", ""); st.dropped != 0 {
+		tb.Fatalf("callmon dropped %v events", st.dropped)
 	}
-	if got := scrapeValue(b, web, "callmon_ari_reconnects_total", ""); got != 0 {
-		b.Fatalf("callmon reconnected %v times during the run", got)
+	if got := scrapeValue(tb, r.web, "callmon_ari_reconnects_total", ""); got != 0 {
+		tb.Fatalf("callmon reconnected %v times during the run", got)
 	}
-	if got := scrapeValue(b, web, "callmon_calls_answered_total", ""); got != float64(b.N) {
-		b.Fatalf("callmon counted %v calls answered, want %d", got, b.N)
+	if got := scrapeValue(tb, r.web, "callmon_calls_answered_total", "") - answered; got != float64(calls) {
+		tb.Fatalf("callmon counted %v calls answered, want %d", got, calls)
 	}
-	received := scrapeValue(b, web, "callmon_ari_events_total", "") - events
-	b.ReportMetric(float64(b.N)/elapsed, "calls/s")
-	b.ReportMetric(float64(b.N)/res.Seconds, "calls/s-simulator")
-	b.ReportMetric(float64(res.Events)/elapsed, "events/s")
-	b.ReportMetric(received/float64(b.N), "events/call")
-	b.ReportMetric(dropped, "dropped-events")
-	b.ReportMetric(1000*cpuRun.Seconds()/float64(b.N), "cpu-ms/call-callmon")
-	b.ReportMetric(1000*cpuSim.Seconds()/float64(b.N), "cpu-ms/call-simulator")
+	st.received = scrapeValue(tb, r.web, "callmon_ari_events_total", "") - events
+	return st
+}
 
-	sim.stop(30 * time.Second)
-	run.stop(30 * time.Second)
+// stop ends both processes and checks that they exit cleanly.
+func (r *loadRig) stop() {
+	r.tb.Helper()
+	r.sim.stop(30 * time.Second)
+	r.cm.stop(30 * time.Second)
 }
 
 // postLoad runs a load through the simulator's control endpoint and returns its result.
