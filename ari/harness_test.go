@@ -103,13 +103,13 @@ func (r lightRegisterer) Unregister(c prometheus.Collector) bool {
 func runtimeCollector(c prometheus.Collector) bool {
 	ch := make(chan *prometheus.Desc)
 	go func() { c.Describe(ch); close(ch) }()
-	runtime, any := true, false
+	runtime, described := true, false
 	for d := range ch {
-		any = true
+		described = true
 		name := d.String()
 		runtime = runtime && (strings.Contains(name, `fqName: "go_`) || strings.Contains(name, `fqName: "process_`))
 	}
-	return any && runtime
+	return described && runtime
 }
 
 // recordSink collects the call records callmon emits.
