@@ -57,7 +57,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 func (h *harness) answerInBatches(n, batch, agents int) {
 	h.t.Helper()
 	callers := make([]*aritest.Caller, 0, batch)
-	answered, records, _ := h.prog.read()
+	answered, records := h.prog.read()
 	for done := 0; done < n; {
 		k := min(batch, n-done)
 		callers = callers[:0]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,29 +48,27 @@ type harness struct {
 
 // progress counts what callmon reports through its callbacks (answers
 // journaled, call records), so a waiter wakes when they change instead of
-// polling the metrics.
+// polling the metrics. The callbacks run on callmon's call goroutines and take
+// no lock here: one waiter at a time, woken through a one-slot channel that
+// keeps a wake-up sent between its check and its wait.
 type progress struct {
-	mu       sync.Mutex
-	answered int // journal entries at StageAnswered
-	records  int
-	changed  chan struct{} // closed and replaced on every change
+	answered, records atomic.Int64
+	wake              chan struct{}
 }
 
-func newProgress() *progress { return &progress{changed: make(chan struct{})} }
+func newProgress() *progress { return &progress{wake: make(chan struct{}, 1)} }
 
-func (p *progress) note(answered, records int) {
-	p.mu.Lock()
-	p.answered += answered
-	p.records += records
-	close(p.changed)
-	p.changed = make(chan struct{})
-	p.mu.Unlock()
+func (p *progress) note(answered, records int64) {
+	p.answered.Add(answered)
+	p.records.Add(records)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
-func (p *progress) read() (answered, records int, changed <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.answered, p.records, p.changed
+func (p *progress) read() (answered, records int) {
+	return int(p.answered.Load()), int(p.records.Load())
 }
 
 // lightRegisterer registers every collector in all, and those that are not
@@ -304,14 +303,14 @@ func (h *harness) until(what string, cond func(answered, records int) bool) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		answered, records, changed := h.prog.read()
+		answered, records := h.prog.read()
 		if cond(answered, records) {
 			return
 		}
 		select {
 		case <-deadline.C:
 			h.t.Fatalf("timed out waiting for %s (answered %d, records %d)\nlog:\n%s", what, answered, records, h.logs)
-		case <-changed:
+		case <-h.prog.wake:
 		}
 	}
 }
