@@ -152,6 +152,7 @@ func encodeString(buf *bytes.Buffer, s string) {
 // marshal encodes one of the fake's own payloads, which cannot fail to encode.
 func marshal(v any) []byte {
 	var buf bytes.Buffer
+	buf.Grow(1024) // most events with a channel snapshot fit: one allocation instead of five
 	if err := encode(&buf, v); err != nil {
 		panic("aritest: encoding " + err.Error())
 	}
