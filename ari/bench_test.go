@@ -12,8 +12,10 @@ import (
 // decodes and dispatches them, the call flows drive the fake over REST and
 // report to metrics. Callers arrive in batches of up to 100 at once, with 100
 // agents logged in whose phones answer at once; each batch is answered (as
-// callmon's metrics count it), every caller hangs up, and the next batch
-// starts once every agent is available again. One op is one call.
+// callmon journals it), every caller hangs up, and the next batch starts once
+// every call is recorded and every agent is available again. One op is one
+// call. The fake runs in this process; BenchmarkEndToEndProcesses
+// (cmd/callmon) runs it as its own process and reports each one's CPU.
 //
 // The fake keeps only its last 10,000 log records, so memory stays bounded
 // at any -benchtime.

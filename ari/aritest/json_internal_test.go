@@ -76,3 +76,18 @@ func TestEncodeAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// Encoding an event is on the fake's hot path (every frame of a load run): one buffer, written
+// directly. A regression to encoding/json's reflection shows as more allocations.
+func TestEncodeEventAllocations(t *testing.T) {
+	c := &channel{id: "1764.12", name: "PJSIP/1001-00000004", state: "Up", caller: callerJSON{"Caller", "0612345678"},
+		dialplan: dialplanJSON{"agents", "s", 3, "Stasis", "callmon,agent"}}
+	s := &Server{clock: RealClock(), opt: Options{App: "callmon", AsteriskID: "02:fc:00:00:00:01"}}
+	ev := s.event(nil, "ChannelStateChange", member{"channel", c.snapshot()})
+	var n int
+	allocs := testing.AllocsPerRun(100, func() { n = len(marshal(ev)) })
+	t.Logf("%d bytes, %.0f allocations", n, allocs)
+	if allocs > 3 {
+		t.Errorf("encoding a ChannelStateChange took %.0f allocations, want at most 3", allocs)
+	}
+}
