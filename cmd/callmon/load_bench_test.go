@@ -34,7 +34,8 @@ import (
 // 0), and the user+system CPU per call of each process from /proc/<pid>/stat
 // (cpu-ms/call-callmon, cpu-ms/call-simulator); PostgreSQL's own CPU is in neither.
 // CALLMON_LOAD_PROFILES=dir writes each process's CPU profile there (run.prof, simulate.prof,
-// for `go tool pprof`), set-up and shut-down included.
+// for `go tool pprof`), set-up and shut-down included. The simulator runs with GOGC=400
+// (CALLMON_LOAD_SIM_GOGC overrides), callmon with Go's default.
 func BenchmarkEndToEndProcesses(b *testing.B) {
 	concurrency := 100
 	if v := os.Getenv("CALLMON_LOAD_CONCURRENCY"); v != "" {
