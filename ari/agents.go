@@ -202,8 +202,8 @@ const (
 	ActionUnpause = "unpause"
 )
 
-// ChangedByAPI is PresenceChange.By for changes through the presence API,
-// which does not know who calls it.
+// ChangedByAPI is PresenceChange.By for changes through the presence API
+// when the request does not say who makes them (see WithChangedBy).
 const ChangedByAPI = "api"
 
 // MaxPauseReason is the longest pause reason, in characters; the table

@@ -2,6 +2,7 @@ package ari
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,15 +45,31 @@ func (a *App) APIHandler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 			return
 		}
-		st, err := a.agents.Set(PresenceChange{Agent: r.PathValue("id"), Action: action, Reason: body.Reason, By: ChangedByAPI})
+		by := changedBy(r.Context())
+		st, err := a.agents.Set(PresenceChange{Agent: r.PathValue("id"), Action: action, Reason: body.Reason, By: by})
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		a.log.Info("agent presence changed", "agent", st.ID, "action", action, "state", st.State, "by", ChangedByAPI)
+		a.log.Info("agent presence changed", "agent", st.ID, "action", action, "state", st.State, "by", by)
 		writeJSON(w, http.StatusOK, st)
 	})
 	return mux
+}
+
+type changedByKey struct{}
+
+// WithChangedBy names who makes the presence changes of requests with ctx
+// (the signed-in person's id); without it they are stored as ChangedByAPI.
+func WithChangedBy(ctx context.Context, who string) context.Context {
+	return context.WithValue(ctx, changedByKey{}, who)
+}
+
+func changedBy(ctx context.Context) string {
+	if who, ok := ctx.Value(changedByKey{}).(string); ok && who != "" {
+		return who
+	}
+	return ChangedByAPI
 }
 
 // presenceBody is the optional JSON body of a presence action.

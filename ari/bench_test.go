@@ -12,8 +12,10 @@ import (
 // decodes and dispatches them, the call flows drive the fake over REST and
 // report to metrics. Callers arrive in batches of up to 100 at once, with 100
 // agents logged in whose phones answer at once; each batch is answered (as
-// callmon's metrics count it), every caller hangs up, and the next batch
-// starts once every agent is available again. One op is one call.
+// callmon journals it), every caller hangs up, and the next batch starts once
+// every call is recorded and every agent is available again. One op is one
+// call. The fake runs in this process; BenchmarkEndToEndProcesses
+// (cmd/callmon) runs it as its own process and reports each one's CPU.
 //
 // The fake keeps only its last 10,000 log records, so memory stays bounded
 // at any -benchtime.
@@ -49,26 +51,28 @@ func BenchmarkEndToEnd(b *testing.B) {
 }
 
 // answerInBatches places n queue calls, up to batch at once, with agents
-// whose phones answer at once: each batch is answered (as callmon's metrics
-// count it), every caller hangs up, and the next batch starts once every
-// agent is available again.
+// whose phones answer at once: each batch is answered (as callmon journals
+// it, right after counting it), every caller hangs up, and the next batch
+// starts once every call is recorded and every agent is available again.
+// The waits wake on callmon's callbacks; only the agents' state is polled,
+// once the records are in.
 func (h *harness) answerInBatches(n, batch, agents int) {
 	h.t.Helper()
 	callers := make([]*aritest.Caller, 0, batch)
-	answered := h.value("callmon_calls_answered_total")
+	answered, records := h.prog.read()
 	for done := 0; done < n; {
 		k := min(batch, n-done)
 		callers = callers[:0]
 		for i := range k {
 			callers = append(callers, h.call(fmt.Sprintf("06%08d", done+i)))
 		}
-		answered += float64(k)
-		h.eventually("batch answered", func() bool {
-			return h.value("callmon_calls_answered_total") == answered
-		})
+		answered += k
+		h.until("batch answered", func(a, _ int) bool { return a >= answered })
 		for _, c := range callers {
 			c.Hangup()
 		}
+		records += k
+		h.until("batch recorded", func(_, r int) bool { return r >= records })
 		h.eventually("every agent available", func() bool {
 			return h.value("callmon_agents", "state", "available") == float64(agents)
 		})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,9 +39,76 @@ type harness struct {
 	app   *ari.App
 	logs  *logBuffer
 	recs  *recordSink
-	cfg   ari.Config  // the App's configuration, for restart
-	jrnl  *memJournal // what a database would keep of calls in progress
-	ids   []string    // agent ids
+	cfg   ari.Config           // the App's configuration, for restart
+	jrnl  *memJournal          // what a database would keep of calls in progress
+	ids   []string             // agent ids
+	light *prometheus.Registry // reg without the Go and process collectors: cheap to poll
+	prog  *progress
+}
+
+// progress counts what callmon reports through its callbacks (answers
+// journaled, call records), so a waiter wakes when they change instead of
+// polling the metrics. The callbacks run on callmon's call goroutines and take
+// no lock here: one waiter at a time, woken through a one-slot channel that
+// keeps a wake-up sent between its check and its wait.
+type progress struct {
+	answered, records atomic.Int64
+	wake              chan struct{}
+}
+
+func newProgress() *progress { return &progress{wake: make(chan struct{}, 1)} }
+
+func (p *progress) note(answered, records int64) {
+	p.answered.Add(answered)
+	p.records.Add(records)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *progress) read() (answered, records int) {
+	return int(p.answered.Load()), int(p.records.Load())
+}
+
+// lightRegisterer registers every collector in all, and those that are not
+// the Go runtime's or the process's (whose Collect reads /proc) also in light.
+type lightRegisterer struct{ all, light *prometheus.Registry }
+
+func (r lightRegisterer) Register(c prometheus.Collector) error {
+	if err := r.all.Register(c); err != nil {
+		return err
+	}
+	if runtimeCollector(c) {
+		return nil
+	}
+	return r.light.Register(c)
+}
+
+func (r lightRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r lightRegisterer) Unregister(c prometheus.Collector) bool {
+	r.light.Unregister(c)
+	return r.all.Unregister(c)
+}
+
+// runtimeCollector reports whether every metric c describes is go_* or process_*.
+func runtimeCollector(c prometheus.Collector) bool {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	runtime, described := true, false
+	for d := range ch {
+		described = true
+		name := d.String()
+		runtime = runtime && (strings.Contains(name, `fqName: "go_`) || strings.Contains(name, `fqName: "process_`))
+	}
+	return described && runtime
 }
 
 // recordSink collects the call records callmon emits.
@@ -119,14 +187,15 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		agents = append(agents, ari.Agent{ID: id, Name: "Agent " + id, Endpoint: ep})
 		ids = append(ids, id)
 	}
-	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg, clk, amsterdam, []metrics.Queue{{Name: "general", Threshold: o.threshold}, {Name: ari.DirectQueue}}, "test")
+	reg, light := prometheus.NewRegistry(), prometheus.NewRegistry()
+	m, err := metrics.New(lightRegisterer{all: reg, light: light}, clk, amsterdam, []metrics.Queue{{Name: "general", Threshold: o.threshold}, {Name: ari.DirectQueue}}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
 	recs := &recordSink{}
 	jrnl := newMemJournal()
+	prog := newProgress()
 	cfg := ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
 		Queues: []ari.Queue{{Name: "general", Threshold: o.threshold, ShortAbandon: 5 * time.Second, Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
@@ -140,8 +209,14 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Record: func(r ari.CallRecord) {
 			recs.add(r)
 			jrnl.finish(r)
+			prog.note(0, 1)
 		},
-		Journal:   jrnl.add,
+		Journal: func(r ari.CallRecord) {
+			jrnl.add(r)
+			if r.Stage == ari.StageAnswered {
+				prog.note(1, 0)
+			}
+		},
 		LiveCalls: jrnl.live,
 		// Automatic callbacks dial customers through the trunk (dial_test.go).
 		OutboundEndpoint: "PJSIP/{number}@pstn",
@@ -172,7 +247,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(app.Stop)
-	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs, recs: recs, cfg: cfg, jrnl: jrnl, ids: ids}
+	h := &harness{t: t, clock: clk, fake: fake, reg: reg, m: m, app: app, logs: logs, recs: recs, cfg: cfg, jrnl: jrnl, ids: ids, light: light, prog: prog}
 	h.await("app connected", fake.Connected)
 	if !o.noLogin {
 		for _, id := range ids {
@@ -201,18 +276,41 @@ func (h *harness) await(what string, cond func() bool) {
 }
 
 // eventually waits for a condition on callmon's side (its metrics), which
-// the fake cannot observe; it polls until a deadline.
+// the fake cannot observe; it polls until a deadline, every 50 µs at first
+// and backing off to every millisecond.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
+	pause := 50 * time.Microsecond
+	tick := time.NewTimer(pause)
 	defer tick.Stop()
 	for !cond() {
 		select {
 		case <-deadline.C:
 			h.t.Fatalf("timed out waiting for %s\nlog:\n%s", what, h.logs)
 		case <-tick.C:
+			pause = min(2*pause, time.Millisecond)
+			tick.Reset(pause)
+		}
+	}
+}
+
+// until waits for a condition on what callmon reported through its
+// callbacks (answers journaled, call records), re-checked on every report.
+func (h *harness) until(what string, cond func(answered, records int) bool) {
+	h.t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		answered, records := h.prog.read()
+		if cond(answered, records) {
+			return
+		}
+		select {
+		case <-deadline.C:
+			h.t.Fatalf("timed out waiting for %s (answered %d, records %d)\nlog:\n%s", what, answered, records, h.logs)
+		case <-h.prog.wake:
 		}
 	}
 }
@@ -278,9 +376,14 @@ func (h *harness) alive(id string) bool {
 }
 
 // value sums the samples of a metric whose labels match the pairs given.
+// callmon's own metrics are gathered without the Go and process collectors.
 func (h *harness) value(name string, labels ...string) float64 {
 	h.t.Helper()
-	mfs, err := h.reg.Gather()
+	g := h.light
+	if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+		g = h.reg
+	}
+	mfs, err := g.Gather()
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -101,8 +101,8 @@ func (h *harness) restart(gap func()) {
 	if gap != nil {
 		gap()
 	}
-	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg, h.clock, amsterdam, []metrics.Queue{{Name: "general", Threshold: h.cfg.Queues[0].Threshold}, {Name: ari.DirectQueue}}, "test")
+	reg, light := prometheus.NewRegistry(), prometheus.NewRegistry()
+	m, err := metrics.New(lightRegisterer{all: reg, light: light}, h.clock, amsterdam, []metrics.Queue{{Name: "general", Threshold: h.cfg.Queues[0].Threshold}, {Name: ari.DirectQueue}}, "test")
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func (h *harness) restart(gap func()) {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(app.Stop)
-	h.app, h.reg, h.m = app, reg, m
+	h.app, h.reg, h.light, h.m = app, reg, light, m
 	h.await("new process connected", h.fake.Connected)
 }
 

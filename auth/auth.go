@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"callmon/audit"
@@ -48,11 +49,14 @@ type Options struct {
 	// Home is where a principal lands after signing in on the page
 	// (default "/").
 	Home func(Principal) string
+	// Authenticated, if set, is told who each authenticated request is
+	// from (e.g. for the access log); it must not block.
+	Authenticated func(ctx context.Context, p Principal)
 }
 
 // Authenticator authenticates requests. It is safe for concurrent use.
 type Authenticator struct {
-	ps       *Principals
+	ps       atomic.Pointer[Principals] // replaced by SetPrincipals
 	key      []byte
 	ttl      time.Duration
 	cacheTTL time.Duration
@@ -60,6 +64,7 @@ type Authenticator struct {
 	log      *slog.Logger
 	audit    *audit.Logger
 	home     func(Principal) string
+	notify   func(ctx context.Context, p Principal)
 	byAddr   *throttle
 	byID     *throttle
 	mu       sync.Mutex
@@ -68,7 +73,14 @@ type Authenticator struct {
 
 type cached struct {
 	p     Principal
+	gen   string // of the token hash it was verified against
 	until time.Time
+}
+
+// generation is the generation of id's token hash now ("" if unknown).
+func (a *Authenticator) generation(id string) string {
+	_, gen, _ := a.ps.Load().current(id)
+	return gen
 }
 
 // New returns an Authenticator; it panics without Principals (a wiring
@@ -77,8 +89,9 @@ func New(o Options) *Authenticator {
 	if o.Principals == nil {
 		panic("auth.New: Principals is required")
 	}
-	a := &Authenticator{ps: o.Principals, key: o.SessionKey, ttl: o.SessionTTL, cacheTTL: o.BearerCache,
-		now: o.Clock, log: o.Log, audit: o.Audit, home: o.Home, verified: map[[sha256.Size]byte]cached{}}
+	a := &Authenticator{key: o.SessionKey, ttl: o.SessionTTL, cacheTTL: o.BearerCache,
+		now: o.Clock, log: o.Log, audit: o.Audit, home: o.Home, notify: o.Authenticated, verified: map[[sha256.Size]byte]cached{}}
+	a.ps.Store(o.Principals)
 	if len(a.key) == 0 {
 		a.key = make([]byte, 32)
 		rand.Read(a.key)
@@ -114,7 +127,17 @@ func New(o Options) *Authenticator {
 }
 
 // Principals returns the configured principals.
-func (a *Authenticator) Principals() *Principals { return a.ps }
+func (a *Authenticator) Principals() *Principals { return a.ps.Load() }
+
+// SetPrincipals replaces the principals (a reload). A removed principal, or
+// one whose token hash changed, is refused from then on: its cached
+// verifications and session cookies end with it.
+func (a *Authenticator) SetPrincipals(ps *Principals) {
+	a.ps.Store(ps)
+	a.mu.Lock()
+	clear(a.verified)
+	a.mu.Unlock()
+}
 
 // Errors of Authenticate.
 var (
@@ -145,6 +168,14 @@ func clientAddr(r *http.Request) string {
 // Authenticate finds the principal of r: Authorization: Bearer, else the
 // session cookie. A bad Authorization header never falls back to the cookie.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	p, err := a.authenticate(r)
+	if err == nil && a.notify != nil {
+		a.notify(r.Context(), p)
+	}
+	return p, err
+}
+
+func (a *Authenticator) authenticate(r *http.Request) (Principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
@@ -153,13 +184,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		return a.Token(r, strings.TrimSpace(rest))
 	}
 	if c, err := r.Cookie(SessionCookie); err == nil {
-		p, ok := openSession(a.key, c.Value, a.now())
+		p, gen, ok := openSession(a.key, c.Value, a.now())
 		if !ok {
 			return Principal{}, fmt.Errorf("%w: the session has ended; sign in again at /signin", ErrBadCredentials)
 		}
 		// The configuration may have changed since: the principal must
 		// still exist with the same role.
-		if cur, ok := a.ps.Lookup(p.ID); !ok || cur.Role != p.Role {
+		if cur, curGen, ok := a.ps.Load().current(p.ID); !ok || cur.Role != p.Role || curGen != gen {
 			return Principal{}, fmt.Errorf("%w: the session has ended; sign in again at /signin", ErrBadCredentials)
 		}
 		return p, nil
@@ -175,8 +206,9 @@ func (a *Authenticator) Token(r *http.Request, token string) (Principal, error) 
 	a.mu.Lock()
 	c, hit := a.verified[key]
 	a.mu.Unlock()
+	ps := a.ps.Load()
 	if hit && now.Before(c.until) {
-		if cur, ok := a.ps.Lookup(c.p.ID); ok && cur == c.p {
+		if cur, gen, ok := ps.current(c.p.ID); ok && cur == c.p && gen == c.gen {
 			return c.p, nil
 		}
 	}
@@ -188,7 +220,7 @@ func (a *Authenticator) Token(r *http.Request, token string) (Principal, error) 
 	if wait > 0 {
 		return Principal{}, &ThrottledError{RetryAfter: wait}
 	}
-	p, ok := a.ps.Verify(token)
+	p, ok := ps.Verify(token)
 	if !ok {
 		a.byAddr.fail(addr, now)
 		if id != "" {
@@ -202,7 +234,8 @@ func (a *Authenticator) Token(r *http.Request, token string) (Principal, error) 
 	if len(a.verified) >= maxBearerCache {
 		clear(a.verified)
 	}
-	a.verified[key] = cached{p: p, until: now.Add(a.cacheTTL)}
+	_, gen, _ := ps.current(p.ID)
+	a.verified[key] = cached{p: p, gen: gen, until: now.Add(a.cacheTTL)}
 	a.mu.Unlock()
 	return p, nil
 }
@@ -212,7 +245,7 @@ func (a *Authenticator) Token(r *http.Request, token string) (Principal, error) 
 func (a *Authenticator) SetSession(w http.ResponseWriter, r *http.Request, p Principal) {
 	exp := a.now().Add(a.ttl)
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: signSession(a.key, p, exp), Path: "/",
+		Name: SessionCookie, Value: signSession(a.key, p, a.generation(p.ID), exp), Path: "/",
 		MaxAge: int(a.ttl.Seconds()), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 	a.audit.Record(r.Context(), audit.Entry{Who: p.ID, Role: string(p.Role), Action: "sign-in", Outcome: "ok"})

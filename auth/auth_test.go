@@ -189,3 +189,58 @@ func TestThrottle(t *testing.T) {
 		t.Errorf("after the window: %d", w.Code)
 	}
 }
+
+// TestSetPrincipalsRevokes: after a reload with a new token hash for anna,
+// her old token is refused at once (also where it was verified and cached a
+// moment ago) and so is the session cookie she signed in with; the new token
+// works, a principal added by the reload can sign in and a removed one cannot.
+func TestSetPrincipalsRevokes(t *testing.T) {
+	c := newClock()
+	a, tokens := setup(t, c)
+	signIn := func(tok string) string {
+		t.Helper()
+		r := httptest.NewRequest("POST", "/signin", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		a.SignInHandler().ServeHTTP(w, r)
+		if w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+			t.Fatalf("sign-in: %d %+v", w.Code, w.Result().Cookies())
+		}
+		return w.Result().Cookies()[0].Value
+	}
+	withCookie := func(v string) func(*http.Request) {
+		return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: v}) }
+	}
+	any := auth.Roles(auth.Agent, auth.Supervisor)
+	annaSession, samSession := signIn(tokens["anna"]), signIn(tokens["sam"])
+	if w := get(a, any, bearer(tokens["anna"])); w.Code != 200 { // now cached
+		t.Fatalf("anna's token before the reload: %d", w.Code)
+	}
+
+	newAnna, bob := auth.NewToken("anna"), auth.NewToken("bob")
+	ps, err := auth.NewPrincipals([]auth.Credential{
+		{ID: "anna", Role: auth.Agent, TokenHash: hash(t, newAnna)},
+		{ID: "bob", Role: auth.Supervisor, TokenHash: hash(t, bob)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetPrincipals(ps)
+
+	for name, set := range map[string]func(*http.Request){
+		"anna's old token": bearer(tokens["anna"]), "anna's old session": withCookie(annaSession),
+		"sam's token (removed)": bearer(tokens["sam"]), "sam's session (removed)": withCookie(samSession),
+	} {
+		if w := get(a, any, set); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s after the reload: %d, want 401", name, w.Code)
+		}
+	}
+	for name, tok := range map[string]string{"anna's new token": newAnna, "bob's token (added)": bob} {
+		if w := get(a, any, bearer(tok)); w.Code != 200 {
+			t.Errorf("%s after the reload: %d, want 200", name, w.Code)
+		}
+	}
+	if w := get(a, any, withCookie(signIn(newAnna))); w.Code != 200 || w.Body.String() != "anna" {
+		t.Errorf("anna's new session: %d %s", w.Code, w.Body)
+	}
+}

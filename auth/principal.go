@@ -8,6 +8,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -54,6 +55,19 @@ type Principals struct {
 type entry struct {
 	p    Principal
 	hash []byte
+	// gen names the token hash: sessions and cached verifications carry
+	// it, so a new token_hash (a reload) ends those of the old token.
+	gen string
+}
+
+// current returns the principal with the id and the generation of its
+// token hash.
+func (ps *Principals) current(id string) (Principal, string, bool) {
+	if ps == nil {
+		return Principal{}, "", false
+	}
+	e, ok := ps.byID[id]
+	return e.p, e.gen, ok
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -96,7 +110,8 @@ func NewPrincipals(creds []Credential) (*Principals, error) {
 		if err := CheckHashForm(h); err != nil {
 			return nil, fmt.Errorf("principal %q: %w", c.ID, err)
 		}
-		ps.byID[c.ID] = entry{p: Principal{ID: c.ID, Role: c.Role}, hash: []byte(h)}
+		sum := sha256.Sum256([]byte(h))
+		ps.byID[c.ID] = entry{p: Principal{ID: c.ID, Role: c.Role}, hash: []byte(h), gen: base64.RawURLEncoding.EncodeToString(sum[:9])}
 	}
 	return ps, nil
 }

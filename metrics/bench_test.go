@@ -50,24 +50,9 @@ func BenchmarkEnteredAnswered(b *testing.B) {
 	}
 }
 
-// BenchmarkScrape gathers the whole registry (callmon's metrics plus go_ and
-// process_) with 50 queues and 1,000 calls waiting.
-func BenchmarkScrape(b *testing.B) {
-	m, reg := benchMetrics(b, 50)
-	now := time.Now()
-	for i := range 1000 {
-		m.Entered(fmt.Sprint("queue", i%50), fmt.Sprint("call", i), now.Add(-time.Duration(i)*100*time.Millisecond))
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := reg.Gather(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkWaitingCallMemory reports the heap a waiting call adds to its
-// queue: its map entry (the call id string itself is the caller's).
+// queue: its map entry and its place in the waiting heaps (the call id
+// string itself is the caller's).
 func BenchmarkWaitingCallMemory(b *testing.B) {
 	const n = 100_000
 	ids := make([]string, n)

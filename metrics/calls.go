@@ -1,10 +1,9 @@
 package metrics
 
 import (
+	"sort"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // recentGen is how many finished call ids a queue remembers per generation;
@@ -18,36 +17,59 @@ const recentGen = 512
 // a wildly wrong timestamp must not push the windows into the future.
 const maxSkew = int64(time.Minute / time.Millisecond)
 
-// queue is one queue's accounting state.
+// queue is one queue's accounting state. Its series are plain numbers under
+// one lock, read together by the collector at scrape time.
 type queue struct {
 	name        string
 	thresholdMs int64
 	shortMs     int64 // < 0: no short abandons
 	open        func(time.Time) bool
-	offered     prometheus.Counter
-	cbOffered   prometheus.Counter
-	cbAccepted  prometheus.Counter
-	answered    prometheus.Counter
-	within      prometheus.Counter
-	abandoned   prometheus.Counter
-	short       prometheus.Counter
-	calls       [numOutcomes]prometheus.Counter
-	wait        prometheus.Observer
-	timeInQueue [numOutcomes - 1]prometheus.Observer // Closed has no time in queue
-	agents      [len(agentStates)]prometheus.Gauge
+	target      float64
+	labels      queueLabels
+	buckets     []float64 // shared by every queue, read-only
 
-	mu           sync.Mutex          // guards the fields below; the series above are atomic
-	waiting      map[string]int64    // call id → entry, Unix milliseconds
+	mu           sync.Mutex // guards the fields below
+	waiting      waiters
 	talking      map[string]struct{} // answered, conversation not yet ended
 	recent       recentIDs
 	today, inter window
+	n            totals
+	agents       [len(agentStates)]float64
+}
+
+// totals are a queue's counters and histograms since the process started.
+type totals struct {
+	offered, answered, within, abandoned, short uint64
+	cbOffered, cbAccepted                       uint64
+	calls                                       [numOutcomes]uint64
+	wait                                        histogram
+	timeInQueue                                 [numOutcomes - 1]histogram // Closed has no time in queue
+}
+
+// histogram counts observations per bucket of the shared bucket list; the
+// last count is the +Inf bucket. Counts are not cumulative.
+type histogram struct {
+	counts []uint64
+	sum    float64
+}
+
+func newHistogram(buckets []float64) histogram {
+	return histogram{counts: make([]uint64, len(buckets)+1)}
+}
+
+// observe adds v (seconds) to the first bucket whose upper bound is at least v.
+func (h *histogram) observe(buckets []float64, v float64) {
+	h.counts[sort.SearchFloat64s(buckets, v)]++
+	h.sum += v
 }
 
 // window is the service-level count of the finished calls whose entry falls
-// in [start, end), Unix milliseconds. Calls still waiting are added at scrape.
+// in [start, end), Unix milliseconds. Calls still waiting are added at scrape
+// from over.
 type window struct {
 	start, end int64
 	counts     Counts
+	over       int // calls waiting past the threshold that entered in the window
 }
 
 func (w *window) has(ms int64) bool { return ms >= w.start && ms < w.end }
@@ -91,36 +113,24 @@ type IntervalCounts struct {
 	ShortAbandoned int
 }
 
-func newQueue(cfg Queue, v *vecs) *queue {
-	n := cfg.Name
+func newQueue(cfg Queue, buckets []float64) *queue {
 	q := &queue{
-		name:        n,
+		name:        cfg.Name,
 		thresholdMs: cfg.Threshold.Milliseconds(),
 		shortMs:     cfg.ShortAbandon.Milliseconds(),
 		open:        cfg.Open,
-		offered:     v.offered.WithLabelValues(n),
-		cbOffered:   v.cbOffered.WithLabelValues(n),
-		cbAccepted:  v.cbAccepted.WithLabelValues(n),
-		answered:    v.answered.WithLabelValues(n),
-		within:      v.within.WithLabelValues(n),
-		abandoned:   v.abandoned.WithLabelValues(n),
-		short:       v.short.WithLabelValues(n),
-		wait:        v.wait.WithLabelValues(n),
-		waiting:     map[string]int64{},
+		labels:      newQueueLabels(cfg.Name),
+		buckets:     buckets,
+		waiting:     newWaiters(),
 		talking:     map[string]struct{}{},
 		recent:      recentIDs{cur: map[string]struct{}{}, prev: map[string]struct{}{}},
 	}
 	if cfg.ShortAbandon < 0 {
 		q.shortMs = -1 // no wait is that short
 	}
-	for i, o := range outcomes {
-		q.calls[i] = v.calls.WithLabelValues(n, string(o))
-		if i < len(q.timeInQueue) {
-			q.timeInQueue[i] = v.timeInQueue.WithLabelValues(n, string(o))
-		}
-	}
-	for i, s := range agentStates {
-		q.agents[i] = v.agents.WithLabelValues(n, s)
+	q.n.wait = newHistogram(buckets)
+	for i := range q.n.timeInQueue {
+		q.n.timeInQueue[i] = newHistogram(buckets)
 	}
 	return q
 }
@@ -198,14 +208,13 @@ func (m *Metrics) Entered(queue, callID string, entry time.Time) bool {
 	}
 	q.mu.Lock()
 	q.roll(m.rollTo(entry), m.loc)
-	_, waiting := q.waiting[callID]
-	if waiting || q.recent.has(callID) {
+	if q.waiting.has(callID) || q.recent.has(callID) {
 		q.mu.Unlock()
 		return false
 	}
-	q.waiting[callID] = entry.UnixMilli()
+	q.waiting.add(callID, entry.UnixMilli())
+	q.n.offered++
 	q.mu.Unlock()
-	q.offered.Inc()
 	return true
 }
 
@@ -224,11 +233,11 @@ func (m *Metrics) Resumed(queue, callID string, entry, answered time.Time) bool 
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.roll(m.rollTo(m.clk.Now()), m.loc)
-	if _, waiting := q.waiting[callID]; waiting || q.recent.has(callID) {
+	if q.waiting.has(callID) || q.recent.has(callID) {
 		return false
 	}
 	if answered.IsZero() {
-		q.waiting[callID] = entry.UnixMilli()
+		q.waiting.add(callID, entry.UnixMilli())
 		return true
 	}
 	q.recent.add(callID)
@@ -255,8 +264,10 @@ func (m *Metrics) Handed(queue, callID string) bool {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	_, ok := q.waiting[callID]
-	delete(q.waiting, callID)
+	entry, crossed, ok := q.waiting.remove(callID)
+	if crossed {
+		q.uncross(entry)
+	}
 	delete(q.talking, callID)
 	return ok
 }
@@ -293,11 +304,11 @@ func (m *Metrics) Ended(queue, callID string) bool {
 	}
 	q.mu.Lock()
 	_, ok := q.talking[callID]
-	delete(q.talking, callID)
-	q.mu.Unlock()
 	if ok {
-		q.calls[oAnswered].Inc()
+		delete(q.talking, callID)
+		q.n.calls[oAnswered]++
 	}
+	q.mu.Unlock()
 	return ok
 }
 
@@ -333,17 +344,19 @@ func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
 		return false
 	}
 	q.mu.Lock()
-	entry, ok := q.waiting[callID]
+	entry, crossed, ok := q.waiting.remove(callID)
 	if !ok {
 		q.mu.Unlock()
 		return false
 	}
-	delete(q.waiting, callID)
 	q.recent.add(callID)
 	if o == oAnswered {
 		q.talking[callID] = struct{}{}
 	}
 	q.roll(m.rollTo(at), m.loc)
+	if crossed {
+		q.uncross(entry)
+	}
 	// Events of one millisecond may arrive out of order; a wait is never negative.
 	waitMs := max(at.UnixMilli()-entry, 0)
 	if o == oAbandoned && waitMs <= q.shortMs {
@@ -362,26 +375,49 @@ func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
 			w.counts.ShortAbandoned++
 		}
 	}
-	q.mu.Unlock()
 
 	secs := msSeconds(waitMs)
 	if o != oAnswered {
-		q.calls[o].Inc()
+		q.n.calls[o]++
 	}
-	q.timeInQueue[o].Observe(secs)
+	q.n.timeInQueue[o].observe(q.buckets, secs)
 	switch o {
 	case oAnswered:
-		q.answered.Inc()
-		q.wait.Observe(secs)
+		q.n.answered++
+		q.n.wait.observe(q.buckets, secs)
 		if within {
-			q.within.Inc()
+			q.n.within++
 		}
 	case oAbandoned:
-		q.abandoned.Inc()
+		q.n.abandoned++
 	case oShortAbandoned:
-		q.short.Inc()
+		q.n.short++
 	}
+	q.mu.Unlock()
 	return true
+}
+
+// uncross takes a call that had waited past the threshold out of the
+// windows' over counts; a window rolled since it crossed never counted it
+// (a call crosses only after it entered, windows only move forward).
+func (q *queue) uncross(entry int64) {
+	for _, w := range [2]*window{&q.today, &q.inter} {
+		if w.has(entry) {
+			w.over--
+		}
+	}
+}
+
+// cross counts the calls that have now waited past the threshold in the
+// windows they entered in.
+func (q *queue) cross(now int64) {
+	q.waiting.cross(now-q.thresholdMs, func(entry int64) {
+		for _, w := range [2]*window{&q.today, &q.inter} {
+			if w.has(entry) {
+				w.over++
+			}
+		}
+	})
 }
 
 // Closed records a call to the queue outside opening hours: outcome closed,
@@ -389,21 +425,27 @@ func (m *Metrics) finish(queue, callID string, o int, at time.Time) bool {
 // (it belongs to the caller's call record).
 func (m *Metrics) Closed(queue string, at time.Time) {
 	if q := m.queues[queue]; q != nil {
-		q.calls[oClosed].Inc()
+		q.mu.Lock()
+		q.n.calls[oClosed]++
+		q.mu.Unlock()
 	}
 }
 
 // CallbackOffered counts a callback offer to a caller of queue.
 func (m *Metrics) CallbackOffered(queue string) {
 	if q := m.queues[queue]; q != nil {
-		q.cbOffered.Inc()
+		q.mu.Lock()
+		q.n.cbOffered++
+		q.mu.Unlock()
 	}
 }
 
 // CallbackAccepted counts a callback a caller of queue agreed to.
 func (m *Metrics) CallbackAccepted(queue string) {
 	if q := m.queues[queue]; q != nil {
-		q.cbAccepted.Inc()
+		q.mu.Lock()
+		q.n.cbAccepted++
+		q.mu.Unlock()
 	}
 }
 
@@ -415,7 +457,7 @@ func (m *Metrics) Waiting(queue string) int {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.waiting)
+	return q.waiting.len()
 }
 
 // SetAgents sets the number of the queue's agents in each state (available,
@@ -426,8 +468,10 @@ func (m *Metrics) SetAgents(queue string, counts map[string]int) {
 	if q == nil {
 		return
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	for i, s := range agentStates {
-		q.agents[i].Set(float64(counts[s]))
+		q.agents[i] = float64(counts[s])
 	}
 }
 

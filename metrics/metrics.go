@@ -108,6 +108,7 @@ type Metrics struct {
 	vmRecorded    prometheus.Counter
 	vmDiscarded   prometheus.Counter
 	ringDelay     prometheus.Histogram
+	perQueue      *queueCollector
 }
 
 // New creates callmon's metrics for the given queues and registers them,
@@ -140,15 +141,14 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 	}
 
 	m := &Metrics{clk: clk, loc: loc, queues: make(map[string]*queue, len(qs))}
-	v := newVecs(queueBuckets(qs))
+	buckets := queueBuckets(qs)
 	now := clk.Now().UnixMilli()
 	for _, cfg := range qs {
-		q := newQueue(cfg, v)
+		q := newQueue(cfg, buckets)
+		q.target = cfg.Target
 		q.roll(now, loc)
 		m.queues[cfg.Name] = q
 		m.order = append(m.order, q)
-		v.threshold.WithLabelValues(cfg.Name).Set(msSeconds(q.thresholdMs))
-		v.target.WithLabelValues(cfg.Name).Set(cfg.Target)
 	}
 
 	m.ariConnected = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -226,10 +226,17 @@ func New(reg prometheus.Registerer, clk Clock, loc *time.Location, queues []Queu
 	})
 	build.Set(1)
 
+	m.perQueue = newQueueCollector(m, buckets)
+	// In a Registry the per-queue series stay out of the part its Handler
+	// gathers: the handler writes them itself.
+	qreg := reg
+	if r, ok := reg.(*Registry); ok {
+		qreg, r.queues = r.Registry, m.perQueue
+	}
+	if err := qreg.Register(m.perQueue); err != nil {
+		return nil, fmt.Errorf("metrics: register: %w", err)
+	}
 	for _, c := range []prometheus.Collector{
-		v.offered, v.answered, v.within, v.abandoned, v.short, v.calls, v.cbOffered, v.cbAccepted,
-		v.wait, v.timeInQueue, v.threshold, v.target, v.agents,
-		&live{m: m},
 		m.ariConnected, m.ariReconnects, eventsVec, skippedVec, m.ariDropped, lag, depth, spool, m.vmRecorded, m.vmDiscarded,
 		build, m.leader, m.ringDelay,
 		collectors.NewGoCollector(),
@@ -268,75 +275,6 @@ func withDefaults(q Queue) (Queue, error) {
 		return q, fmt.Errorf("metrics: queue %q: short_abandon %v exceeds threshold %v", q.Name, q.ShortAbandon, q.Threshold)
 	}
 	return q, nil
-}
-
-// vecs are the per-queue metric vectors; each queue resolves its children once.
-type vecs struct {
-	offered, answered, within, abandoned, short *prometheus.CounterVec
-	cbOffered, cbAccepted                       *prometheus.CounterVec
-	calls                                       *prometheus.CounterVec
-	wait, timeInQueue                           *prometheus.HistogramVec
-	threshold, target, agents                   *prometheus.GaugeVec
-}
-
-func newVecs(buckets []float64) *vecs {
-	q := []string{"queue"}
-	return &vecs{
-		cbOffered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_callbacks_offered_total",
-			Help: "Callers offered a callback (\"press 1 to be called back\"): after the offer wait, with no agent logged in, or when closed.",
-		}, q),
-		cbAccepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_callbacks_accepted_total",
-			Help: "Callbacks agreed by callers in the queue's dialogue and stored.",
-		}, q),
-		offered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_calls_offered_total",
-			Help: "Calls that entered the queue while it was open (offered), counted at entry.",
-		}, q),
-		answered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_calls_answered_total",
-			Help: "Offered calls answered by an agent (agent's channel up and bridged with the caller).",
-		}, q),
-		within: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_calls_answered_within_threshold_total",
-			Help: "Answered calls whose wait (answer - entry, in whole milliseconds) was at most the queue's threshold (callmon_queue_threshold_seconds).",
-		}, q),
-		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_calls_abandoned_total",
-			Help: "Calls whose caller hung up before being answered, after more than the queue's short-abandon time; short abandons are not included.",
-		}, q),
-		short: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_calls_short_abandoned_total",
-			Help: "Calls whose caller hung up within the queue's short-abandon time (default 5 s); left out of the service-level denominator.",
-		}, q),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "callmon_calls_total",
-			Help: "Finished calls by outcome: answered, abandoned, short_abandoned, callback, voicemail, transferred, or closed (arrived outside opening hours; never offered).",
-		}, []string{"queue", "outcome"}),
-		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "callmon_queue_wait_seconds",
-			Help:    "Wait of answered calls in seconds, from queue entry to answer (Asterisk timestamps, millisecond precision); a bucket edge lies exactly at each queue's threshold.",
-			Buckets: buckets,
-		}, q),
-		timeInQueue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "callmon_queue_time_seconds",
-			Help:    "Seconds each offered call spent in the queue, from entry to answer or to the end of its wait, by outcome; bucket edges lie exactly at each queue's threshold and short-abandon time.",
-			Buckets: buckets,
-		}, []string{"queue", "outcome"}),
-		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "callmon_queue_threshold_seconds",
-			Help: "Service-level threshold of the queue in seconds: a call answered after at most this wait is answered within threshold.",
-		}, q),
-		target: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "callmon_queue_target_ratio",
-			Help: "Service-level target of the queue as a ratio (0.9 means 90 % answered within the threshold).",
-		}, q),
-		agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "callmon_agents",
-			Help: "Agents of the queue by state: available, ringing, on_call, paused, offline, logged_out.",
-		}, []string{"queue", "state"}),
-	}
 }
 
 // queueBuckets is the one bucket list every queue shares: a default set plus

@@ -162,6 +162,7 @@ func (s *Server) joinBridge(b *bridge, c *channel) {
 	s.bridgeChannelEvent("ChannelEnteredBridge", b, c)
 	s.updatePeers(b)
 	s.truthBridge(b, nil)
+	s.hangupIfAnswered(b)
 }
 
 // leaveBridge takes c out of its bridge. explicit is removeChannel, which also ends the

@@ -2,6 +2,7 @@ package aritest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,12 +23,17 @@ type CallSpec struct {
 	// Endpoint is the PJSIP trunk's resource, default "pstn"; added as "offline" (an
 	// unqualified trunk, as in the lab) if it was not added before.
 	Endpoint string
+	// HangupWhenAnswered: the caller hangs up (cause 16) as soon as the app has them in a
+	// mixing bridge with an agent's channel that is up: a load generator's shortest answered
+	// call.
+	HangupWhenAnswered bool
 }
 
 // Caller is the PSTN side of a call.
 type Caller struct {
-	s  *Server
-	ch *channel
+	s    *Server
+	ch   *channel
+	gone chan struct{}
 }
 
 // Call brings a call into the app: StasisStart in state Ring, no ChannelCreated (unless the app
@@ -58,12 +64,15 @@ func (s *Server) Call(spec CallSpec) (*Caller, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("aritest: caller technology %q not emulated", spec.Tech)
 	}
+	c.hangupAnswered = spec.HangupWhenAnswered
+	c.gone = make(chan struct{})
+	gone := c.gone
 	s.enterStasisFromDialplan(c, spec)
 	s.truthEnter(c, spec)
 	s.mu.Unlock()
 	s.stats.calls.Add(1)
 	s.notify()
-	return &Caller{s: s, ch: c}, nil
+	return &Caller{s: s, ch: c, gone: gone}, nil
 }
 
 func (s *Server) newLocalCaller(spec CallSpec) *channel {
@@ -203,6 +212,9 @@ func (s *Server) destroy(c *channel, cause int) {
 		return
 	}
 	c.dead = true
+	if c.gone != nil {
+		close(c.gone)
+	}
 	if c.call != nil {
 		c.call.cancelTimers()
 	}
@@ -230,6 +242,23 @@ func (s *Server) destroy(c *channel, cause int) {
 
 // ID is the caller channel's id, the one in StasisStart.
 func (c *Caller) ID() string { return c.ch.id }
+
+// Done is closed once the caller's channel is destroyed.
+func (c *Caller) Done() <-chan struct{} { return c.gone }
+
+// hangupIfAnswered hangs up, right after the request that bridged them, the callers of b that
+// wait for an answer (CallSpec.HangupWhenAnswered) once an agent's channel that is up shares b.
+func (s *Server) hangupIfAnswered(b *bridge) {
+	if b.typ != "mixing" || !slices.ContainsFunc(b.members, func(c *channel) bool { return c.role == roleAgent && c.state == "Up" }) {
+		return
+	}
+	for _, c := range b.members {
+		if c.hangupAnswered && !c.dead {
+			c.hangupAnswered = false
+			s.after(0, func() { s.hangupCaller(c, true) })
+		}
+	}
+}
 
 // Name is the caller channel's name.
 func (c *Caller) Name() string {

@@ -3,6 +3,7 @@ package aritest
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -23,38 +24,135 @@ type member struct {
 
 func (o object) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, m := range o {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		if err := encode(&buf, m.key); err != nil {
-			return nil, err
-		}
-		buf.WriteByte(':')
-		if err := encode(&buf, m.val); err != nil {
-			return nil, err
-		}
+	if err := encode(&buf, o); err != nil {
+		return nil, err
 	}
-	buf.WriteByte('}')
 	return buf.Bytes(), nil
 }
 
 // encode appends v to buf compactly and without HTML escaping, as Asterisk writes JSON
-// ("<0612345678>" stays as it is).
+// ("<0612345678>" stays as it is). The fake's own payloads (objects, snapshots, strings,
+// numbers) are written directly, byte for byte as encoding/json would: every event goes
+// through here while the fake holds its lock. Anything else goes to encoding/json.
 func encode(buf *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
+	switch v := v.(type) {
+	case string:
+		encodeString(buf, v)
+	case int:
+		buf.WriteString(strconv.Itoa(v))
+	case bool:
+		buf.WriteString(strconv.FormatBool(v))
+	case object:
+		buf.WriteByte('{')
+		for i, m := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			encodeString(buf, m.key)
+			buf.WriteByte(':')
+			if err := encode(buf, m.val); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case []string:
+		if v == nil {
+			buf.WriteString("null")
+			return nil
+		}
+		buf.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			encodeString(buf, e)
+		}
+		buf.WriteByte(']')
+	case channelJSON:
+		encodeFields(buf, "id", v.ID, "name", v.Name, "state", v.State, "protocol_id", v.ProtocolID)
+		buf.WriteString(`,"caller":`)
+		encodeFields(buf, "name", v.Caller.Name, "number", v.Caller.Number)
+		buf.WriteString(`},"connected":`)
+		encodeFields(buf, "name", v.Connected.Name, "number", v.Connected.Number)
+		buf.WriteString(`},"accountcode":`)
+		encodeString(buf, v.Accountcode)
+		buf.WriteString(`,"dialplan":`)
+		encodeFields(buf, "context", v.Dialplan.Context, "exten", v.Dialplan.Exten)
+		buf.WriteString(`,"priority":`)
+		buf.WriteString(strconv.Itoa(v.Dialplan.Priority))
+		buf.WriteString(`,"app_name":`)
+		encodeString(buf, v.Dialplan.AppName)
+		buf.WriteString(`,"app_data":`)
+		encodeString(buf, v.Dialplan.AppData)
+		buf.WriteString(`},"creationtime":`)
+		encodeString(buf, v.Creationtime)
+		buf.WriteString(`,"language":`)
+		encodeString(buf, v.Language)
+		buf.WriteByte('}')
+	case bridgeJSON:
+		encodeFields(buf, "id", v.ID, "technology", v.Technology, "bridge_type", v.BridgeType,
+			"bridge_class", v.BridgeClass, "creator", v.Creator, "name", v.Name)
+		buf.WriteString(`,"channels":`)
+		_ = encode(buf, v.Channels)
+		buf.WriteString(`,"creationtime":`)
+		encodeString(buf, v.Creationtime)
+		buf.WriteString(`,"video_mode":`)
+		encodeString(buf, v.VideoMode)
+		buf.WriteByte('}')
+	case endpointJSON:
+		encodeFields(buf, "technology", v.Technology, "resource", v.Resource, "state", v.State)
+		buf.WriteString(`,"channel_ids":`)
+		_ = encode(buf, v.ChannelIDs)
+		buf.WriteByte('}')
+	case playbackJSON:
+		encodeFields(buf, "id", v.ID, "media_uri", v.MediaURI, "target_uri", v.TargetURI, "language", v.Language, "state", v.State)
+		buf.WriteByte('}')
+	default:
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's trailing newline
 	}
-	buf.Truncate(buf.Len() - 1) // Encode's trailing newline
 	return nil
+}
+
+// encodeFields opens an object with the key/value string pairs kv; the caller closes it.
+func encodeFields(buf *bytes.Buffer, kv ...string) {
+	buf.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		encodeString(buf, kv[i])
+		buf.WriteByte(':')
+		encodeString(buf, kv[i+1])
+	}
+}
+
+// encodeString writes s as encoding/json does without HTML escaping: printable ASCII other
+// than '"' and '\\' as it is; any other string goes to encoding/json (control characters,
+// U+2028, invalid UTF-8 have their own escapes there).
+func encodeString(buf *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			enc := json.NewEncoder(buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			buf.Truncate(buf.Len() - 1)
+			return
+		}
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
 }
 
 // marshal encodes one of the fake's own payloads, which cannot fail to encode.
 func marshal(v any) []byte {
 	var buf bytes.Buffer
+	buf.Grow(1024) // most events with a channel snapshot fit: one allocation instead of five
 	if err := encode(&buf, v); err != nil {
 		panic("aritest: encoding " + err.Error())
 	}

@@ -55,6 +55,9 @@ type channel struct {
 	ringing   bool              // POST /ring indication on
 	continued *dialplanLocation // where POST /continue sent it
 	truth     *callerTruth      // a caller's ground truth while it is up (truth.go)
+	// hangupAnswered: CallSpec.HangupWhenAnswered, until it is due; gone is closed on destroy.
+	hangupAnswered bool
+	gone           chan struct{}
 }
 
 // chanOp is a command waiting on a channel's Stasis control: exactly one field is set.

@@ -136,6 +136,8 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, m methods) {
 		}
 	}
 
+	// Parsed before taking s.mu: it needs no state, and every request waits on s.mu.
+	p, perr := parseParams(body, r.URL.Query())
 	s.mu.Lock()
 	s.reqSeq++
 	cur := &reqState{seq: s.reqSeq}
@@ -143,7 +145,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, m methods) {
 		cur.gate = make(chan struct{})
 	}
 	s.cur = cur
-	rep := s.handle(r, body, m)
+	rep := s.handle(r, p, perr, m)
 	s.cur = nil
 	s.mu.Unlock()
 	s.stats.requests.Add(1)
@@ -209,7 +211,7 @@ func writeHead(w http.ResponseWriter, status int, ctype string, body []byte) {
 	buf.Flush()
 }
 
-func (s *Server) handle(r *http.Request, body []byte, m methods) reply {
+func (s *Server) handle(r *http.Request, p params, perr error, m methods) reply {
 	h := m[r.Method]
 	switch {
 	case len(m) == 0 || s.unloaded(r.URL.Path):
@@ -217,8 +219,7 @@ func (s *Server) handle(r *http.Request, body []byte, m methods) reply {
 	case h == nil:
 		return fail(http.StatusMethodNotAllowed, "Invalid method")
 	}
-	p, err := parseParams(body, r.URL.Query())
-	if err != nil {
+	if perr != nil {
 		return fail(http.StatusBadRequest, "Error parsing request body")
 	}
 	return h(&request{r: r, params: p})

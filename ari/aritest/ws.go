@@ -28,7 +28,7 @@ type wsConn struct {
 }
 
 type item struct {
-	data []byte
+	f    *frame
 	typ  string
 	req  int           // REST request that caused it, 0 if none
 	gate chan struct{} // wait for this before writing
@@ -42,25 +42,42 @@ func (it *item) finish() {
 	}
 }
 
+// frame is what an item writes: an event encoded by the socket's writer, outside s.mu (the
+// snapshots in it are copies), or bytes given as they are. The copies of one event share it and
+// go to one socket, whose writer alone encodes it.
+type frame struct {
+	ev   object
+	data []byte
+}
+
+func (f *frame) bytes() []byte {
+	if f.data == nil {
+		f.data, f.ev = marshal(f.ev), nil
+	}
+	return f.data
+}
+
 // emit hands an event to the live socket copies times; with no live socket (or copies == 0,
 // nobody subscribed) it is gone: Asterisk keeps nothing for an absent app.
 func (s *Server) emit(typ string, ev object, copies int) {
 	if copies == 0 {
 		return
 	}
-	data := marshal(ev)
+	f := &frame{ev: ev}
 	for range copies {
-		s.deliver(typ, data)
+		s.deliverFrame(typ, f)
 	}
 }
 
-func (s *Server) deliver(typ string, data []byte) {
+func (s *Server) deliver(typ string, data []byte) { s.deliverFrame(typ, &frame{data: data}) }
+
+func (s *Server) deliverFrame(typ string, f *frame) {
 	c := s.live
 	if c == nil {
 		s.stats.lost.Add(1)
 		return
 	}
-	it := &item{data: data, typ: typ}
+	it := &item{f: f, typ: typ}
 	if r := s.cur; r != nil {
 		it.req = r.seq
 		it.gate = r.gate
@@ -108,11 +125,12 @@ func (w *wsConn) run() {
 				return
 			}
 		}
-		if err := w.c.Write(w.ctx, websocket.MessageText, it.data); err != nil {
+		data := it.f.bytes()
+		if err := w.c.Write(w.ctx, websocket.MessageText, data); err != nil {
 			w.lose(it)
 			return
 		}
-		w.s.record(Record{Kind: KindEvent, Time: w.s.now(), Conn: w.id, Type: it.typ, Raw: it.data, Request: it.req})
+		w.s.record(Record{Kind: KindEvent, Time: w.s.now(), Conn: w.id, Type: it.typ, Raw: data, Request: it.req})
 		w.s.stats.sent.Add(1)
 		w.s.stats.pending.Add(-1)
 		it.finish()
@@ -258,7 +276,7 @@ func (s *Server) serveEvents(rw http.ResponseWriter, r *http.Request) {
 func (s *Server) replaceLive(w *wsConn) {
 	if old := s.live; old != nil {
 		ev := object{{"type", "ApplicationReplaced"}, {"application", s.opt.App}, {"asterisk_id", s.opt.AsteriskID}}
-		old.push(&item{data: marshal(ev), typ: "ApplicationReplaced"})
+		old.push(&item{f: &frame{ev: ev}, typ: "ApplicationReplaced"})
 	}
 	s.live = w
 	s.phantom = w == nil

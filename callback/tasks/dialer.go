@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,8 +100,20 @@ type DispatcherConfig struct {
 	// whose customer did not answer (Complete's next). nil or !ok: the
 	// task keeps its window and shows as overdue.
 	Next func(queue string, after time.Time) (start, end time.Time, ok bool)
-	// Every is the time between ticks (0: DefaultDispatchEvery).
+	// Every is the safety poll, the longest time between two ticks (0:
+	// DefaultDispatchEvery). Ticks come when a task falls due: a timer is
+	// set on the next window start or lease end of the queues, and a task
+	// that becomes pending (Changes) moves it earlier.
 	Every time.Duration
+	// Recheck is how soon the queues are looked at again while due tasks
+	// wait for an idle agent, after a tick failed, and after a dial gave a
+	// task back (0: DefaultRecheck).
+	Recheck time.Duration
+	// Changes delivers every change of a task to fn until ctx ends, like
+	// Store.Listen (nil: Store.Listen on a connection of its own). Through
+	// NOTIFY a task created, rescheduled or released by any instance wakes
+	// the dispatchers of all.
+	Changes func(ctx context.Context, fn func(Change)) error
 	// Lease is how long a claimed task is held (0: DefaultDialLease); it
 	// must outlast any Dial, or another instance may call the customer
 	// again.
@@ -115,7 +128,8 @@ type DispatcherConfig struct {
 
 // Defaults of DispatcherConfig.
 const (
-	DefaultDispatchEvery = 5 * time.Second
+	DefaultDispatchEvery = time.Minute
+	DefaultRecheck       = 5 * time.Second
 	DefaultDialLease     = 10 * time.Minute
 	DefaultErrorPause    = time.Minute
 )
@@ -131,18 +145,33 @@ const ActionReleased = "released"
 // the next slot (Failed after the task's last attempt); WrongNumber →
 // Failed; AgentUnavailable or an error → Release: Pending again, no attempt
 // counted, dialled again on a later tick.
+//
+// After a tick it sets one timer: on the next window start or lease end of
+// its queues, sooner (Recheck) while due tasks wait for an agent, never
+// later than the safety poll (Every). A task of its queues becoming
+// pending, announced by NOTIFY, moves the timer earlier or ticks at once.
 type Dispatcher struct {
 	cfg    DispatcherConfig
 	ctx    context.Context // ends with Stop: dials in progress are abandoned
 	cancel context.CancelFunc
+	wake   chan struct{} // a tick is wanted now
 
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	stopTick func() bool
-	paused   map[string]time.Time // queue → not dispatched before then
-	ticking  sync.WaitGroup
-	dials    sync.WaitGroup
+	mu        sync.Mutex
+	started   bool
+	stopped   bool
+	paused    map[string]time.Time // queue → not dispatched before then
+	stopTimer func() bool
+	timerAt   time.Time // when the timer fires; zero: none set
+	timerSeq  uint64
+	// heard is the earliest due time announced since the running tick
+	// began: its own look at the queues may have missed it.
+	heard time.Time
+	// quiet: tasks this dispatcher gave back, by when a notification of
+	// them may wake it again — not at once, or a task nobody can take
+	// would be claimed and released in a loop.
+	quiet   map[int64]time.Time
+	ticking sync.WaitGroup
+	dials   sync.WaitGroup
 }
 
 // NewDispatcher checks cfg and returns a Dispatcher; Start makes it tick,
@@ -162,6 +191,9 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Every <= 0 {
 		cfg.Every = DefaultDispatchEvery
 	}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = DefaultRecheck
+	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultDialLease
 	}
@@ -174,12 +206,17 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Dispatcher{cfg: cfg, paused: map[string]time.Time{}}
+	if cfg.Changes == nil {
+		store := cfg.Store
+		cfg.Changes = func(ctx context.Context, fn func(Change)) error { return store.Listen(ctx, nil, fn) }
+	}
+	d := &Dispatcher{cfg: cfg, paused: map[string]time.Time{}, quiet: map[int64]time.Time{},
+		wake: make(chan struct{}, 1)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d, nil
 }
 
-// Start runs a tick now and then every cfg.Every of the clock, until Stop.
+// Start runs a tick now and then whenever a task falls due, until Stop.
 func (d *Dispatcher) Start() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -187,31 +224,108 @@ func (d *Dispatcher) Start() {
 		return
 	}
 	d.started = true
-	d.ticking.Add(1)
-	go func() { defer d.ticking.Done(); d.tick() }()
+	d.ticking.Add(2)
+	go func() {
+		defer d.ticking.Done()
+		for {
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-d.wake:
+			}
+			d.tick()
+		}
+	}()
+	go func() {
+		defer d.ticking.Done()
+		// Listen reconnects by itself; it returns when the dispatcher stops.
+		if err := d.cfg.Changes(d.ctx, d.changed); err != nil && d.ctx.Err() == nil {
+			d.cfg.Log.Warn("automatic callbacks: task changes not followed; dialling on the timer only", "err", err)
+		}
+	}()
+	d.poke()
+}
+
+// poke asks for a tick now.
+func (d *Dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default: // one is wanted already
+	}
 }
 
 func (d *Dispatcher) tick() {
-	if _, err := d.RunOnce(d.ctx, d.cfg.Clock.Now()); err != nil && d.ctx.Err() == nil {
-		d.cfg.Log.Warn("automatic callbacks: dispatching failed; trying again", "err", err, "retry_in", d.cfg.Every)
+	d.mu.Lock()
+	d.heard = time.Time{}
+	d.mu.Unlock()
+	_, next, err := d.run(d.ctx, d.cfg.Clock.Now())
+	if err != nil && d.ctx.Err() == nil {
+		d.cfg.Log.Warn("automatic callbacks: dispatching failed; trying again", "err", err, "retry_in", d.cfg.Recheck)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.stopped {
-		d.stopTick = d.cfg.Clock.AfterFunc(d.cfg.Every, d.nextTick)
-	}
+	d.setTimer(earliest(next, d.heard))
 }
 
-func (d *Dispatcher) nextTick() {
-	d.mu.Lock()
+// setTimer makes the next tick come at at. d.mu is held.
+func (d *Dispatcher) setTimer(at time.Time) {
 	if d.stopped {
-		d.mu.Unlock()
 		return
 	}
-	d.ticking.Add(1)
-	d.mu.Unlock()
-	defer d.ticking.Done()
-	d.tick()
+	if d.stopTimer != nil {
+		d.stopTimer()
+	}
+	d.timerSeq++
+	seq := d.timerSeq
+	d.timerAt = at
+	d.stopTimer = d.cfg.Clock.AfterFunc(at.Sub(d.cfg.Clock.Now()), func() {
+		d.mu.Lock()
+		if seq == d.timerSeq {
+			d.timerAt, d.stopTimer = time.Time{}, nil
+		}
+		d.mu.Unlock()
+		d.poke()
+	})
+}
+
+// changed follows a task change: a task of the queues that became pending
+// is due at its window start, a held one at the end of its lease.
+func (d *Dispatcher) changed(c Change) {
+	if c.Resync { // changes may have been missed
+		d.poke()
+		return
+	}
+	if !slices.Contains(d.cfg.Queues, c.Queue) {
+		return
+	}
+	var at time.Time
+	switch {
+	case c.Status == Pending:
+		at = c.WindowStart
+	case (c.Status == Claimed || c.Status == Dialing) && !c.LeaseExpires.IsZero():
+		at = c.LeaseExpires.Add(time.Microsecond) // expired once it lies before now
+	default:
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	now := d.cfg.Clock.Now()
+	if until, ok := d.quiet[c.ID]; ok && c.Status == Pending {
+		delete(d.quiet, c.ID)
+		if now.Before(until) {
+			at = latest(at, until)
+		}
+	}
+	d.heard = earliest(d.heard, at)
+	switch {
+	case !at.After(now):
+		d.poke()
+	case d.timerAt.IsZero() || at.Before(d.timerAt):
+		d.setTimer(at)
+	}
 }
 
 // Stop ends the ticks, abandons the dials in progress (the Dialer hangs up;
@@ -219,8 +333,8 @@ func (d *Dispatcher) nextTick() {
 func (d *Dispatcher) Stop() {
 	d.mu.Lock()
 	d.stopped = true
-	if d.stopTick != nil {
-		d.stopTick()
+	if d.stopTimer != nil {
+		d.stopTimer()
 	}
 	d.mu.Unlock()
 	d.cancel()
@@ -235,12 +349,18 @@ func (d *Dispatcher) Wait() { d.dials.Wait() }
 // tasks its queues' idle agents can take and starts dialling them (Wait
 // waits for those dials). It says how many dials it started.
 func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (int, error) {
+	started, _, err := d.run(ctx, now)
+	return started, err
+}
+
+// run is RunOnce, and says when the next tick is due.
+func (d *Dispatcher) run(ctx context.Context, now time.Time) (started int, next time.Time, err error) {
+	retry := now.Add(d.cfg.Recheck)
 	if n, err := d.cfg.Store.ExpireLeases(ctx, now); err != nil {
-		return 0, fmt.Errorf("expire leases: %w", err)
+		return 0, retry, fmt.Errorf("expire leases: %w", err)
 	} else if n > 0 {
 		d.cfg.Log.Info("expired task leases returned", "tasks", n)
 	}
-	started := 0
 	var errs []error
 	for _, q := range d.cfg.Queues {
 		n := 1
@@ -261,7 +381,38 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 	}
-	return started, errors.Join(errs...)
+	if len(errs) > 0 {
+		return started, retry, errors.Join(errs...)
+	}
+	due, next, err := d.cfg.Store.nextDue(ctx, d.cfg.Queues, now)
+	if err != nil {
+		return started, retry, fmt.Errorf("next due task: %w", err)
+	}
+	next = earliest(next, now.Add(d.cfg.Every))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for q := range due {
+		// Due tasks left: no agent was idle, or the queue is paused.
+		if until := d.paused[q]; now.Before(until) {
+			next = earliest(next, until)
+		} else {
+			next = earliest(next, retry)
+		}
+	}
+	for id, until := range d.quiet {
+		if !now.Before(until) {
+			delete(d.quiet, id)
+		}
+	}
+	return started, next, nil
+}
+
+// latest is the later of a and b.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (d *Dispatcher) pausedAt(queue string, now time.Time) bool {
@@ -364,7 +515,17 @@ func (d *Dispatcher) record(op func(ctx context.Context) error) error {
 	return err
 }
 
+// giveBack notes that a dial of task id ends, so that its task becoming
+// pending again does not wake the dispatcher at once: it is dialled again
+// after Recheck, like every task left due.
+func (d *Dispatcher) giveBack(id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.quiet[id] = d.cfg.Clock.Now().Add(d.cfg.Recheck)
+}
+
 func (d *Dispatcher) complete(t Task, out Outcome) {
+	d.giveBack(t.ID)
 	next := func(after time.Time) (time.Time, time.Time, bool) {
 		if d.cfg.Next == nil {
 			return time.Time{}, time.Time{}, false
@@ -385,6 +546,7 @@ func (d *Dispatcher) complete(t Task, out Outcome) {
 }
 
 func (d *Dispatcher) release(t Task, reason string) {
+	d.giveBack(t.ID)
 	err := d.record(func(ctx context.Context) error {
 		_, err := d.cfg.Store.Release(ctx, t.ID, d.cfg.Owner, t.Version, clip(reason), d.cfg.Clock.Now())
 		return err

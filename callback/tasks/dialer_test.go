@@ -11,13 +11,19 @@ import (
 	"callmon/callback/tasks"
 )
 
-// fixedClock stands at now; its timers are kept for the test to fire, and
-// scheduled (if set) gets a value for each.
+// fixedClock stands at now until advanced; its timers are kept for the
+// test to fire, and scheduled (if set) gets the due time of each.
 type fixedClock struct {
 	mu        sync.Mutex
 	now       time.Time
-	timers    []func()
-	scheduled chan struct{}
+	timers    []*fakeTimer
+	scheduled chan time.Time
+}
+
+type fakeTimer struct {
+	at   time.Time
+	f    func()
+	done bool // fired or stopped
 }
 
 func (c *fixedClock) Now() time.Time {
@@ -26,37 +32,64 @@ func (c *fixedClock) Now() time.Time {
 	return c.now
 }
 
-func (c *fixedClock) AfterFunc(_ time.Duration, f func()) func() bool {
+func (c *fixedClock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.timers = append(c.timers, f)
-	i := len(c.timers) - 1
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
 	if c.scheduled != nil {
-		c.scheduled <- struct{}{}
+		c.scheduled <- t.at
 	}
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		stopped := c.timers[i] != nil
-		c.timers[i] = nil
+		stopped := !t.done
+		t.done = true
 		return stopped
 	}
 }
 
-// fire runs the timers pending now.
-func (c *fixedClock) fire() int {
+// fire runs the timers pending, whenever they are due.
+func (c *fixedClock) fire() int { return c.run(func(*fakeTimer) bool { return true }) }
+
+// advance moves the clock to to and runs the timers due by then.
+func (c *fixedClock) advance(to time.Time) int {
 	c.mu.Lock()
-	fs := c.timers
-	c.timers = make([]func(), len(fs)) // stop funcs index by position
+	c.now = to
 	c.mu.Unlock()
-	n := 0
-	for _, f := range fs {
-		if f != nil {
-			f()
-			n++
+	return c.run(func(t *fakeTimer) bool { return !t.at.After(to) })
+}
+
+func (c *fixedClock) run(due func(*fakeTimer) bool) int {
+	c.mu.Lock()
+	var fs []func()
+	for _, t := range c.timers {
+		if !t.done && due(t) {
+			t.done = true
+			fs = append(fs, t.f)
 		}
 	}
-	return n
+	c.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+	return len(fs)
+}
+
+// awaitTimer waits until a timer due at at is set.
+func (c *fixedClock) awaitTimer(t *testing.T, at time.Time) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case got := <-c.scheduled:
+			if got.Equal(at) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no timer set for %s", at.Format(time.RFC3339Nano))
+		}
+	}
 }
 
 // fakeDialer answers each Call with the outcome given for its number and
@@ -66,6 +99,7 @@ type fakeDialer struct {
 	outcomes map[string]tasks.Outcome // by number; default reached by a1
 	errs     map[string]error
 	calls    map[int64]int
+	dialled  chan struct{} // closed (and replaced) by each Dial
 	got      []tasks.Call
 	block    chan struct{} // if set, Dial signals entered and waits for ctx
 	entered  chan struct{}
@@ -76,13 +110,16 @@ type fakeDialer struct {
 }
 
 func newFakeDialer() *fakeDialer {
-	return &fakeDialer{outcomes: map[string]tasks.Outcome{}, errs: map[string]error{}, calls: map[int64]int{}}
+	return &fakeDialer{outcomes: map[string]tasks.Outcome{}, errs: map[string]error{}, calls: map[int64]int{},
+		dialled: make(chan struct{})}
 }
 
 func (f *fakeDialer) Dial(ctx context.Context, c tasks.Call) (tasks.Outcome, error) {
 	f.mu.Lock()
 	f.calls[c.TaskID]++
 	f.got = append(f.got, c)
+	close(f.dialled)
+	f.dialled = make(chan struct{})
 	out, ok := f.outcomes[c.Number]
 	err := f.errs[c.Number]
 	block := f.block
@@ -112,6 +149,30 @@ func (f *fakeDialer) count(id int64) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[id]
+}
+
+// awaitCount waits until task id was dialled n times.
+func (f *fakeDialer) awaitCount(t *testing.T, id int64, n int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		f.mu.Lock()
+		got, dialled := f.calls[id], f.dialled
+		f.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-dialled:
+		case <-deadline:
+			t.Fatalf("task %d dialled %d times, want %d", id, got, n)
+		}
+	}
+}
+
+func (f *fakeDialer) await(t *testing.T, id int64) {
+	t.Helper()
+	f.awaitCount(t, id, 1)
 }
 
 func (f *fakeDialer) total() int {
@@ -435,26 +496,101 @@ func TestDispatcherStop(t *testing.T) {
 	}
 }
 
-// TestDispatcherTicks: Start ticks at once and then on the clock.
+// TestDispatcherTicks: Start ticks at once, and then when the next task
+// falls due: its window start (not a poll) is the next tick's time.
 func TestDispatcherTicks(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
-	clock := &fixedClock{now: t0, scheduled: make(chan struct{}, 10)}
+	clock := &fixedClock{now: t0, scheduled: make(chan time.Time, 100)}
 	dialer := newFakeDialer()
 	dialer.block, dialer.entered = make(chan struct{}), make(chan struct{}, 1)
-	d := newDispatcher(t, s, dialer, clock)
+	d := newDispatcher(t, s, dialer, clock, func(c *tasks.DispatcherConfig) {
+		c.Changes = func(ctx context.Context, _ func(tasks.Change)) error { <-ctx.Done(); return ctx.Err() }
+	})
 	first := create(t, s, callback(t0))
+	second := create(t, s, callback(t0.Add(40*time.Second)))
 	d.Start()
-	<-dialer.entered  // the first tick, at once
-	<-clock.scheduled // then the next one is scheduled
-	second := create(t, s, callback(t0))
-	if n := clock.fire(); n != 1 {
-		t.Fatalf("%d ticks fired, want 1", n)
+	<-dialer.entered // the first tick, at once
+	clock.awaitTimer(t, t0.Add(40*time.Second))
+	if n := clock.advance(t0.Add(40*time.Second - time.Millisecond)); n != 0 {
+		t.Fatalf("%d timers fired before the window", n)
+	}
+	if n := clock.advance(t0.Add(40 * time.Second)); n != 1 {
+		t.Fatalf("%d timers fired at the window, want 1", n)
 	}
 	<-dialer.entered
 	if dialer.count(first.ID) != 1 || dialer.count(second.ID) != 1 {
 		t.Errorf("dials %v", dialer.calls)
 	}
+	// Nothing left: the safety poll.
+	clock.awaitTimer(t, t0.Add(40*time.Second+tasks.DefaultDispatchEvery))
+}
+
+// TestDispatcherWakesOnNotify: a task another instance creates is dialled
+// at once when due, and sets the timer when due later; a held task's
+// lease end sets it too.
+func TestDispatcherWakesOnNotify(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	clock := &fixedClock{now: t0, scheduled: make(chan time.Time, 100)}
+	dialer := newFakeDialer()
+	d := newDispatcher(t, s, dialer, clock)
+	d.Start()
+	clock.awaitTimer(t, t0.Add(tasks.DefaultDispatchEvery)) // nothing due: the poll
+	other := tasks.New(db.Pool())
+
+	later := create(t, other, callback(t0.Add(30*time.Second)))
+	clock.awaitTimer(t, t0.Add(30*time.Second))
+	now := create(t, other, callback(t0.Add(-time.Minute)))
+	dialer.await(t, now.ID)
+	if dialer.count(later.ID) != 0 {
+		t.Fatal("the later task was dialled before its window")
+	}
+	clock.advance(t0.Add(30 * time.Second))
+	dialer.await(t, later.ID)
+
+	// An agent claims a task before its window and goes home: the task is
+	// due when the window has started and the lease has ended.
+	n := callback(t0.Add(40 * time.Second))
+	n.Number = "+31612345679"
+	held := create(t, other, n)
+	if _, err := other.Claim(context.Background(), held.ID, "agent1", held.Version, 20*time.Second, t0.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	clock.awaitTimer(t, t0.Add(40*time.Second))
+	clock.advance(t0.Add(40 * time.Second))
+	clock.awaitTimer(t, t0.Add(50*time.Second+time.Microsecond))
+	clock.advance(t0.Add(50*time.Second + time.Microsecond))
+	dialer.await(t, held.ID)
+}
+
+// TestDispatcherGivenBackWaits: a task given back because no agent took
+// it is not claimed again at once by its own notification, but after
+// Recheck.
+func TestDispatcherGivenBackWaits(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	clock := &fixedClock{now: t0, scheduled: make(chan time.Time, 100)}
+	dialer := newFakeDialer()
+	dialer.outcomes["+31612345678"] = tasks.Outcome{Result: tasks.AgentUnavailable, Agent: "a1"}
+	d := newDispatcher(t, s, dialer, clock, func(c *tasks.DispatcherConfig) {
+		// Without the Resync, whose tick could come after the release.
+		c.Changes = func(ctx context.Context, fn func(tasks.Change)) error {
+			return s.Listen(ctx, nil, func(c tasks.Change) {
+				if !c.Resync {
+					fn(c)
+				}
+			})
+		}
+	})
+	task := create(t, s, callback(t0))
+	d.Start()
+	clock.awaitTimer(t, t0.Add(tasks.DefaultRecheck))
+	if c := dialer.count(task.ID); c != 1 {
+		t.Fatalf("dialled %d times before the recheck, want 1", c)
+	}
+	clock.advance(t0.Add(tasks.DefaultRecheck))
+	dialer.awaitCount(t, task.ID, 2)
 }
 
 func TestReleaseIsGuarded(t *testing.T) {

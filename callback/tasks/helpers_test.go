@@ -17,7 +17,7 @@ var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 const slot = 15 * time.Minute
 
 // newDB returns a freshly migrated database of the test's own, and its URL.
-func newDB(t *testing.T) (*store.DB, string) {
+func newDB(t testing.TB) (*store.DB, string) {
 	t.Helper()
 	u := pgtest.URL(t, "tasks")
 	db := open(t, u)
@@ -27,7 +27,7 @@ func newDB(t *testing.T) (*store.DB, string) {
 	return db, u
 }
 
-func open(t *testing.T, u string) *store.DB {
+func open(t testing.TB, u string) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -75,7 +75,7 @@ func get(t *testing.T, s *tasks.Store, id int64) tasks.Task {
 	return task
 }
 
-func count(t *testing.T, db *store.DB, query string, args ...any) int {
+func count(t testing.TB, db *store.DB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := db.Pool().QueryRow(context.Background(), query, args...).Scan(&n); err != nil {

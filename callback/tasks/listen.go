@@ -13,7 +13,7 @@ import (
 
 // Channel is the NOTIFY channel on which every change of a task is
 // announced (a trigger of the tasks table), as JSON
-// {"id", "queue", "assignee", "status"}.
+// {"id", "queue", "assignee", "status", "window_start", "lease_expires"}.
 const Channel = "callmon_tasks"
 
 // Timing of Listen.
@@ -28,7 +28,8 @@ const (
 )
 
 // Change is a notification: task ID changed and is now in Status, in Queue,
-// assigned to Assignee ("" for the pool).
+// assigned to Assignee ("" for the pool), in the window starting at
+// WindowStart, held until LeaseExpires (zero when not held).
 //
 // A Change with Resync set names no task: Listen has (re-)established its
 // LISTEN. Every change from then on will be delivered; changes made before —
@@ -39,7 +40,10 @@ type Change struct {
 	Queue    string `json:"queue"`
 	Assignee string `json:"assignee"`
 	Status   Status `json:"status"`
-	Resync   bool   `json:"-"`
+	// Times as the database gives them; compare them with Equal.
+	WindowStart  time.Time `json:"window_start"`
+	LeaseExpires time.Time `json:"lease_expires"`
+	Resync       bool      `json:"-"`
 }
 
 // Listen delivers every change of a task to fn until ctx ends, and then

@@ -35,8 +35,8 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// New returns a store on pool, whose database has migration 002_tasks.sql
-// (store.DB.Migrate) applied.
+// New returns a store on pool, whose database has migrations 002_tasks.sql
+// to 008_task_claims.sql (store.DB.Migrate) applied.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	s := &Store{pool: pool, log: slog.New(slog.DiscardHandler), listenIdle: defaultListenIdle}
 	for _, o := range opts {

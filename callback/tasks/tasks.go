@@ -16,7 +16,8 @@
 // that a window lies inside opening hours and pass the next free slot as a
 // function; times are taken as given ("now" is a parameter wherever it
 // matters), so tests control the clock. Its schema is migration
-// 002_tasks.sql of callmon/callback/store.
+// 002_tasks.sql of callmon/callback/store, with the claim's indexes of
+// 008_task_claims.sql.
 package tasks
 
 import (

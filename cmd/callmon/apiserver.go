@@ -73,9 +73,14 @@ func newAPIMux(p apiParts) *apiMux {
 	m.handle("GET /{$}", true, http.RedirectHandler("/signin", http.StatusSeeOther))
 
 	sup := auth.Roles(auth.Supervisor)
-	m.handle("GET /api/agents", false, a.Require(sup, p.presence))
-	m.handle("GET /api/agents/{id}", false, a.Require(auth.SupervisorOrSelf(auth.Agent), p.presence))
-	m.handle("POST /api/agents/{id}/{action}", false, a.Change("presence {action}", auth.SupervisorOrSelf(auth.Agent), p.presence))
+	// Presence changes are stored with who made them.
+	presence := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, _ := auth.FromContext(r.Context())
+		p.presence.ServeHTTP(w, r.WithContext(ari.WithChangedBy(r.Context(), who.ID)))
+	})
+	m.handle("GET /api/agents", false, a.Require(sup, presence))
+	m.handle("GET /api/agents/{id}", false, a.Require(auth.SupervisorOrSelf(auth.Agent), presence))
+	m.handle("POST /api/agents/{id}/{action}", false, a.Change("presence {action}", auth.SupervisorOrSelf(auth.Agent), presence))
 	m.handle("GET /api/report", false, a.Require(sup, p.report))
 	m.handle("POST /api/reload", false, a.Change("reload", sup, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.reload == nil {

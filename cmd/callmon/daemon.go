@@ -70,7 +70,8 @@ type daemon struct {
 	stopCheck context.CancelFunc // ends recheckARI; nil if the first check passed
 	checking  sync.WaitGroup
 
-	reloadMu sync.Mutex     // one reload at a time
+	reloadMu sync.Mutex // one reload at a time
+	auth     *auth.Authenticator
 	cfg      *config.Config // the configuration in force; replaced by Reload
 }
 
@@ -131,7 +132,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	for _, a := range cfg.Agents {
 		agents = append(agents, ari.Agent{ID: a.ID, Name: a.Name, Endpoint: a.Endpoint})
 	}
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m, err := metrics.New(reg, o.Clock, cal.Location(), queues, version)
 	if err != nil {
 		return nil, err
@@ -151,7 +152,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		return nil, err
 	}
 	authn := auth.New(auth.Options{Principals: principals, SessionKey: o.SessionKey, Clock: o.Clock.Now, Log: o.Log,
-		Audit: audit.New(o.Log, o.Clock.Now), Home: home})
+		Audit: audit.New(o.Log, o.Clock.Now), Home: home,
+		Authenticated: func(ctx context.Context, p auth.Principal) { accesslog.SetPrincipal(ctx, p.ID) }})
 	if o.DatabaseURL != "" {
 		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
 			return nil, err
@@ -286,7 +288,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	}
 	mux := http.NewServeMux()
 	gather := standbyGatherer{g: reg, active: app.Active}
-	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
+	// What gather serves, with the per-queue series written by metrics.
+	keep := func(family string) bool { return app.Active() || metrics.StandbyFamily(family) }
+	mux.Handle(o.TelemetryPath, reg.Handler(keep, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelError)}))
 	var db *store.DB
 	if p != nil {
 		db = p.db
@@ -351,10 +355,10 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		return nil, err
 	}
-	d = &daemon{Reg: reg, Metrics: m, App: app, Addr: ln.Addr(), APIAddr: apiLn.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
+	d = &daemon{Reg: reg.Registry, Metrics: m, App: app, Addr: ln.Addr(), APIAddr: apiLn.Addr(), log: o.Log, cfg: cfg, serveCh: make(chan error, 2), store: p, tasks: tasksWeb,
 		srv:    &http.Server{Handler: withAccessLog(o.AccessLog, mux), ReadHeaderTimeout: 10 * time.Second},
 		apiSrv: &http.Server{Handler: withAccessLog(o.AccessLog, api.handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)},
-		api:    api}
+		api:    api, auth: authn}
 	d.autoDial = autoDial
 	if firstCheck != nil {
 		o.Log.Warn("Asterisk cannot be reached yet; callmon keeps trying", "ari", url, "err", firstCheck)

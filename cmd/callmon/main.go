@@ -39,7 +39,7 @@ Run "callmon <command> -h" for the flags of a command.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return Main(ctx, os.Args[1:], os.Stdout, os.Stderr) }))
 }
 
 // Main runs one subcommand and returns the process exit code.

@@ -137,19 +137,20 @@ func TestRestartKeepsPresence(t *testing.T) {
 	s.post("/api/agents/agent02/login", "")
 	s.clk.Advance(time.Minute)
 	st := s.post("/api/agents/agent02/pause", `{"reason": "Teamoverleg"}`)
-	if !st.Paused || st.PauseReason != "Teamoverleg" || st.ChangedBy != "api" || st.ChangedAt == nil || !st.ChangedAt.Equal(s.clk.Now()) {
-		t.Errorf("pause answered %+v, want paused for Teamoverleg by api at %v", st, s.clk.Now())
+	// Stored with who made the change: the supervisor who signed in.
+	if !st.Paused || st.PauseReason != "Teamoverleg" || st.ChangedBy != testSupervisor || st.ChangedAt == nil || !st.ChangedAt.Equal(s.clk.Now()) {
+		t.Errorf("pause answered %+v, want paused for Teamoverleg by %s at %v", st, testSupervisor, s.clk.Now())
 	}
 	s.eventually("presence written", func() bool {
 		r := presenceRows(t, dbURL)
-		return r["agent01"].loggedIn && r["agent02"].paused && r["agent02"].reason == "Teamoverleg"
+		return r["agent01"].loggedIn && r["agent02"].paused && r["agent02"].reason == "Teamoverleg" && r["agent02"].changedBy == testSupervisor
 	})
 	s.stop()
 
 	// A new process on the same database; nobody logs in again.
 	s.clk.Advance(10 * time.Minute)
 	s.launch()
-	if st := s.agent("agent02"); !st.LoggedIn || !st.Paused || st.State != ari.StatePaused || st.PauseReason != "Teamoverleg" || st.ChangedBy != "api" {
+	if st := s.agent("agent02"); !st.LoggedIn || !st.Paused || st.State != ari.StatePaused || st.PauseReason != "Teamoverleg" || st.ChangedBy != testSupervisor {
 		t.Errorf("agent02 after the restart: %+v, want paused for Teamoverleg", st)
 	}
 	s.eventually("agent01 available after the restart", func() bool {
@@ -211,10 +212,10 @@ func TestPresenceChangeDuringOutage(t *testing.T) {
 	s.eventually("backlog written", func() bool { return s.value("callmon_presence_unsaved_changes") == 0 })
 	r := presenceRows(t, dbURL)
 	// Version 2: the login, then only the newest of the three changes.
-	if got, want := r["agent01"], (presenceRow{loggedIn: true, paused: true, reason: "overleg", changedBy: "api", version: 2}); got != want {
+	if got, want := r["agent01"], (presenceRow{loggedIn: true, paused: true, reason: "overleg", changedBy: testSupervisor, version: 2}); got != want {
 		t.Errorf("agent01 = %+v, want %+v", got, want)
 	}
-	if got, want := r["agent02"], (presenceRow{loggedIn: true, changedBy: "api", version: 1}); got != want {
+	if got, want := r["agent02"], (presenceRow{loggedIn: true, changedBy: testSupervisor, version: 1}); got != want {
 		t.Errorf("agent02 = %+v, want %+v", got, want)
 	}
 	if st := s.agent("agent01"); st.PauseReason != "overleg" {
@@ -304,7 +305,7 @@ func TestPauseReasonAPI(t *testing.T) {
 	}
 
 	if code := postJSON(t, e.base, "/api/agents/agent01/pause", `{"reason": "  Lunch  "}`, &st); code != http.StatusOK ||
-		st.State != ari.StatePaused || st.PauseReason != "Lunch" || st.ChangedBy != "api" {
+		st.State != ari.StatePaused || st.PauseReason != "Lunch" || st.ChangedBy != testSupervisor {
 		t.Errorf("pause with a reason: %d %+v", code, st)
 	}
 	var list []ari.AgentStatus

@@ -93,7 +93,7 @@ type pusher struct {
 	done   sync.WaitGroup
 }
 
-func startPush(o pushOptions, reg *prometheus.Registry, gather prometheus.Gatherer, log *slog.Logger) (*pusher, error) {
+func startPush(o pushOptions, reg prometheus.Registerer, gather prometheus.Gatherer, log *slog.Logger) (*pusher, error) {
 	labels, err := o.check()
 	if err != nil || o.URL == "" {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"callmon/auth"
 	"callmon/cmd/callmon/config"
 )
 
@@ -49,10 +50,20 @@ func (d *daemon) reload(old *config.Config) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s cannot change while callmon runs (restart callmon to apply); nothing was changed",
 			errReloadFixed, strings.Join(fixed, ", "))
 	}
+	if err := next.CheckNewTokens(old); err != nil {
+		return nil, fmt.Errorf("reload: the configuration in force is kept: %w", err)
+	}
 	changed := config.Changed(old, next)
+	ps, err := auth.NewPrincipals(next.Credentials())
+	if err != nil {
+		return nil, fmt.Errorf("reload: the configuration in force is kept: %w", err)
+	}
 	if err := d.App.SetQueues(ariQueues(next)); err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
+	// A new or removed token applies at once: a leaked token is revoked
+	// by a reload, without a restart that would drop calls.
+	d.auth.SetPrincipals(ps)
 	d.cfg = next
 	return changed, nil
 }

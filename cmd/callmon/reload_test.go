@@ -16,6 +16,7 @@ import (
 
 	"callmon/ari"
 	"callmon/ari/aritest"
+	"callmon/auth"
 	"callmon/cmd/callmon/config"
 )
 
@@ -249,4 +250,96 @@ func TestReloadSIGHUPProcess(t *testing.T) {
 	p.await(p.stderr, regexp.MustCompile(`msg=audit action=reload who=SIGHUP .*result=refused .*ari\.user cannot change`), waitFor)
 	c.Hangup()
 	p.stop(waitFor)
+}
+
+// TestReloadRevokesAToken: sign-in credentials apply on a reload, without a
+// restart: a supervisor removed from the file is refused at once (although
+// their token was verified a moment before), one added can sign in, and the
+// audit line names both, never a hash.
+func TestReloadRevokesAToken(t *testing.T) {
+	t.Parallel()
+	fake, err := aritest.New(aritest.Options{User: "callmon", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	file := filepath.Join(t.TempDir(), "callmon.yml")
+	hashes := map[string]string{}
+	supervisor := func(id string) string {
+		h, err := auth.HashToken(testToken(id)) // a cost the configuration accepts
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes[id] = h
+		return "  - {id: " + id + ", token_hash: '" + h + "'}\n"
+	}
+	write := func(extra string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(reloadConfig(fake.URL(), "20s")+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(supervisor("marieke"))
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d, err := startDaemon(ctx, daemonOptions{Config: cfg, Password: "pw", Clock: aritest.NewManualClock(time.Now()),
+		ListenAddress: "127.0.0.1:0", TelemetryPath: "/metrics", Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	status := func(id string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+d.APIAddr.String()+"/api/agents", nil)
+		resp, err := http.DefaultClient.Do(authorize(req, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("marieke"); got != http.StatusOK {
+		t.Fatalf("marieke before the reload: %d, want 200", got)
+	}
+	if got := status("joost"); got != http.StatusUnauthorized {
+		t.Fatalf("joost before the reload: %d, want 401", got)
+	}
+
+	write(supervisor("joost"))
+	if err := d.Reload(ctx, "SIGHUP"); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if got := status("marieke"); got != http.StatusUnauthorized {
+		t.Errorf("marieke after she was removed: %d, want 401", got)
+	}
+	if got := status("joost"); got != http.StatusOK {
+		t.Errorf("joost after he was added: %d, want 200", got)
+	}
+	line := logs.String()
+	if !strings.Contains(line, "sign-in: supervisor joost added; sign-in: supervisor marieke removed") {
+		t.Errorf("the audit line does not name the sign-in changes:\n%s", line)
+	}
+	if strings.Contains(line, hashes["joost"]) || strings.Contains(line, hashes["marieke"]) {
+		t.Errorf("a token hash is in the log:\n%s", line)
+	}
+
+	// A weak new token is refused as check-config would; joost keeps access.
+	weak, err := auth.HashToken("kees.password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(reloadConfig(fake.URL(), "20s")+supervisor("joost")+"  - {id: kees, token_hash: '"+weak+"'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(ctx, "SIGHUP"); err == nil || !strings.Contains(err.Error(), "weak token") || !strings.Contains(err.Error(), "kept") {
+		t.Errorf("reload with a weak token: err = %v, want it refused as weak", err)
+	}
+	if got := status("joost"); got != http.StatusOK {
+		t.Errorf("joost after a refused reload: %d, want 200", got)
+	}
 }

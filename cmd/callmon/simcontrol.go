@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"callmon/ari/aritest"
@@ -97,6 +98,28 @@ func startSimControl(addr string, fake *aritest.Server, t *traffic, log interfac
 		}
 		fake.SetRESTFaults(f)
 		w.WriteHeader(http.StatusNoContent)
+	})
+	var loading sync.Mutex
+	mux.HandleFunc("POST /-/control/load", func(w http.ResponseWriter, r *http.Request) {
+		var req loadRequest
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !loading.TryLock() {
+			http.Error(w, "a load run is in progress", http.StatusConflict)
+			return
+		}
+		defer loading.Unlock()
+		res, err := t.load(r.Context(), req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
 	})
 	mux.HandleFunc("GET /-/control/stats", func(w http.ResponseWriter, r *http.Request) {
 		placed, refused := t.counts()

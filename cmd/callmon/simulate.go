@@ -62,7 +62,7 @@ Flags:
 	fs.DurationVar(&so.every, "summary-interval", 10*time.Second, "time between status lines (0 = none)")
 	fs.BoolVar(&so.waitApp, "wait-for-app", false, "place the first call only once callmon has connected")
 	fs.StringVar(&so.control, "control", "", "serve a control endpoint on this loopback address (cut websockets, REST faults; see README); empty = none")
-	fs.Float64Var(&to.rate, "rate", 6, "arriving calls per minute")
+	fs.Float64Var(&to.rate, "rate", 6, "arriving calls per minute (0 = none: calls only through the control endpoint's load runs)")
 	fs.DurationVar(&to.answerMin, "answer-min", 2*time.Second, "shortest time a phone rings before its user answers")
 	fs.DurationVar(&to.answerMax, "answer-max", 9*time.Second, "longest time a phone rings before its user answers")
 	fs.DurationVar(&to.handle, "handle-time", 90*time.Second, "mean conversation length")
@@ -76,8 +76,10 @@ Flags:
 		return err
 	}
 	switch {
-	case to.rate <= 0:
-		return usageError{errors.New("--rate must be > 0")}
+	case to.rate < 0:
+		return usageError{errors.New("--rate must not be negative")}
+	case to.rate == 0 && so.control == "":
+		return usageError{errors.New("--rate 0 places no calls: it needs --control, whose load runs place them")}
 	case so.duration < 0 || so.drain < 0 || so.every < 0 || to.calls < 0:
 		return usageError{errors.New("--duration, --drain, --summary-interval and --calls must not be negative")}
 	case to.answerMin < 0 || to.answerMax < to.answerMin:

@@ -23,7 +23,7 @@ import (
 
 // buildCallmon builds this command into a temporary directory: the binary the process tests
 // run. Under -race the binary is built with the race detector too.
-func buildCallmon(t *testing.T) string {
+func buildCallmon(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "callmon")
 	args := []string{"build", "-o", bin}
@@ -63,7 +63,7 @@ func (w *watchedBuffer) changes() <-chan struct{} {
 
 // process is a callmon process the test started.
 type process struct {
-	t              *testing.T
+	t              testing.TB
 	name           string
 	cmd            *exec.Cmd
 	stdout, stderr *watchedBuffer
@@ -71,7 +71,7 @@ type process struct {
 	err            error         // its exit, once done
 }
 
-func startProcess(t *testing.T, name, bin string, env []string, args ...string) *process {
+func startProcess(t testing.TB, name, bin string, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{t: t, name: name, stdout: newWatchedBuffer(), stderr: newWatchedBuffer(), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -375,7 +375,8 @@ func TestSimulateFlags(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"-h"}, 0, "--truth"},
-		{[]string{"--rate", "0"}, 2, "--rate must be > 0"},
+		{[]string{"--rate", "-1"}, 2, "--rate must not be negative"},
+		{[]string{"--rate", "0"}, 2, "--rate 0 places no calls: it needs --control"},
 		{[]string{"--answer-min", "3s", "--answer-max", "1s"}, 2, "--answer-min <= --answer-max"},
 		{[]string{"--direct", "1.5"}, 2, "--direct is a share"},
 		{[]string{"--config.file", cfgFile, "--listen", "127.0.0.1:0"}, 1, "no ARI password: set the environment variable " + config.PasswordEnv},

@@ -223,6 +223,9 @@ func TestRunAccessLog(t *testing.T) {
 	t.Setenv(config.PasswordEnv, "pw")
 	t.Setenv(config.DatabaseEnv, "")
 	file := startupConfig(t, fake.URL())
+	if err := os.WriteFile(file, append(must(os.ReadFile(file)), testConfigSupervisor()...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	logFile := filepath.Join(t.TempDir(), "access.log")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -230,17 +233,28 @@ func TestRunAccessLog(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0", "--log.format", "json",
-			"--web.access-log", logFile}, &stdout, &stderr)
+			"--api.listen-address", "127.0.0.1:0", "--web.access-log", logFile}, &stdout, &stderr)
 	}()
-	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)"`)
-	var addr string
+	listenRE := regexp.MustCompile(`"msg":"callmon running".*"listen":"(127\.0\.0\.1:\d+)","api":"(127\.0\.0\.1:\d+)"`)
+	var addr, api string
 	eventually(t, "the running line", func() bool {
 		m := listenRE.FindStringSubmatch(stderr.String())
 		if m != nil {
-			addr = m[1]
+			addr, api = m[1], m[2]
 		}
 		return m != nil
 	})
+	// A signed-in supervisor's request on the API listener is logged with
+	// who made it.
+	sreq, _ := http.NewRequest("GET", "http://"+api+"/api/agents", nil)
+	sresp, err := (&http.Client{Timeout: waitFor}).Do(authorize(sreq, testSupervisor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sresp.Body.Close()
+	if sresp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/agents as %s: %d", testSupervisor, sresp.StatusCode)
+	}
 	req, _ := http.NewRequest("GET", "http://"+addr+"/api/agents?token=t0ken-value&number=0612345678", nil)
 	req.Header.Set("Authorization", "Bearer t0ken-value")
 	resp, err := (&http.Client{Timeout: waitFor}).Do(req)
@@ -260,6 +274,9 @@ func TestRunAccessLog(t *testing.T) {
 	if !strings.Contains(line, `msg=http`) || !strings.Contains(line, `path="/api/agents?number=REDACTED&token=REDACTED"`) ||
 		!strings.Contains(line, "status="+strconv.Itoa(resp.StatusCode)) {
 		t.Errorf("access log:\n%s", line)
+	}
+	if !regexp.MustCompile(`path=/api/agents status=200 .*principal=` + testSupervisor).MatchString(line) {
+		t.Errorf("the supervisor's request is not logged with who made it:\n%s", line)
 	}
 	if strings.Contains(line, "t0ken-value") || strings.Contains(line, "0612345678") {
 		t.Errorf("the access log shows a token or number:\n%s", line)

@@ -78,6 +78,9 @@ func (t *traffic) endpoints() []string {
 func (t *traffic) start() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.o.rate == 0 {
+		return // no arrivals of its own: load runs only (simcontrol)
+	}
 	t.cancel = t.clock.AfterFunc(t.interarrival(), t.arrive)
 }
 

@@ -21,26 +21,13 @@ import (
 func TestUnansweredDirectCallLeavesAVoicemail(t *testing.T) {
 	dbURL := pgtest.URL(t, "cmd_voicemail")
 	s := newSite(t, dbURL)
-	erik := addErik(s, aritest.Behaviour{NoAnswer: true})
+	addErik(s, aritest.Behaviour{NoAnswer: true})
 	const supervisorToken, agentToken = "sanne", "agent01" // principals; authorize gives their tokens
 	s.cfg.Supervisors = []config.Supervisor{{ID: "sanne", Name: "Sanne", TokenHash: testHash("sanne")}}
 	s.cfg.Agents[0].TokenHash = testHash("agent01")
 	s.start()
 
-	c, err := s.fake.Call(aritest.CallSpec{Exten: "0503161234", Args: []string{"direct", "0503161234"}, CallerName: "Caller", CallerNumber: "0612345678"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.await("erik's phone ringing", func() bool {
-		for _, ch := range s.fake.Channels() {
-			if ch.Alive && ch.Endpoint == "PJSIP/2001" && ch.State == "Ringing" {
-				return true
-			}
-		}
-		return false
-	})
-	s.clk.Advance(erik.DirectRingTimeout)
-	s.awaitPlay("sound:vm-intro")
+	c := directToVoicemail(t, s)
 	c.SpeakAfter(aritest.DefaultMediaDuration+time.Second, 4*time.Second)
 	s.clk.Advance(aritest.DefaultMediaDuration)
 	s.await("recording", func() bool { _, rec := c.Recording(); return rec })
@@ -151,7 +138,7 @@ func directToVoicemail(t *testing.T, s *site) *aritest.Caller {
 		}
 		return false
 	})
-	s.clk.Advance(20 * time.Second)
+	s.clk.Advance(config.DefaultDirectRingTimeout)
 	s.awaitPlay("sound:vm-intro")
 	return c
 }

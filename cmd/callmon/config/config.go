@@ -814,67 +814,51 @@ func (b *builder) tokenHash(v *yaml.Node, s string) string {
 }
 
 func (b *builder) wallboards(v *yaml.Node) {
-	items, _ := b.list("wallboards", v)
-	for _, it := range items {
-		var wb Wallboard
-		b.mapping(it, "wallboard", []field{
-			{name: "id", required: true, example: "id: hal-1", set: func(v *yaml.Node) {
-				if s, ok := b.scalar("id", v); ok {
-					if !idRE.MatchString(s) {
-						b.fail(v, "use lower-case letters, digits, _ and -", "id: %q is not a valid wallboard id", s)
-						return
-					}
-					wb.ID = s
-				}
-			}},
-			{name: "name", set: func(v *yaml.Node) {
-				if s, ok := b.scalar("name", v); ok {
-					wb.Name = strings.TrimSpace(s)
-				}
-			}},
-			{name: "token_hash", required: true, example: "token_hash: <bcrypt hash from callmon token>", set: func(v *yaml.Node) {
-				if s, ok := b.scalar("token_hash", v); ok {
-					wb.TokenHash = b.tokenHash(v, s)
-				}
-			}},
-		})
-		if wb.Name == "" {
-			wb.Name = wb.ID
-		}
-		b.cfg.Wallboards = append(b.cfg.Wallboards, wb)
+	for _, p := range b.principals(v, "wallboard", "hal-1") {
+		b.cfg.Wallboards = append(b.cfg.Wallboards, Wallboard(p))
 	}
 }
 
 func (b *builder) supervisors(v *yaml.Node) {
-	items, _ := b.list("supervisors", v)
+	for _, p := range b.principals(v, "supervisor", "sanne") {
+		b.cfg.Supervisors = append(b.cfg.Supervisors, Supervisor(p))
+	}
+}
+
+// principals reads a list of people or screens that sign in with a token:
+// id, optional name (the id if absent) and token_hash.
+func (b *builder) principals(v *yaml.Node, kind, exampleID string) []Supervisor {
+	items, _ := b.list(kind+"s", v)
+	var out []Supervisor
 	for _, it := range items {
-		var sv Supervisor
-		b.mapping(it, "supervisor", []field{
-			{name: "id", required: true, example: "id: sanne", set: func(v *yaml.Node) {
+		var p Supervisor
+		b.mapping(it, kind, []field{
+			{name: "id", required: true, example: "id: " + exampleID, set: func(v *yaml.Node) {
 				if s, ok := b.scalar("id", v); ok {
 					if !idRE.MatchString(s) {
-						b.fail(v, "use lower-case letters, digits, _ and -", "id: %q is not a valid supervisor id", s)
+						b.fail(v, "use lower-case letters, digits, _ and -", "id: %q is not a valid %s id", s, kind)
 						return
 					}
-					sv.ID = s
+					p.ID = s
 				}
 			}},
 			{name: "name", set: func(v *yaml.Node) {
 				if s, ok := b.scalar("name", v); ok {
-					sv.Name = strings.TrimSpace(s)
+					p.Name = strings.TrimSpace(s)
 				}
 			}},
 			{name: "token_hash", required: true, example: "token_hash: <bcrypt hash from callmon token>", set: func(v *yaml.Node) {
 				if s, ok := b.scalar("token_hash", v); ok {
-					sv.TokenHash = b.tokenHash(v, s)
+					p.TokenHash = b.tokenHash(v, s)
 				}
 			}},
 		})
-		if sv.Name == "" {
-			sv.Name = sv.ID
+		if p.Name == "" {
+			p.Name = p.ID
 		}
-		b.cfg.Supervisors = append(b.cfg.Supervisors, sv)
+		out = append(out, p)
 	}
+	return out
 }
 
 // checkID validates a name or id used as a Prometheus label value or key.

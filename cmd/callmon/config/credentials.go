@@ -41,7 +41,29 @@ func (c *Config) CheckTokens() error {
 	if err := c.CheckPrincipals(); err != nil {
 		return err
 	}
-	creds := c.Credentials()
+	return c.checkWeak(c.Credentials())
+}
+
+// CheckNewTokens is CheckTokens for the tokens that are new since old (a
+// reload): only those cost bcrypt compares.
+func (c *Config) CheckNewTokens(old *Config) error {
+	if err := c.CheckPrincipals(); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, cr := range old.Credentials() {
+		known[cr.TokenHash] = true
+	}
+	var fresh []auth.Credential
+	for _, cr := range c.Credentials() {
+		if !known[cr.TokenHash] {
+			fresh = append(fresh, cr)
+		}
+	}
+	return c.checkWeak(fresh)
+}
+
+func (c *Config) checkWeak(creds []auth.Credential) error {
 	errs := make([]error, len(creds))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+
+	"callmon/auth"
 )
 
 // LiveQueueKeys are the queue settings a running callmon takes over on a
@@ -12,9 +14,10 @@ import (
 var LiveQueueKeys = []string{"strategy", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "callback_offer_after"}
 
 // Fixed lists the keys whose value differs between old and new and that a
-// running callmon cannot take over: everything but LiveQueueKeys. They are
-// fixed at start because connections, listeners, metrics series, the
-// calendar, agents' queue membership and tokens are built from them once;
+// running callmon cannot take over: everything but LiveQueueKeys and the
+// sign-in credentials. They are fixed at start because connections,
+// listeners, metrics series, the calendar and agents' queue membership are
+// built from them once;
 // today's service level is counted against one threshold, target and short
 // abandon. A reload that changes any of them is refused as a whole.
 func Fixed(old, new *Config) []string {
@@ -38,9 +41,9 @@ func Fixed(old, new *Config) []string {
 	diff("opening_hours.timezone", oh.Location.String(), nh.Location.String())
 	oh.Location, nh.Location = nil, nil
 	diff("opening_hours", oh, nh)
-	diff("agents", old.Agents, new.Agents)
-	diff("supervisors", old.Supervisors, new.Supervisors)
-	diff("employees", old.Employees, new.Employees)
+	// Sign-in credentials (token_hash, supervisors, wallboards) apply live.
+	diff("agents", withoutTokens(old.Agents, func(a *Agent) { a.TokenHash = "" }), withoutTokens(new.Agents, func(a *Agent) { a.TokenHash = "" }))
+	diff("employees", withoutTokens(old.Employees, func(e *Employee) { e.TokenHash = "" }), withoutTokens(new.Employees, func(e *Employee) { e.TokenHash = "" }))
 	diff("voicemail", old.Voicemail, new.Voicemail)
 
 	names := func(c *Config) []string {
@@ -65,6 +68,14 @@ func Fixed(old, new *Config) []string {
 		diff(k("auto_dial"), o.AutoDial, n.AutoDial)
 	}
 	return keys
+}
+
+func withoutTokens[T any](in []T, clear func(*T)) []T {
+	out := slices.Clone(in)
+	for i := range out {
+		clear(&out[i])
+	}
+	return out
 }
 
 // Changed lists the live queue settings that differ between old and new,
@@ -92,6 +103,27 @@ func Changed(old, new *Config) []string {
 			if !reflect.DeepEqual(p.a, p.b) {
 				out = append(out, fmt.Sprintf("queues[%s].%s: %v → %v", o.Name, p.key, p.a, p.b))
 			}
+		}
+	}
+	// Who may sign in: ids and roles only, never a hash.
+	was := map[string]auth.Credential{}
+	for _, c := range old.Credentials() {
+		was[c.ID] = c
+	}
+	for _, c := range new.Credentials() {
+		switch w, ok := was[c.ID]; {
+		case !ok:
+			out = append(out, fmt.Sprintf("sign-in: %s %s added", c.Role, c.ID))
+		case w.Role != c.Role:
+			out = append(out, fmt.Sprintf("sign-in: %s is now %s", c.ID, c.Role))
+		case w.TokenHash != c.TokenHash:
+			out = append(out, fmt.Sprintf("sign-in: new token for %s", c.ID))
+		}
+		delete(was, c.ID)
+	}
+	for _, c := range old.Credentials() {
+		if _, gone := was[c.ID]; gone {
+			out = append(out, fmt.Sprintf("sign-in: %s %s removed", c.Role, c.ID))
 		}
 	}
 	return out

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"callmon/auth"
 )
 
 func TestFixedAndChanged(t *testing.T) {
@@ -35,6 +37,18 @@ agents:
 	want := []string{"queues[general].strategy: longest-idle → ring-all", "queues[general].ring_timeout: 15s → 20s"}
 	if got := Changed(old, live); !slices.Equal(got, want) {
 		t.Errorf("Changed = %q, want %q", got, want)
+	}
+	// A token for anna is a sign-in change, applied live.
+	h, err := auth.HashToken(auth.NewToken("anna"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokened := parse(strings.Replace(base, "endpoint: PJSIP/1001}", "endpoint: PJSIP/1001, token_hash: '"+h+"'}", 1))
+	if got := Fixed(old, tokened); len(got) != 0 {
+		t.Errorf("Fixed of a new token_hash = %v, want none", got)
+	}
+	if got, want := Changed(old, tokened), []string{"sign-in: agent anna added"}; !slices.Equal(got, want) {
+		t.Errorf("Changed of a new token_hash = %q, want %q", got, want)
 	}
 	for _, c := range []struct{ from, to, key string }{
 		{"url: http://127.0.0.1:8088/ari", "url: https://pbx:8089/ari", "ari.url"},

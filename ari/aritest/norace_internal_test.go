@@ -1,0 +1,5 @@
+//go:build !race
+
+package aritest
+
+const raceBuild = false
