@@ -291,6 +291,12 @@ type outage struct {
 	start, end time.Time
 }
 
+// restFaultHold is a period of REST faults and the longest a request was held in it.
+type restFaultHold struct {
+	start, end time.Time
+	hold       time.Duration
+}
+
 // poll calls cond every 20 ms until it holds or within has passed, and reports whether it held.
 func poll(within time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
@@ -528,6 +534,8 @@ func TestChaos(t *testing.T) {
 		restOn                               bool
 		restPeriods                          int
 		restSince                            time.Time
+		restHold                             time.Duration   // the longest delay of the period on now
+		restHolds                            []restFaultHold // one per period, once it ended
 	)
 	faultsBegin := time.Now()
 	for i, f := range plan {
@@ -645,8 +653,10 @@ func TestChaos(t *testing.T) {
 			// off at the next.
 			body := "{}"
 			if !restOn {
+				delay, jitter := 50+rng.IntN(150), 100+rng.IntN(400)
 				body = fmt.Sprintf(`{"delay":"%dms","jitter":"%dms","fail_rate":%.2f,"drop_rate":%.2f,"seed":%d}`,
-					50+rng.IntN(150), 100+rng.IntN(400), 0.05+0.1*rng.Float64(), 0.05*rng.Float64(), rng.Uint64())
+					delay, jitter, 0.05+0.1*rng.Float64(), 0.05*rng.Float64(), rng.Uint64())
+				restHold = time.Duration(delay+jitter) * time.Millisecond
 				restPeriods++
 			}
 			if err := ctl.post("/rest-faults", body); err != nil {
@@ -654,6 +664,7 @@ func TestChaos(t *testing.T) {
 			}
 			if restOn {
 				outages = append(outages, outage{"restfaults", restSince, time.Now()})
+				restHolds = append(restHolds, restFaultHold{restSince, time.Now(), restHold})
 			}
 			restSince = time.Now()
 			restOn = !restOn
@@ -665,6 +676,7 @@ func TestChaos(t *testing.T) {
 			t.Fatal(err)
 		}
 		outages = append(outages, outage{"restfaults", restSince, time.Now()})
+		restHolds = append(restHolds, restFaultHold{restSince, time.Now(), restHold})
 	}
 	injected["restfaults"] = restPeriods
 	t.Logf("faults done after %v: %v", time.Since(faultsBegin).Round(time.Millisecond), injected)
@@ -791,9 +803,9 @@ func TestChaos(t *testing.T) {
 	//   Asterisk rebuilt"; one killed before that saw nobody): no process knew of it, so it
 	//   has no record.
 	// - in flight: the agent was bridged at most a second before a kill or freeze (or within
-	//   100 ms after: a request the process sent just before it died still completes): the REST
-	//   answer (up to 700 ms late under REST faults) and the answer's journal entry died with
-	//   the process.
+	//   100 ms after: a request the process sent just before it died still completes; under REST
+	//   faults that request is held up to the period's delay + jitter before it takes effect):
+	//   the REST answer and the answer's journal entry died with the process.
 	// - spooled: the entry or answer happened while PostgreSQL was restarting, so its journal
 	//   entry went to the active node's own spool, and that node was killed or frozen before
 	//   it could write the spool to PostgreSQL (it retries every 2 s): the taking-over node
@@ -829,13 +841,21 @@ func TestChaos(t *testing.T) {
 		}
 		return false
 	}
+	heldAt := func(at time.Time) time.Duration {
+		for _, h := range restHolds {
+			if !at.Before(h.start) && !at.After(h.end) {
+				return h.hold
+			}
+		}
+		return 0
+	}
 	inFlight := func(tr aritest.TruthRecord) bool {
 		b, ok := stamp(tr.Bridged)
 		if !ok {
 			return false
 		}
 		for o := range deaths {
-			if !b.Before(o.start.Add(-time.Second)) && !b.After(o.start.Add(100*time.Millisecond)) {
+			if !b.Before(o.start.Add(-time.Second)) && !b.After(o.start.Add(100*time.Millisecond+heldAt(o.start))) {
 				return true
 			}
 		}
