@@ -573,18 +573,28 @@ func TestDispatcherGivenBackWaits(t *testing.T) {
 	clock := &fixedClock{now: t0, scheduled: make(chan time.Time, 100)}
 	dialer := newFakeDialer()
 	dialer.outcomes["+31612345678"] = tasks.Outcome{Result: tasks.AgentUnavailable, Agent: "a1"}
+	listening := make(chan struct{})
+	var once sync.Once
 	d := newDispatcher(t, s, dialer, clock, func(c *tasks.DispatcherConfig) {
-		// Without the Resync, whose tick could come after the release.
+		// Without the Resync, whose tick could come after the release; it
+		// says the LISTEN is in place, so the release's notification is heard.
 		c.Changes = func(ctx context.Context, fn func(tasks.Change)) error {
 			return s.Listen(ctx, nil, func(c tasks.Change) {
-				if !c.Resync {
-					fn(c)
+				if c.Resync {
+					once.Do(func() { close(listening) })
+					return
 				}
+				fn(c)
 			})
 		}
 	})
-	task := create(t, s, callback(t0))
 	d.Start()
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dispatcher did not start listening")
+	}
+	task := create(t, s, callback(t0)) // its notification wakes the dispatcher
 	clock.awaitTimer(t, t0.Add(tasks.DefaultRecheck))
 	if c := dialer.count(task.ID); c != 1 {
 		t.Fatalf("dialled %d times before the recheck, want 1", c)
