@@ -194,7 +194,13 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 	}
 	var journal []CallRecord
 	if a.cfg.LiveCalls != nil {
-		if journal, err = a.cfg.LiveCalls(ctx); err != nil {
+		journal, err = a.cfg.LiveCalls(ctx)
+		if ctx.Err() != nil {
+			// No longer the active process (or stopping): a process that
+			// adopted now would drive calls the next one drives.
+			return 0, false
+		}
+		if err != nil {
 			// Calls are still adopted; their entry is the channel's creationtime.
 			a.log.Warn("cannot read the journal of calls in progress; adopted calls are measured from their channel's creation", "err", err)
 		}
@@ -474,6 +480,7 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory, inDialplan 
 		}
 		d := newDirectCall(a, ch.ID, emp, r.Entry, caller)
 		d.adopted, d.entryEstimated = true, r.EntryEstimated
+		d.answerEstimated = r.AnswerEstimated && !r.Answered.IsZero()
 		d.mb.post(m)
 		a.spawn(func() bool {
 			if a.routes[d.id] != nil {
@@ -498,6 +505,8 @@ func (a *App) adoptCall(ch invChannel, r CallRecord, inv *inventory, inDialplan 
 	}
 	c := newQueueCall(a, q, e)
 	c.adopted, c.entryEstimated = true, r.EntryEstimated
+	// An answer the previous process estimated stays an estimate.
+	c.answerEstimated = r.AnswerEstimated && !r.Answered.IsZero()
 	// Ids of the old process's playbacks and agent legs must not be reused.
 	c.seq = adoptSeq(a.clock.Now())
 	routes := []string{c.id}

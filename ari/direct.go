@@ -317,11 +317,17 @@ func (d *directCall) handle(msg any) {
 		if d.joining {
 			d.talks() // the employee's ChannelEnteredBridge was lost with the connection (queueCall.resync)
 		}
-		if !m.channels[d.id] {
+		switch {
+		case !m.channels[d.id]:
 			d.endUnobserved = true
 			d.hungUp(d.id, m.at)
-		} else if !m.channels[d.leg] && d.phase == directRinging {
+		case !m.channels[d.leg] && d.phase == directRinging:
 			d.toVoicemail()
+		case !m.channels[d.leg] && d.phase == directTalking:
+			// The employee hung up while the websocket was down: the caller
+			// must not stay alone in the bridge (queueCall.resync).
+			d.endUnobserved = true
+			d.hungUp(d.leg, m.at)
 		}
 	}
 }

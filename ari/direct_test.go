@@ -302,3 +302,27 @@ func (h *harness) requests(method, suffix string) int {
 	}
 	return n
 }
+
+// The employee hangs up while callmon's websocket is down: the reconnect's
+// rebuild finds the employee's leg gone and ends the caller's side, who would
+// otherwise sit alone in the bridge.
+func TestDirectDialEmployeeLeavesDuringAGap(t *testing.T) {
+	vm := &fakeVoicemail{outcome: "recorded"}
+	h := newHarness(t, harnessOptions{agents: 1, voicemail: vm, employee: &employeePhone{Behaviour: aritest.Behaviour{AnswerAfter: time.Second, TalkFor: 10 * time.Second}}})
+	c := h.direct("0503161234")
+	h.await("employee ringing", func() bool { return h.ringing("PJSIP/2001") == 1 })
+	h.clock.Advance(time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), "PJSIP/2001") })
+	h.fake.RefuseConnections(true)
+	h.fake.DropConnections()
+	h.eventually("callmon sees the disconnect", func() bool { return h.value("callmon_ari_connected") == 0 })
+	h.clock.Advance(10 * time.Second) // the employee hangs up, unseen
+	h.fake.RefuseConnections(false)
+	h.await("reconnected", h.fake.Connected)
+	h.await("callmon hangs up the caller", func() bool { return !h.alive(c.ID()) })
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.Kind != "direct" || r.WaitMS != 1000 || !r.EndUnobserved {
+		t.Errorf("record = %+v, want a direct call answered after 1000 ms, its end unobserved", r)
+	}
+	h.await("bridge deleted", func() bool { return h.bridgesLeft() == 0 })
+}

@@ -640,3 +640,63 @@ func TestRestartLeavesACallerThatLeftStasisDuringTheGrace(t *testing.T) {
 	}
 	c.Hangup()
 }
+
+// A process that stops being the active one while it rebuilds its view (its
+// lease ran out while the journal was read) adopts nothing: the next active
+// process drives those calls.
+func TestDeactivateDuringRebuildAdoptsNothing(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.eventually("the first process's view rebuilt", func() bool { return h.logs.contains("view of Asterisk rebuilt") })
+	entered := make(chan struct{})
+	var once sync.Once
+	h.cfg.LiveCalls = func(ctx context.Context) ([]ari.CallRecord, error) {
+		once.Do(func() { close(entered) })
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	h.restart(nil)
+	select {
+	case <-entered:
+	case <-time.After(wait):
+		t.Fatal("the new process never read the journal")
+	}
+	h.app.Deactivate()
+	if n := h.logs.count("view of Asterisk rebuilt"); n != 1 {
+		t.Errorf("%d rebuilds logged, want 1 (the first process's): a process no longer active rebuilt its view\nlog:\n%s", n, h.logs)
+	}
+	if h.logs.contains("adopting it") || h.logs.contains("carrying on a call") {
+		t.Errorf("a process no longer active adopted a call\nlog:\n%s", h.logs)
+	}
+}
+
+// An answer time the previous process estimated (the agent answered while its
+// websocket was down) stays flagged as estimated in the record the next
+// process writes: the journal says so.
+func TestRestartKeepsAnEstimatedAnswerFlagged(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 2 * time.Second, TalkFor: time.Minute}})
+	c := h.call("0612345678")
+	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
+	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: 10 * time.Second})
+	h.fake.DropConnections()
+	h.eventually("reconnected, rebuild held", func() bool { return h.fake.Connected() && h.fake.Stats().Holding == 1 })
+	h.clock.Advance(2 * time.Second) // the agent answers while the rebuild waits
+	h.fake.SetRESTFaults(aritest.RESTFaults{})
+	h.clock.Advance(8 * time.Second)
+	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
+	h.eventually("estimated answer journaled", func() bool {
+		rows, _ := h.jrnl.live(context.Background())
+		return len(rows) == 1 && !rows[0].Answered.IsZero() && rows[0].AnswerEstimated
+	})
+	h.restart(nil)
+	h.eventually("the agent is on a call in the new process", func() bool {
+		return h.value("callmon_agents", "state", "on_call") == 1
+	})
+	h.clock.Advance(time.Minute) // the agent hangs up
+	h.await("callmon hangs up the caller", func() bool { return !h.alive(c.ID()) })
+	r := h.oneRecord()
+	if r.Outcome != "answered" || r.WaitMS != 10000 || r.Agent != "a1" || !r.Adopted || !r.AnswerEstimated {
+		t.Errorf("record = %+v, want answered by a1 after 10000 ms (estimated), adopted, answer flagged estimated", r)
+	}
+}

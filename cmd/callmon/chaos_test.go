@@ -184,7 +184,47 @@ func (n *chaosNode) logs() string {
 // rebuiltRE finds when a process had adopted what Asterisk showed (ari.App.resync).
 var rebuiltRE = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="view of Asterisk rebuilt"`)
 
-var activeRE = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="this callmon is now the active one"`)
+var activeRE = regexp.MustCompile(`(?m)^time=(\S+) level=INFO msg="this callmon is now the active one" epoch=(\d+)`)
+
+// currentRebuilds are the moments a process rebuilt its view while it held the newest
+// lease: a frozen process that wakes after the other took over may finish a rebuild it
+// began before, but it no longer drives calls, so its rebuild made nobody seen again.
+func currentRebuilds(logs []string) []time.Time {
+	type mark struct {
+		at    time.Time
+		node  int
+		epoch int // 0 for a rebuild
+	}
+	var marks []mark
+	for i, l := range logs {
+		for _, m := range activeRE.FindAllStringSubmatch(l, -1) {
+			ts, err1 := time.Parse(time.RFC3339Nano, m[1])
+			e, err2 := strconv.Atoi(m[2])
+			if err1 == nil && err2 == nil {
+				marks = append(marks, mark{ts, i, e})
+			}
+		}
+		for _, m := range rebuiltRE.FindAllStringSubmatch(l, -1) {
+			if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+				marks = append(marks, mark{ts, i, 0})
+			}
+		}
+	}
+	slices.SortStableFunc(marks, func(a, b mark) int { return a.at.Compare(b.at) })
+	newest := 0
+	held := make([]int, len(logs))
+	var out []time.Time
+	for _, m := range marks {
+		switch {
+		case m.epoch > 0:
+			held[m.node] = m.epoch
+			newest = max(newest, m.epoch)
+		case held[m.node] == newest:
+			out = append(out, m.at)
+		}
+	}
+	return out
+}
 
 // lapseGap is how long before a takeover nobody may have been driving calls when the
 // lease ran out without an injected fault: the old holder fences itself up to a lease
@@ -724,15 +764,7 @@ func TestChaos(t *testing.T) {
 	}
 	// When a process had rebuilt its view after each outage: a process that took over and
 	// died before its inventory was done saw nobody either.
-	var rebuilds []time.Time
-	for _, n := range nodes {
-		for _, m := range rebuiltRE.FindAllStringSubmatch(n.logs(), -1) {
-			if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
-				rebuilds = append(rebuilds, ts)
-			}
-		}
-	}
-	slices.SortFunc(rebuilds, time.Time.Compare)
+	rebuilds := currentRebuilds([]string{nodes[0].logs(), nodes[1].logs()})
 	ls := lapses([]string{nodes[0].logs(), nodes[1].logs()}, outages)
 	if len(ls) > 0 {
 		for _, l := range ls {
@@ -961,5 +993,24 @@ func awaitRecordsLoose(t *testing.T, dbURL string, n int, within time.Duration) 
 	})
 	if got < n {
 		t.Logf("%d queue call records (%d calls journaled as in progress), the truth has %d queue callers", got, live, n)
+	}
+}
+
+// A rebuild logged by a process that woke after the other took over (a higher epoch)
+// made nobody seen again; the new holder's rebuild did.
+func TestCurrentRebuilds(t *testing.T) {
+	a := `time=2026-12-06T07:13:08.987Z level=INFO msg="this callmon is now the active one" epoch=9 instance=a
+time=2026-12-06T07:13:09.100Z level=INFO msg="view of Asterisk rebuilt" reconnect=false callers=3
+time=2026-12-06T07:13:13.421Z level=INFO msg="view of Asterisk rebuilt" reconnect=false callers=7
+`
+	b := `time=2026-12-06T07:13:13.268Z level=INFO msg="this callmon is now the active one" epoch=10 instance=b
+time=2026-12-06T07:13:14.299Z level=INFO msg="view of Asterisk rebuilt" reconnect=false callers=23
+`
+	var got []string
+	for _, ts := range currentRebuilds([]string{a, b}) {
+		got = append(got, ts.UTC().Format("15:04:05.000"))
+	}
+	if want := []string{"07:13:09.100", "07:13:14.299"}; !slices.Equal(got, want) {
+		t.Errorf("currentRebuilds = %v, want %v", got, want)
 	}
 }
