@@ -177,8 +177,21 @@ func BenchmarkCommitBaseline(b *testing.B) {
 // task by the two dispatchers and the baseline's commits by two clients,
 // so that both see the same load of a shared machine; claims-%-of-baseline
 // is the ratio of their rates.
-func BenchmarkClaimOneVsBaseline(b *testing.B) {
+func BenchmarkClaimOneVsBaseline(b *testing.B) { claimOneVsBaseline(b, false) }
+
+// BenchmarkClaimOneVsBaselineNoNotify is the same with the tasks table's
+// NOTIFY trigger disabled: how much of the gap is the database-wide lock a
+// notifying transaction holds through its commit. A diagnostic only: callmon
+// needs the notifications.
+func BenchmarkClaimOneVsBaselineNoNotify(b *testing.B) { claimOneVsBaseline(b, true) }
+
+func claimOneVsBaseline(b *testing.B, noNotify bool) {
 	db, u := claimDB(b, b.N+2)
+	if noNotify {
+		if _, err := db.Pool().Exec(context.Background(), `ALTER TABLE tasks DISABLE TRIGGER tasks_notify`); err != nil {
+			b.Fatal(err)
+		}
+	}
 	c := newClaimers(b, u)
 	update := baseline(b, db, u)
 	var claimTime, commitTime time.Duration
