@@ -138,8 +138,11 @@ func (n *chaosNode) supervise() {
 		inc.n = len(n.all) + 1
 		n.all = append(n.all, inc)
 		n.cur = inc
+		// Started under the lock: whoever reads cur (shutdown, kill) then
+		// sees cmd.Process as Start set it (a data race under -race before).
+		err := inc.cmd.Start()
 		n.mu.Unlock()
-		if err := inc.cmd.Start(); err != nil {
+		if err != nil {
 			inc.err = err
 			close(inc.done)
 			return
