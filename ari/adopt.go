@@ -106,6 +106,19 @@ func (a *App) subscribe(ctx context.Context, sources []string) error {
 	return a.restJSON(ctx, http.MethodPost, "/applications/"+url.PathEscape(a.cfg.Application)+"/subscription", body, nil)
 }
 
+// addToBridge adds channels to a bridge in one request, as a JSON array (a single string
+// would be one channel, commas and all). Asterisk checks every channel first and adds none
+// if one is gone, then adds them in order within the request: a caller and the agent who
+// answered are bridged together or not at all, never with the caller leaving between two
+// requests and the agent entering an empty bridge whose event a lost connection could hide.
+func (a *App) addToBridge(bridge string, channels ...string) error {
+	body, err := json.Marshal(map[string][]string{"channel": channels})
+	if err != nil {
+		return err
+	}
+	return a.restJSON(context.Background(), http.MethodPost, "/bridges/"+url.PathEscape(bridge)+"/addChannel", body, nil)
+}
+
 // restStatusError is a REST answer other than 2xx; statusOf reads its Code.
 type restStatusError struct {
 	method, path string

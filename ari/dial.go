@@ -454,14 +454,12 @@ func (d *dialCall) customerAnswered(ts time.Time) {
 		return
 	}
 	d.bridge = true
-	for _, ch := range []string{d.agentCh, d.custCh} {
-		if err := d.a.rest.Bridge().AddChannel(mix, ch); err != nil {
-			if notMember(err) {
-				return // that party hung up: its hang-up event follows
-			}
-			d.fail(fmt.Errorf("ari: add %s to mixing bridge: %w", ch, err))
-			return
+	if err := d.a.addToBridge(d.mixID, d.agentCh, d.custCh); err != nil {
+		if notMember(err) {
+			return // a party hung up: its hang-up event follows
 		}
+		d.fail(fmt.Errorf("ari: add agent and customer to mixing bridge: %w", err))
+		return
 	}
 	d.phase = dialTalking
 	d.out.Result = CallbackReached

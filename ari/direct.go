@@ -377,14 +377,11 @@ func (d *directCall) employeeAnswered(ts time.Time) {
 		return
 	}
 	d.bridged = true
-	if err := d.a.rest.Bridge().AddChannel(mix, d.id); err != nil {
-		return // the caller is gone: their hang-up follows
-	}
-	if err := d.a.rest.Bridge().AddChannel(mix, d.leg); err != nil {
-		return
+	if err := d.a.addToBridge(d.mixID, d.id, d.leg); err != nil {
+		return // the caller or the employee is gone: their hang-up follows
 	}
 	// Answered once the employee's ChannelEnteredBridge lists the caller
-	// (queueCall.joined: the caller may have left between the requests).
+	// (queueCall.joined: the caller may have left between the two joins).
 	d.joining = true
 	d.answeredAt = at
 }

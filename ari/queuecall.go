@@ -485,30 +485,22 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	}
 	c.bridges |= mixBridge
 	c.leaveHold()
-	if err := c.a.rest.Bridge().AddChannel(mix, c.id); err != nil {
+	if err := c.a.addToBridge(c.mixID(), c.id, at.ch); err != nil {
 		if notMember(err) {
-			// The caller hung up after the agent answered: their hang-up
-			// event follows and counts the call as abandoned.
+			// The caller or the agent hung up after the agent answered, and
+			// neither was added: the hang-up event that follows counts the
+			// call abandoned, or puts the caller back on hold (agentGone).
 			return
 		}
-		c.restErr("add caller to mixing bridge", err)
+		c.restErr("add caller and agent to mixing bridge", err)
 		c.a.hangup(at.ch)
 		c.agentGone(c.a.clock.Now()) // back on hold, or to the fallback
 		return
 	}
-	if err := c.a.rest.Bridge().AddChannel(mix, at.ch); err != nil {
-		if notMember(err) {
-			return // the agent hung up: agentGone puts the caller back on hold
-		}
-		c.restErr("add agent to mixing bridge", err)
-		c.a.hangup(at.ch)
-		c.agentGone(c.a.clock.Now())
-		return
-	}
 	// Answered = agent Up *and* bridged with the caller; the time is the Up.
-	// A caller who hangs up now has left the bridge already although both
-	// requests succeeded: the agent's ChannelEnteredBridge, listing the
-	// bridge's channels, tells (joined).
+	// A caller who hangs up within the request (between the two joins) has
+	// left the bridge already although it succeeded: the agent's
+	// ChannelEnteredBridge, listing the bridge's channels, tells (joined).
 	c.joining = true
 	c.answeredAt = answeredAt
 	c.agentID = at.agent.ID
@@ -653,8 +645,9 @@ func (c *queueCall) resync(m resyncMsg) {
 	if c.joining {
 		// Both added to the mixing bridge, and the agent's ChannelEnteredBridge
 		// was lost with the connection: counted answered, whoever has left
-		// since. (Only a caller hanging up in the milliseconds between the two
-		// requests would make it wrong; a lost connection lasts far longer.)
+		// since. (Only a caller hanging up between the two joins of one
+		// request would make it wrong; two requests left a window as long as
+		// a REST round trip, hundreds of milliseconds under load.)
 		c.bridged()
 	}
 	if !m.channels[c.id] {

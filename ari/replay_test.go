@@ -951,36 +951,63 @@ func (s *replayServer) serveREST(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	q := callmonRequest{method: r.Method, target: r.URL.Path, body: body}
+	whole := callmonRequest{method: r.Method, target: r.URL.Path, body: body}
 	if r.URL.RawQuery != "" {
-		q.target += "?" + r.URL.RawQuery
+		whole.target += "?" + r.URL.RawQuery
 	}
 	s.mu.Lock()
-	n := s.got[q.key()]
-	s.got[q.key()]++
-	if recorded := s.sc.reqs[q.key()]; n < len(recorded) {
-		q.trace = recorded[n]
+	// An addChannel of several channels stands for the recorder's one-channel
+	// requests, in order: each is matched and answered as they were, and the
+	// first refusal answers the whole (Asterisk checks every channel first).
+	status, resp := 0, []byte(nil)
+	var last *replayRequest
+	for _, q := range splitAddChannel(whole) {
+		n := s.got[q.key()]
+		s.got[q.key()]++
+		if recorded := s.sc.reqs[q.key()]; n < len(recorded) {
+			q.trace = recorded[n]
+			last = q.trace
+		}
+		var qresp []byte
+		q.status, qresp = s.answerLocked(q)
+		if status == 0 || (status/100 == 2 && q.status/100 != 2) {
+			status, resp = q.status, qresp
+		}
+		s.log = append(s.log, q)
 	}
-	var resp []byte
-	q.status, resp = s.answerLocked(q)
-	s.log = append(s.log, q)
 	s.notifyLocked()
 	s.mu.Unlock()
 
-	if q.trace != nil {
+	if last != nil {
 		// What reached the recorder while this request was in flight goes
 		// out before the response (unless the replay is held up elsewhere).
 		s.await(s.ctx, replayWait, func() bool {
-			return s.played || s.sent >= q.trace.flush || !s.gateOpenLocked(s.sent)
+			return s.played || s.sent >= last.flush || !s.gateOpenLocked(s.sent)
 		})
 	}
 	if resp == nil {
-		w.WriteHeader(q.status)
+		w.WriteHeader(status)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(q.status)
+	w.WriteHeader(status)
 	w.Write(resp)
+}
+
+// splitAddChannel turns an addChannel whose body lists several channels into
+// one request per channel, as the recorder made them; any other request stays whole.
+func splitAddChannel(q callmonRequest) []callmonRequest {
+	var b struct {
+		Channel []string `json:"channel"`
+	}
+	if q.method != "POST" || !strings.HasSuffix(q.target, "/addChannel") || json.Unmarshal(q.body, &b) != nil || len(b.Channel) == 0 {
+		return []callmonRequest{q}
+	}
+	out := make([]callmonRequest, len(b.Channel))
+	for i, ch := range b.Channel {
+		out[i] = callmonRequest{method: q.method, target: q.target, body: jsonOf(map[string]string{"channel": ch})}
+	}
+	return out
 }
 
 // answerLocked is the recorder's answer to the request, or a plausible one.
