@@ -117,9 +117,11 @@ type Config struct {
 	Record func(CallRecord)
 	// Journal, if set, receives each call's entry and answer as they happen
 	// (CallRecord.Stage set), on the call's own goroutine before the call goes
-	// on; it should return once the entry is durable (briefly bounded), so a
-	// process killed right afterwards leaves it to the next. It is what a
-	// process that takes over cannot ask Asterisk: when the wait began.
+	// on; it should return once an entry is durable (briefly bounded), so a
+	// process killed right afterwards leaves it to the next, and at once for
+	// an answer (queued in order behind the entry): the call's next event,
+	// a hang-up, must not wait for a commit. It is what a process that takes
+	// over cannot ask Asterisk: when the wait began, and when it ended.
 	Journal func(CallRecord)
 	// LiveCalls, if set, returns the journal of calls entered and not
 	// finished, for adopting them at start (adopt.go).

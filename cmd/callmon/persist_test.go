@@ -343,3 +343,64 @@ func TestReportMatchesLiveCounters(t *testing.T) {
 		}
 	}
 }
+
+// An answer's journal entry is queued behind the entry, not waited for: the call reacts to
+// its next event at once. (Found by the chaos test: right after a PostgreSQL restart a commit
+// took the whole journalWait, and a caller whose employee had hung up stayed 1.1 s alone in
+// the bridge.) With PostgreSQL unreachable (a write then hangs for the recorder's 10 s
+// before the entry goes to the spool) journaling an answer returns with nothing durable yet;
+// an entry returns only once it is durable; both then are in the journal.
+func TestJournalWaitsForAnEntryNotForAnAnswer(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.URL(t, "cmd_journal_wait")
+	proxy := pgtest.NewProxy(t, "127.0.0.1:5432")
+	log := slog.New(slog.DiscardHandler)
+	p, err := openPersistence(ctx, proxy.URL(dbURL), filepath.Join(t.TempDir(), "spool.jsonl"), true, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	p.start(ctx, log)
+	p.wait = time.Hour
+
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	call := func(id string) ari.CallRecord {
+		return ari.CallRecord{ChannelID: id, Queue: "general", Kind: "queue", CallerNumber: "0612345678",
+			Entry: t0, Threshold: 30 * time.Second, Stage: ari.StageEntered}
+	}
+	answered := call("c1")
+	answered.Stage, answered.Answered, answered.Agent = ari.StageAnswered, t0.Add(5*time.Second), "a1"
+	p.journal(call("c1"))
+
+	proxy.BlackHole()
+	returned := func(r ari.CallRecord) chan struct{} {
+		done := make(chan struct{})
+		go func() { p.journal(r); close(done) }()
+		return done
+	}
+	select {
+	case <-returned(answered):
+		if n := p.sp.Len(); n != 0 {
+			t.Errorf("journaling an answer returned once it was in the spool (%d entries): it waited", n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("journaling an answer waited for PostgreSQL")
+	}
+	entered := returned(call("c2"))
+	proxy.Restore()
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("journaling an entry did not return once PostgreSQL was back")
+	}
+	var live []ari.CallRecord
+	if !poll(30*time.Second, func() bool {
+		live, err = p.liveCalls(ctx)
+		return err == nil && len(live) == 2 && !live[0].Answered.IsZero()
+	}) {
+		t.Fatalf("journal = %+v (err %v), want c1 answered by a1 and c2 entered", live, err)
+	}
+	if live[0].ChannelID != "c1" || live[0].Agent != "a1" || live[1].ChannelID != "c2" || live[1].Stage != ari.StageEntered {
+		t.Errorf("journal = %+v, want c1 answered by a1 and c2 entered", live)
+	}
+}
