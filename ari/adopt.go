@@ -214,8 +214,10 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 			return 0, false
 		}
 		if err != nil {
-			// Calls are still adopted; their entry is the channel's creationtime.
+			// Calls are still adopted; their entry is the channel's creationtime. The
+			// journal's calls that ended meanwhile are closed once it can be read.
 			a.log.Warn("cannot read the journal of calls in progress; adopted calls are measured from their channel's creation", "err", err)
+			defer func() { go a.closeJournalLater(ctx) }()
 		}
 	}
 	now := a.clock.Now()
@@ -333,6 +335,57 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 	}
 	a.cleanOrphans(ctx, inv, owned)
 	return len(callers), true
+}
+
+// closeJournalLater reads the journal that adopt could not (PostgreSQL restarting) once it
+// answers, for as long as this connection lasts, and closes the calls in it that ended while
+// no process was connected: left there, they would never get a record (the chaos test found
+// 25 after a takeover during a PostgreSQL restart). A call this process drives is left to it;
+// one it has just recorded, whose journal row the record is still on its way to replace, is
+// closed twice, and the stored record keeps the observed one (store.insertRecords).
+func (a *App) closeJournalLater(ctx context.Context) {
+	wait := adoptRetryFirst
+	for {
+		if !a.sleep(ctx, wait) {
+			return
+		}
+		wait = min(2*wait, adoptRetryMax)
+		journal, err := a.cfg.LiveCalls(ctx)
+		if err != nil {
+			continue
+		}
+		// After the journal: a call in it still up is in the inventory.
+		inv, err := a.takeInventory(ctx)
+		if err != nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		now := a.clock.Now()
+		slices.SortFunc(journal, func(x, y CallRecord) int { return x.Entry.Compare(y.Entry) })
+		a.mu.Lock()
+		var gone []CallRecord
+		for _, r := range journal {
+			if _, up := inv.channels[r.ChannelID]; !up && a.routes[r.ChannelID] == nil {
+				gone = append(gone, r)
+			}
+		}
+		a.mu.Unlock()
+		latest := map[string]CallRecord{}
+		for _, r := range gone {
+			r.Adopted = true
+			if old, ok := latest[r.ChannelID]; ok {
+				a.closeUnobserved(old, "transferred", r.Entry)
+			}
+			latest[r.ChannelID] = r
+		}
+		for _, r := range latest {
+			a.log.Info("call ended while no callmon was connected (journal read late)", "call", r.ChannelID, "queue", r.Queue)
+			a.closeUnobserved(r, "", now)
+		}
+		return
+	}
 }
 
 // termContext is the context of the current term (with Config.Standby), else Start's: what

@@ -2,6 +2,7 @@ package ari_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -639,6 +640,48 @@ func TestRestartLeavesACallerThatLeftStasisDuringTheGrace(t *testing.T) {
 		t.Errorf("%d calls tracked, want 0: the caller runs the dialplan\n%s", n, h.logs)
 	}
 	c.Hangup()
+}
+
+// A takeover during a PostgreSQL restart cannot read the journal; a call in it whose caller
+// hung up while no process was connected is closed once the journal answers again, not left
+// there without a record (the chaos test, seed 1796592634702443018, found 25 such calls).
+func TestJournalUnreadAtTakeoverIsClosedLater(t *testing.T) {
+	h := newHarness(t, harnessOptions{agents: 1, noLogin: true})
+	c := h.call("0612345678")
+	h.await("caller on hold", func() bool { return h.onHold(c.ID()) })
+	h.eventually("entry journaled", func() bool { return h.jrnl.len() == 1 })
+	var down atomic.Bool
+	var failed atomic.Int32
+	down.Store(true)
+	read := h.cfg.LiveCalls
+	h.cfg.LiveCalls = func(ctx context.Context) ([]ari.CallRecord, error) {
+		if down.Load() {
+			failed.Add(1)
+			return nil, errors.New("read calls in progress: unexpected EOF")
+		}
+		return read(ctx)
+	}
+	h.restart(func() { c.Hangup() })
+	h.eventually("view rebuilt without the journal", func() bool {
+		return h.logs.contains("cannot read the journal") && h.logs.contains("view of Asterisk rebuilt")
+	})
+	h.eventually("read again, still down", func() bool {
+		h.clock.Advance(250 * time.Millisecond)
+		return failed.Load() >= 3
+	})
+	if n := len(h.recs.all()); n != 0 {
+		t.Fatalf("%d records while the journal cannot be read, want 0", n)
+	}
+	down.Store(false)
+	h.eventually("closed from the journal", func() bool {
+		h.clock.Advance(250 * time.Millisecond)
+		return len(h.recs.all()) > 0
+	})
+	r := h.oneRecord()
+	if r.ChannelID != c.ID() || !strings.HasSuffix(r.Outcome, "abandoned") || !r.EndUnobserved || !r.Adopted {
+		t.Errorf("record = %+v, want %s (short) abandoned, ended unobserved, adopted", r, c.ID())
+	}
+	h.eventually("journal emptied", func() bool { return h.jrnl.len() == 0 })
 }
 
 // A process that stops being the active one while it rebuilds its view (its
