@@ -57,6 +57,7 @@ func BenchmarkEndToEndProcesses(b *testing.B) {
 	b.ReportMetric(st.dropped, "dropped-events")
 	b.ReportMetric(1000*st.cpuRun.Seconds()/float64(b.N), "cpu-ms/call-callmon")
 	b.ReportMetric(1000*st.cpuSim.Seconds()/float64(b.N), "cpu-ms/call-simulator")
+	b.ReportMetric(1000*st.cpuPG.Seconds()/float64(b.N), "cpu-ms/call-postgres")
 	r.stop()
 }
 
@@ -128,6 +129,7 @@ type loadStats struct {
 	received       float64       // events callmon counted (callmon_ari_events_total)
 	dropped        float64       // callmon_ari_events_dropped_total
 	cpuRun, cpuSim time.Duration // user+system CPU of callmon and of the simulator during the run
+	cpuPG          time.Duration // of every PostgreSQL process on the machine (other tests' too)
 }
 
 func startLoadRig(tb testing.TB, agents int) *loadRig {
@@ -198,12 +200,13 @@ func (r *loadRig) run(calls, concurrency int) loadStats {
 	events := scrapeValue(tb, r.web, "callmon_ari_events_total", "")
 	answered := scrapeValue(tb, r.web, "callmon_calls_answered_total", "")
 	records := countRecords(tb, r.dbURL)
-	cpuRun, cpuSim := procCPU(tb, r.cm.cmd.Process.Pid), procCPU(tb, r.sim.cmd.Process.Pid)
+	cpuRun, cpuSim, cpuPG := procCPU(tb, r.cm.cmd.Process.Pid), procCPU(tb, r.sim.cmd.Process.Pid), postgresCPU()
 
 	var st loadStats
 	st.res = postLoad(tb, r.ctl, loadRequest{Calls: calls, Concurrency: concurrency})
 	recorded := poll(time.Minute, func() bool { return countRecords(tb, r.dbURL) >= records+calls })
 	st.cpuRun, st.cpuSim = procCPU(tb, r.cm.cmd.Process.Pid)-cpuRun, procCPU(tb, r.sim.cmd.Process.Pid)-cpuSim
+	st.cpuPG = postgresCPU() - cpuPG
 
 	if !recorded {
 		tb.Fatalf("%d call records in PostgreSQL a minute after the run, want %d", countRecords(tb, r.dbURL)-records, calls)
@@ -299,6 +302,27 @@ func scrapeValue(tb testing.TB, base, name, labels string) float64 {
 		sum += v
 	}
 	return sum
+}
+
+// postgresCPU is the user+system CPU of every process named postgres now running (the
+// server's backends and its background writers; one that exited meanwhile is missed).
+func postgresCPU() time.Duration {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var sum int64
+	for _, f := range dirs {
+		data, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(data, []byte("(postgres)")) {
+			continue
+		}
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(fields) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		sum += utime + stime
+	}
+	return time.Duration(sum) * 10 * time.Millisecond
 }
 
 // procCPU is the user+system CPU a process has used, from /proc/<pid>/stat (in clock ticks of
