@@ -431,19 +431,28 @@ func TestCallRecords(t *testing.T) {
 	}
 }
 
-// The caller hangs up while the request adding caller and agent to the mixing
-// bridge is on its way: neither is added, and the call is abandoned, not
-// answered. (With two requests the agent entered an empty bridge; the chaos
-// test found it.)
-func TestCallerLeavingAsAgentJoinsIsAbandoned(t *testing.T) {
-	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: time.Minute}})
+// joinHeld places a call that the one agent answers after 10 s and talks talk, with callmon's
+// addChannel into the mixing bridge held a second on the fake's clock; it returns once that
+// request is held.
+func joinHeld(t *testing.T, talk time.Duration) (*harness, *aritest.Caller) {
+	t.Helper()
+	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: talk}})
 	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Second, Match: func(method, path string) bool {
 		return method == "POST" && strings.HasSuffix(path, "-mix/addChannel")
 	}})
 	c := h.call("0612345678")
 	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
 	h.clock.Advance(10 * time.Second) // the agent answers
-	h.await("caller's and agent's addChannel held", func() bool { return h.fake.Stats().Holding == 1 })
+	h.await("addChannel into the mixing bridge held", func() bool { return h.fake.Stats().Holding == 1 })
+	return h, c
+}
+
+// The caller hangs up while the request adding caller and agent to the mixing
+// bridge is on its way: neither is added, and the call is abandoned, not
+// answered. (With two requests the agent entered an empty bridge; the chaos
+// test found it.)
+func TestCallerLeavingAsAgentJoinsIsAbandoned(t *testing.T) {
+	h, c := joinHeld(t, time.Minute)
 	c.Hangup()
 	h.clock.Advance(time.Second)
 	r := h.oneRecord()
@@ -464,14 +473,7 @@ func TestCallerLeavingAsAgentJoinsIsAbandoned(t *testing.T) {
 // ChannelEnteredBridge, and the agent hangs up while callmon is away: the call was answered
 // (the caller was still there), not "left before being bridged".
 func TestAgentJoiningLostWithTheConnectionCountsAnswered(t *testing.T) {
-	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: 5 * time.Second}})
-	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Second, Match: func(method, path string) bool {
-		return method == "POST" && strings.HasSuffix(path, "-mix/addChannel")
-	}})
-	c := h.call("0612345678")
-	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
-	h.clock.Advance(10 * time.Second) // the agent answers
-	h.await("caller's and agent's addChannel held", func() bool { return h.fake.Stats().Holding == 1 })
+	h, c := joinHeld(t, 5 * time.Second)
 	h.fake.HoldEvents()
 	h.clock.Advance(time.Second) // both enter; the agent's event is held
 	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
@@ -494,14 +496,7 @@ func TestAgentJoiningLostWithTheConnectionCountsAnswered(t *testing.T) {
 // The reconnect counted the call answered, although the two never talked. Whatever the
 // requests, the record says answered exactly when the two were bridged.
 func TestCallerLeavingAsAgentJoinsWhileDisconnected(t *testing.T) {
-	h := newHarness(t, harnessOptions{agents: 1, behaviour: aritest.Behaviour{AnswerAfter: 10 * time.Second, TalkFor: time.Minute}})
-	h.fake.SetRESTFaults(aritest.RESTFaults{Delay: time.Second, Match: func(method, path string) bool {
-		return method == "POST" && strings.HasSuffix(path, "-mix/addChannel")
-	}})
-	c := h.call("0612345678")
-	h.await("agent ringing", func() bool { return h.totalRinging() == 1 })
-	h.clock.Advance(10 * time.Second) // the agent answers
-	h.await("first addChannel held", func() bool { return h.fake.Stats().Holding == 1 })
+	h, c := joinHeld(t, time.Minute)
 	h.fake.RefuseConnections(true)
 	h.fake.DropConnections()
 	h.clock.Advance(time.Second) // the held request goes through
