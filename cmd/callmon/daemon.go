@@ -155,7 +155,10 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		Audit: audit.New(o.Log, o.Clock.Now), Home: home,
 		Authenticated: func(ctx context.Context, p auth.Principal) { accesslog.SetPrincipal(ctx, p.ID) }})
 	if o.DatabaseURL != "" {
-		if p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log); err != nil {
+		if err = untilDatabase(ctx, o.Log, "open the database", func() (err error) {
+			p, err = openPersistence(ctx, o.DatabaseURL, o.SpoolFile, o.Migrate, o.Log)
+			return err
+		}); err != nil {
 			return nil, err
 		}
 		pres = presenceStore{presence.New(p.db.Pool(), o.Log)}
@@ -343,7 +346,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	}
 	// Before the API serves: stored presence is loaded first, so neither a
 	// call nor a presence change meets the agents all logged out.
-	if err := app.Start(ctx); err != nil {
+	if err := untilDatabase(ctx, o.Log, "load agent presence", func() error { return app.Start(ctx) }); err != nil {
 		app.Stop()
 		ln.Close()
 		apiLn.Close()

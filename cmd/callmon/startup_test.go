@@ -4,6 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,10 +15,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"callmon/ari/aritest"
+	"callmon/callback/store/pgtest"
 	"callmon/cmd/callmon/config"
 )
 
@@ -283,5 +291,70 @@ func TestRunAccessLog(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "msg=http") {
 		t.Errorf("access lines went to the daemon's log too")
+	}
+}
+
+// TestRunDatabaseNotUpYet: PostgreSQL refuses connections when callmon starts (a restart, a
+// boot order): callmon says so, keeps trying, and runs once it answers, instead of exiting (a
+// standby restarted during a database restart exited again, seen in the chaos test).
+func TestRunDatabaseNotUpYet(t *testing.T) {
+	proxy := pgtest.NewProxy(t, "127.0.0.1:5432")
+	t.Setenv(config.PasswordEnv, "pw")
+	t.Setenv(config.DatabaseEnv, proxy.URL(pgtest.URL(t, "cmd_db_not_up")))
+	proxy.Cut()
+	file := startupConfig(t, "http://"+freeAddr(t)+"/ari")
+	cfg, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, append(cfg, "database:\n  migrate_on_start: true\n  spool_file: "+filepath.Join(t.TempDir(), "spool.jsonl")+"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--config.file", file, "--web.listen-address", "127.0.0.1:0",
+			"--api.listen-address", "127.0.0.1:0", "--log.format", "json"}, &stdout, &stderr)
+	}()
+	eventually(t, "a warning that PostgreSQL cannot be reached", func() bool {
+		return strings.Contains(stderr.String(), "PostgreSQL cannot be reached yet; callmon keeps trying")
+	})
+	select {
+	case code := <-done:
+		t.Fatalf("callmon exited (%d) while PostgreSQL was down:\n%s", code, stderr.String())
+	default:
+	}
+	proxy.Restore()
+	eventually(t, "callmon to run once PostgreSQL answers", func() bool {
+		return strings.Contains(stderr.String(), `"msg":"callmon running"`)
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code = %d, want 0:\n%s", code, stderr.String())
+	}
+}
+
+// What waiting mends, and what it does not: callmon must still stop at once on a wrong
+// password or a missing database.
+func TestTransientDB(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, true},
+		{&pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}, true},
+		{&pgconn.PgError{Code: "08006"}, true},
+		{fmt.Errorf("load agent presence: %w", &pgconn.PgError{Code: "57P01"}), true},
+		{&pgconn.PgError{Code: "28P01", Message: "password authentication failed"}, false},
+		{&pgconn.PgError{Code: "3D000", Message: "database does not exist"}, false},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{io.ErrUnexpectedEOF, true},
+		{errors.New("schema version 7, this callmon knows 9"), false},
+	} {
+		if got := transientDB(c.err); got != c.want {
+			t.Errorf("transientDB(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"callmon/ari"
 	"callmon/callback/calendar"
@@ -38,9 +42,9 @@ type persistence struct {
 }
 
 // openPersistence connects, checks (or applies) the schema and opens the
-// spool. A wrong URL, a missing database or a schema from another version
-// stop callmon at start with a clear error; an outage later only fills the
-// spool.
+// spool. A wrong password, a missing database or a schema from another
+// version stop callmon at start with a clear error (a server not reachable
+// yet is waited for: untilDatabase); an outage later only fills the spool.
 func openPersistence(ctx context.Context, url, spoolFile string, migrate bool, log *slog.Logger) (*persistence, error) {
 	db, err := store.Open(ctx, url)
 	if err != nil {
@@ -65,6 +69,43 @@ func openPersistence(ctx context.Context, url, spoolFile string, migrate bool, l
 	}
 	rec := store.NewRecorder(db, sp, log, store.RecorderOptions{})
 	return &persistence{db: db, sp: sp, rec: rec, log: log, wait: journalWait}, nil
+}
+
+// untilDatabase runs f until it succeeds, fails for a reason waiting cannot mend (a wrong
+// password, a missing database, a schema from another version), or ctx ends. A PostgreSQL
+// that is starting or restarting (refused connections, "terminating connection due to
+// administrator command", "the database system is starting up") is waited for, as Asterisk
+// is: a standby restarted by systemd during a database restart would otherwise exit again.
+func untilDatabase(ctx context.Context, log *slog.Logger, step string, f func() error) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !transientDB(err) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("PostgreSQL cannot be reached yet; callmon keeps trying", "step", step, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// transientDB reports whether a database error is one that waiting mends: no connection
+// (refused, reset, timed out), or a server shutting down or starting up (SQLSTATE class 08,
+// 57P01-57P03). An error the server sent for the request itself (authentication, a missing
+// database or table) is not.
+func transientDB(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // start begins writing; spool writers of other kinds (callbacks) are
