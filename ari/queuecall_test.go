@@ -473,7 +473,7 @@ func TestCallerLeavingAsAgentJoinsIsAbandoned(t *testing.T) {
 // ChannelEnteredBridge, and the agent hangs up while callmon is away: the call was answered
 // (the caller was still there), not "left before being bridged".
 func TestAgentJoiningLostWithTheConnectionCountsAnswered(t *testing.T) {
-	h, c := joinHeld(t, 5 * time.Second)
+	h, c := joinHeld(t, 5*time.Second)
 	h.fake.HoldEvents()
 	h.clock.Advance(time.Second) // both enter; the agent's event is held
 	h.await("bridged", func() bool { return h.bridgedWith(c.ID(), endpoint(1)) })
