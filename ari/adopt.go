@@ -258,19 +258,7 @@ func (a *App) adopt(ctx context.Context) (int, bool) {
 		f.inbox().post(resyncMsg{channels: present, at: now})
 	}
 
-	// The newest visit of each caller is the one in progress; an older one
-	// (a direct call moved to the queue) ended when the newer began.
-	latest := map[string]CallRecord{}
-	slices.SortFunc(journal, func(x, y CallRecord) int { return x.Entry.Compare(y.Entry) })
-	for _, r := range journal {
-		if knownCaller[r.ChannelID] {
-			continue
-		}
-		if old, ok := latest[r.ChannelID]; ok {
-			a.closeUnobserved(old, "transferred", r.Entry)
-		}
-		latest[r.ChannelID] = r
-	}
+	latest := a.latestVisits(journal, func(r CallRecord) bool { return !knownCaller[r.ChannelID] })
 	slices.SortFunc(callers, func(x, y invChannel) int { return strings.Compare(x.Creationtime, y.Creationtime) })
 	for _, ch := range callers {
 		r, ok := latest[ch.ID]
@@ -363,29 +351,41 @@ func (a *App) closeJournalLater(ctx context.Context) {
 			return
 		}
 		now := a.clock.Now()
-		slices.SortFunc(journal, func(x, y CallRecord) int { return x.Entry.Compare(y.Entry) })
+		driven := map[string]bool{}
 		a.mu.Lock()
-		var gone []CallRecord
 		for _, r := range journal {
-			if _, up := inv.channels[r.ChannelID]; !up && a.routes[r.ChannelID] == nil {
-				gone = append(gone, r)
-			}
+			driven[r.ChannelID] = a.routes[r.ChannelID] != nil
 		}
 		a.mu.Unlock()
-		latest := map[string]CallRecord{}
+		gone := a.latestVisits(journal, func(r CallRecord) bool {
+			_, up := inv.channels[r.ChannelID]
+			return !up && !driven[r.ChannelID]
+		})
 		for _, r := range gone {
-			r.Adopted = true
-			if old, ok := latest[r.ChannelID]; ok {
-				a.closeUnobserved(old, "transferred", r.Entry)
-			}
-			latest[r.ChannelID] = r
-		}
-		for _, r := range latest {
 			a.log.Info("call ended while no callmon was connected (journal read late)", "call", r.ChannelID, "queue", r.Queue)
+			r.Adopted = true
 			a.closeUnobserved(r, "", now)
 		}
 		return
 	}
+}
+
+// latestVisits keeps, of the journal's calls that keep accepts, each caller's newest visit:
+// the one in progress. An older one (a direct call moved to the queue) ended when the newer
+// began, and is closed so.
+func (a *App) latestVisits(journal []CallRecord, keep func(CallRecord) bool) map[string]CallRecord {
+	slices.SortFunc(journal, func(x, y CallRecord) int { return x.Entry.Compare(y.Entry) })
+	latest := map[string]CallRecord{}
+	for _, r := range journal {
+		if !keep(r) {
+			continue
+		}
+		if old, ok := latest[r.ChannelID]; ok {
+			a.closeUnobserved(old, "transferred", r.Entry)
+		}
+		latest[r.ChannelID] = r
+	}
+	return latest
 }
 
 // termContext is the context of the current term (with Config.Standby), else Start's: what
