@@ -9,7 +9,7 @@ import (
 // with the noise of that figure, and the rates the staffing formulas take.
 type Measured struct {
 	Offered, Answered, Within, Abandoned, Short int
-	ServiceLevel float64 // Within ÷ (Offered − Short)
+	ServiceLevel                                float64 // Within ÷ (Offered − Short)
 	// StdErr is the service level's standard error from batch means (consecutive batches of
 	// calls, so the correlation between neighbouring waits stays inside a batch).
 	StdErr      float64
@@ -80,8 +80,8 @@ func sl(calls []*Call, threshold, short float64) float64 {
 
 // Errors of one estimator over the answered calls, in seconds: predicted − actual.
 type Errors struct {
-	N                int
-	MAE, Bias, P90   float64 // mean absolute error, mean error, 90th percentile of the absolute error
+	N              int
+	MAE, Bias, P90 float64 // mean absolute error, mean error, 90th percentile of the absolute error
 }
 
 // PredictionErrors compares pick's prediction with each answered call's wait.

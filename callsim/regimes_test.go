@@ -33,7 +33,9 @@ func regimes() []regime {
 	return out
 }
 
-func (r regime) String() string { return fmt.Sprintf("%d agents, %.0f %%, %s", r.agents, r.load*100, r.patience) }
+func (r regime) String() string {
+	return fmt.Sprintf("%d agents, %.0f %%, %s", r.agents, r.load*100, r.patience)
+}
 
 const (
 	threshold    = 30.0
