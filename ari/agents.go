@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"callmon/metrics"
+	"callmon/predict"
 )
 
 // Ring strategies.
@@ -58,6 +59,9 @@ type agent struct {
 	// eligibleSince: since when the agent has been available for a waiting
 	// call that nobody rings, unrung (zero: not so now). See dispatchLocked.
 	eligibleSince time.Time
+	// rungAt: when callmon rang the agent for ringing or onCall (callmon's
+	// clock): the agent's occupancy for that call starts there.
+	rungAt time.Time
 }
 
 func (a *agent) state() string {
@@ -117,6 +121,11 @@ type Agents struct {
 	waiting []*queueCall  // in entry order
 	ps      *presenceSync // nil without a PresenceStore
 	held    int           // no offers while > 0: calls are being adopted
+	// est holds each queue's wait predictor, fed as agents are rung, answer
+	// and hang up and as callers leave the line; line is each queue's callers
+	// waiting that no agent is being rung for, as of the last dispatch.
+	est  map[string]*predict.Estimator
+	line map[string]int
 }
 
 // holdOffers stops offering agents until releaseOffers: while adoption
@@ -136,7 +145,8 @@ func (s *Agents) releaseOffers() {
 }
 
 func newAgents(agents []Agent, queues []Queue, clock Clock, log *slog.Logger, m *metrics.Metrics) (*Agents, error) {
-	s := &Agents{clock: clock, log: log, m: m, byID: map[string]*agent{}, queues: map[string]Queue{}}
+	s := &Agents{clock: clock, log: log, m: m, byID: map[string]*agent{}, queues: map[string]Queue{},
+		est: map[string]*predict.Estimator{}, line: map[string]int{}}
 	for _, a := range agents {
 		if _, dup := s.byID[a.ID]; dup {
 			return nil, fmt.Errorf("ari: agent %q configured twice", a.ID)
@@ -147,6 +157,7 @@ func newAgents(agents []Agent, queues []Queue, clock Clock, log *slog.Logger, m 
 	}
 	for _, q := range queues {
 		s.queues[q.Name] = q
+		s.est[q.Name] = predict.New(predict.Options{})
 		for _, id := range q.Agents {
 			ag, ok := s.byID[id]
 			if !ok {
@@ -419,7 +430,58 @@ func (s *Agents) enqueue(c *queueCall) {
 	c.ws.waiting = true
 	i := sort.Search(len(s.waiting), func(i int) bool { return s.waiting[i].entry.After(c.entry) })
 	s.waiting = slices.Insert(s.waiting, i, c)
+	if !c.predicted && !c.adopted {
+		// The wait expected at entry, kept in the call record: the callers
+		// ahead in the line that nobody is being rung for.
+		ahead := 0
+		for _, o := range s.waiting[:i] {
+			if o.q.Name == c.q.Name && o.ws.ringing == 0 {
+				ahead++
+			}
+		}
+		c.predicted = true
+		c.predictedWait = s.expectedLocked(c.q.Name, ahead)
+	}
 	s.dispatchLocked()
+}
+
+// expectedLocked is the wait expected with ahead callers in queue's line
+// before one; negative when no agent serves the queue.
+func (s *Agents) expectedLocked(queue string, ahead int) time.Duration {
+	est := s.est[queue]
+	if est == nil {
+		return -1
+	}
+	staffed, free := 0, 0
+	for _, id := range s.queues[queue].Agents {
+		switch s.byID[id].state() {
+		case StateAvailable:
+			free++
+			staffed++
+		case StateRinging, StateOnCall:
+			staffed++
+		}
+	}
+	return est.Wait(ahead, staffed, free)
+}
+
+// left feeds queue's predictor a caller who stopped waiting after wait:
+// answered, or not (hung up, took a callback).
+func (s *Agents) left(queue string, wait time.Duration, abandoned bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if est := s.est[queue]; est != nil {
+		est.Left(wait, abandoned)
+	}
+}
+
+// occupied feeds the predictor of c's queue the agent's time on c so far:
+// from being rung to now.
+func (s *Agents) occupiedLocked(a *agent, c *queueCall) {
+	if est := s.est[c.q.Name]; est != nil && !a.rungAt.IsZero() {
+		est.Occupied(s.clock.Now().Sub(a.rungAt))
+	}
+	a.rungAt = time.Time{}
 }
 
 // dequeue removes a call from the waiting line (answered or gone).
@@ -490,6 +552,9 @@ func (s *Agents) connected(id string, c *queueCall) {
 		c.ws.ringing--
 	}
 	a.onCall = c
+	if est := s.est[c.q.Name]; est != nil && !a.rungAt.IsZero() {
+		est.Rang(s.clock.Now().Sub(a.rungAt))
+	}
 	s.dequeueLocked(c)
 	s.dispatchLocked()
 }
@@ -502,6 +567,7 @@ func (s *Agents) hungUp(id string, c *queueCall) {
 	if a == nil || a.onCall != c {
 		return
 	}
+	s.occupiedLocked(a, c)
 	a.onCall = nil
 	a.idleSince = s.clock.Now()
 	s.dispatchLocked()
@@ -513,11 +579,19 @@ func (s *Agents) finished(c *queueCall) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.dequeueLocked(c)
+	rang := false
 	for _, a := range s.order {
 		if a.ringing == c {
+			if !rang && c.talking == nil {
+				// The caller hung up while this phone rang: the agent was
+				// taken for the ring (once per call, also under ring-all).
+				rang = true
+				s.occupiedLocked(a, c)
+			}
 			a.ringing = nil
 		}
 		if a.onCall == c {
+			s.occupiedLocked(a, c)
 			a.onCall = nil
 			a.idleSince = s.clock.Now()
 		}
@@ -624,9 +698,16 @@ func (s *Agents) dispatchLocked() {
 		}
 		for _, a := range cands {
 			a.ringing = c
+			a.rungAt = now
 			offered[a] = true
 		}
 		c.ws.ringing += len(cands)
+	}
+	clear(s.line)
+	for _, c := range s.waiting {
+		if c.ws.ringing == 0 {
+			s.line[c.q.Name]++
+		}
 	}
 	s.publishLocked()
 }
@@ -639,6 +720,7 @@ func (s *Agents) publishLocked() {
 			counts[s.byID[id].state()]++
 		}
 		s.m.SetAgents(name, counts)
+		s.m.SetExpectedWait(name, s.expectedLocked(name, s.line[name]))
 	}
 }
 

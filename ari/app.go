@@ -75,6 +75,10 @@ type CallRecord struct {
 	EndUnobserved bool
 	// Adopted: a process other than the one that saw the call enter carried it on.
 	Adopted bool
+	// Predicted: callmon predicted the caller's wait when they entered the
+	// queue (package predict), PredictedWait.
+	Predicted     bool
+	PredictedWait time.Duration
 }
 
 // Journal stages (CallRecord.Stage).

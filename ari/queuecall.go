@@ -66,6 +66,9 @@ type queueCall struct {
 	welcomed bool
 	callback bool // agreed a callback
 
+	predicted     bool          // predictedWait was made at entry
+	predictedWait time.Duration // negative: no agent served the queue then
+
 	// What a restart left unknown (CallRecord's flags of the same names).
 	adopted, entryEstimated, answerEstimated, endUnobserved bool
 	fellBack                                                bool // handed to the dialplan fallback
@@ -524,6 +527,7 @@ func (c *queueCall) bridged() {
 	c.joining = false
 	c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
 	c.answered = true
+	c.a.agents.left(c.q.Name, c.answeredAt.Sub(c.entry), false)
 	c.journal(StageAnswered)
 }
 
@@ -607,6 +611,9 @@ func (c *queueCall) end(at time.Time) {
 	}
 	if c.answered {
 		c.a.m.Ended(c.q.Name, c.id) // a finished call (callmon_calls_total)
+	} else if !c.fellBack && c.phase != phaseClosed && c.phase != phaseNew {
+		// Left the line unserved: hung up, took a callback or a message.
+		c.a.agents.left(c.q.Name, at.Sub(c.entry), true)
 	}
 	c.record(at)
 	c.cancelTimer()
@@ -703,6 +710,7 @@ func (c *queueCall) record(ended time.Time) {
 		ChannelID: c.id, Queue: c.q.Name, Kind: "queue", CallerNumber: c.callerNumber,
 		Entry: c.entry, Ended: ended, Threshold: c.q.Threshold,
 		Adopted: c.adopted, EntryEstimated: c.entryEstimated, AnswerEstimated: c.answerEstimated, EndUnobserved: c.endUnobserved,
+		Predicted: c.predicted && c.predictedWait >= 0, PredictedWait: c.predictedWait,
 	}
 	switch {
 	case c.phase == phaseClosed || c.phase == phaseNew:

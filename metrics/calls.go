@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ type queue struct {
 	today, inter window
 	n            totals
 	agents       [len(agentStates)]float64
+	expectedWait float64 // seconds; +Inf while no agent serves the queue
 }
 
 // totals are a queue's counters and histograms since the process started.
@@ -115,15 +117,16 @@ type IntervalCounts struct {
 
 func newQueue(cfg Queue, buckets []float64) *queue {
 	q := &queue{
-		name:        cfg.Name,
-		thresholdMs: cfg.Threshold.Milliseconds(),
-		shortMs:     cfg.ShortAbandon.Milliseconds(),
-		open:        cfg.Open,
-		labels:      newQueueLabels(cfg.Name),
-		buckets:     buckets,
-		waiting:     newWaiters(),
-		talking:     map[string]struct{}{},
-		recent:      recentIDs{cur: map[string]struct{}{}, prev: map[string]struct{}{}},
+		name:         cfg.Name,
+		thresholdMs:  cfg.Threshold.Milliseconds(),
+		shortMs:      cfg.ShortAbandon.Milliseconds(),
+		open:         cfg.Open,
+		labels:       newQueueLabels(cfg.Name),
+		buckets:      buckets,
+		expectedWait: math.Inf(1),
+		waiting:      newWaiters(),
+		talking:      map[string]struct{}{},
+		recent:       recentIDs{cur: map[string]struct{}{}, prev: map[string]struct{}{}},
 	}
 	if cfg.ShortAbandon < 0 {
 		q.shortMs = -1 // no wait is that short
@@ -473,6 +476,22 @@ func (m *Metrics) SetAgents(queue string, counts map[string]int) {
 	for i, s := range agentStates {
 		q.agents[i] = float64(counts[s])
 	}
+}
+
+// SetExpectedWait sets the wait expected for a caller who joins queue now;
+// negative means no agent serves the queue (exported as +Inf).
+func (m *Metrics) SetExpectedWait(queue string, d time.Duration) {
+	q := m.queues[queue]
+	if q == nil {
+		return
+	}
+	v := math.Inf(1)
+	if d >= 0 {
+		v = d.Seconds()
+	}
+	q.mu.Lock()
+	q.expectedWait = v
+	q.mu.Unlock()
 }
 
 // Restore adds the counts of a queue's calls of day (any time in that local

@@ -70,6 +70,8 @@ var (
 		"Agents of the queue by state: available, ringing, on_call, paused, offline, logged_out.", "queue", "state")
 	waitingFam = gaugeFamily("callmon_calls_waiting",
 		"Calls waiting in the queue now (entered, not yet answered or ended).", "queue")
+	expectedWaitFam = gaugeFamily("callmon_queue_expected_wait_seconds",
+		"Wait expected for a caller who joins the queue now, in seconds, from the callers in line, the agents serving the queue and their recent occupancy, ring times and abandons (package predict); +Inf while no agent serves the queue.", "queue")
 	oldestFam = gaugeFamily("callmon_oldest_waiting_call_seconds",
 		"Seconds the oldest call waiting in the queue has waited so far; 0 when none is waiting.", "queue")
 	slFam = gaugeFamily("callmon_service_level_ratio",
@@ -137,7 +139,7 @@ func newQueueLabels(name string) queueLabels {
 
 // samplesPerQueue is how many metrics a queue emits per scrape (a histogram
 // is one), always in the same order.
-const samplesPerQueue = 3 + 7 + numOutcomes + 1 + (numOutcomes - 1) + len(agentStates) + 2 + 2*(1+len(windowClasses))
+const samplesPerQueue = 3 + 7 + numOutcomes + 1 + (numOutcomes - 1) + len(agentStates) + 3 + 2*(1+len(windowClasses))
 
 // queueCollector emits every per-queue series from the queues' state, read
 // under each queue's lock once per scrape. Its cost follows the number of
@@ -164,7 +166,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range [...]*family{
 		offeredFam, answeredFam, withinFam, abandonedFam, shortFam, cbOfferedFam, cbAcceptedFam,
 		callsFam, waitFam, timeInQueueFam, thresholdFam, targetFam, agentsFam,
-		waitingFam, oldestFam, slFam, openFam, windowFam,
+		waitingFam, oldestFam, expectedWaitFam, slFam, openFam, windowFam,
 	} {
 		ch <- f.desc
 	}
@@ -229,6 +231,7 @@ func (q *queue) collect(s *scrape, now int64, m *Metrics) {
 		oldestMs = max(now-entry, 0)
 	}
 	s.gauge(oldestFam, l.queue, msSeconds(oldestMs))
+	s.gauge(expectedWaitFam, l.queue, q.expectedWait)
 	for i, w := range [2]*window{&q.today, &q.inter} {
 		offered := w.counts.Offered + w.over
 		ratio := 1.0

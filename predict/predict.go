@@ -22,6 +22,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"gonum.org/v1/gonum/mathext"
 )
 
 // Options are the estimator's window and its assumptions before it has seen anything.
@@ -124,11 +126,25 @@ func (e *Estimator) Wait(ahead, agents, free int) time.Duration {
 	i := ahead - max(free, 0)
 	smu := float64(agents) / e.Handle().Seconds()
 	theta := e.AbandonRate()
-	w := 0.0
-	for j := 0; j <= i; j++ {
-		w += 1 / (smu + float64(j)*theta)
+	return seconds(lineWait(i, smu, theta) + ring)
+}
+
+// lineWait is Σ_{j=0..i} 1/(smu + j·θ): summed for a short line, and for a long one (thousands
+// waiting, computed on every change) through the digamma function, ψ(x+i+1) − ψ(x) over θ
+// with x = smu/θ.
+func lineWait(i int, smu, theta float64) float64 {
+	if i < 64 || theta <= 0 {
+		if theta <= 0 {
+			return float64(i+1) / smu
+		}
+		w := 0.0
+		for j := 0; j <= i; j++ {
+			w += 1 / (smu + float64(j)*theta)
+		}
+		return w
 	}
-	return seconds(w + ring)
+	x := smu / theta
+	return (mathext.Digamma(x+float64(i)+1) - mathext.Digamma(x)) / theta
 }
 
 // LastToEnter is the last-to-enter-service estimator: a new caller will wait what the last

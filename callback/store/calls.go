@@ -53,6 +53,8 @@ type CallRecord struct {
 	WithinThreshold bool      `json:"within_threshold"`
 	ThresholdMS     int64     `json:"threshold_ms"`
 	Agent           string    `json:"agent,omitempty"` // "" when nobody answered (stored as NULL)
+	// PredictedWaitMS is the wait callmon expected at entry; -1 or absent: none (NULL).
+	PredictedWaitMS *int64 `json:"predicted_wait_ms,omitempty"`
 
 	// Stage "" is a finished call (a row of call_records); StageEntered and
 	// StageAnswered journal a call in progress (a row of live_calls), which
@@ -121,6 +123,8 @@ func (r *CallRecord) Validate() error {
 		return bad("outcome answered without an answer time")
 	case r.WithinThreshold && r.Answered.IsZero():
 		return bad("within threshold without an answer time")
+	case r.PredictedWaitMS != nil && (*r.PredictedWaitMS < 0 || *r.PredictedWaitMS > math.MaxInt32):
+		return bad("predicted wait %d ms is out of range", *r.PredictedWaitMS)
 	}
 	return nil
 }
@@ -261,6 +265,7 @@ func insertDone(ctx context.Context, tx pgx.Tx, recs []CallRecord) (int, error) 
 		entryEst   = make([]bool, n)
 		answerEst  = make([]bool, n)
 		unobserved = make([]bool, n)
+		predicted  = make([]*int64, n)
 	)
 	for i := range recs {
 		r := &recs[i]
@@ -275,12 +280,14 @@ func insertDone(ctx context.Context, tx pgx.Tx, recs []CallRecord) (int, error) 
 		}
 		waits[i], outcomeCol[i], within[i], thresholds[i] = r.WaitMS, r.Outcome, r.WithinThreshold, int32(r.ThresholdMS)
 		adopted[i], entryEst[i], answerEst[i], unobserved[i] = r.Adopted, r.EntryEstimated, r.AnswerEstimated, r.EndUnobserved
+		predicted[i] = r.PredictedWaitMS
 	}
 	args := pgx.NamedArgs{
 		"channel_ids": channelIDs, "queues": queues, "kinds": kindCol, "callers": callers,
 		"entries": entries, "answers": answers, "ends": ends,
 		"waits": waits, "outcomes": outcomeCol, "within": within, "thresholds": thresholds, "agents": agents,
 		"adopted": adopted, "entry_est": entryEst, "answer_est": answerEst, "unobserved": unobserved,
+		"predicted": predicted,
 	}
 	// A batch may hold the same visit twice (a replayed spool beside the
 	// queue); one statement cannot touch a row twice, so the first wins here
@@ -288,17 +295,19 @@ func insertDone(ctx context.Context, tx pgx.Tx, recs []CallRecord) (int, error) 
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO call_records (channel_id, queue, kind, caller_number, entry_at, answered_at, ended_at,
 		                          wait_ms, outcome, within_threshold, threshold_ms, agent,
-		                          adopted, entry_estimated, answer_estimated, ended_unobserved)
+		                          adopted, entry_estimated, answer_estimated, ended_unobserved, predicted_wait_ms)
 		SELECT DISTINCT ON (u.channel_id, u.queue) u.channel_id, u.queue, u.kind, u.caller_number, u.entry_at,
 		       u.answered_at, u.ended_at, u.wait_ms, u.outcome, u.within_threshold, u.threshold_ms, u.agent,
-		       u.adopted, u.entry_estimated, u.answer_estimated, u.ended_unobserved
+		       u.adopted, u.entry_estimated, u.answer_estimated, u.ended_unobserved, u.predicted_wait_ms
 		  FROM unnest(@channel_ids::text[], @queues::text[], @kinds::text[], @callers::text[],
 		              @entries::timestamptz[], @answers::timestamptz[], @ends::timestamptz[],
 		              @waits::int8[], @outcomes::text[], @within::bool[], @thresholds::int4[], @agents::text[],
-		              @adopted::bool[], @entry_est::bool[], @answer_est::bool[], @unobserved::bool[])
+		              @adopted::bool[], @entry_est::bool[], @answer_est::bool[], @unobserved::bool[],
+		              @predicted::int4[])
 		       WITH ORDINALITY AS u(channel_id, queue, kind, caller_number, entry_at, answered_at, ended_at,
 		                            wait_ms, outcome, within_threshold, threshold_ms, agent,
-		                            adopted, entry_estimated, answer_estimated, ended_unobserved, ord)
+		                            adopted, entry_estimated, answer_estimated, ended_unobserved,
+		                            predicted_wait_ms, ord)
 		 ORDER BY u.channel_id, u.queue, u.ended_unobserved, u.ord
 		ON CONFLICT (channel_id, queue) DO UPDATE
 		   SET kind = EXCLUDED.kind, caller_number = EXCLUDED.caller_number, entry_at = EXCLUDED.entry_at,
@@ -306,6 +315,7 @@ func insertDone(ctx context.Context, tx pgx.Tx, recs []CallRecord) (int, error) 
 		       outcome = EXCLUDED.outcome, within_threshold = EXCLUDED.within_threshold,
 		       threshold_ms = EXCLUDED.threshold_ms, agent = EXCLUDED.agent, adopted = EXCLUDED.adopted,
 		       entry_estimated = EXCLUDED.entry_estimated, answer_estimated = EXCLUDED.answer_estimated,
+		       predicted_wait_ms = coalesce(EXCLUDED.predicted_wait_ms, call_records.predicted_wait_ms),
 		       ended_unobserved = false, recorded_at = now()
 		 WHERE call_records.ended_unobserved AND NOT EXCLUDED.ended_unobserved`, args)
 	if err != nil {

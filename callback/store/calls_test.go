@@ -43,6 +43,8 @@ func TestInsertCallsStoresFields(t *testing.T) {
 	db, _ := newDB(t)
 	entry := time.Date(2026, 3, 29, 1, 59, 59, 999_600_000, time.UTC) // sub-millisecond: truncated, not rounded
 	ans := answered("fields-1", entry, 12_345)
+	predicted := int64(9_876)
+	ans.PredictedWaitMS = &predicted
 	abandoned := store.CallRecord{ChannelID: "fields-2", Queue: "direct", Kind: store.KindDirect,
 		Entry: entry, Ended: entry.Add(7 * time.Second), WaitMS: 7000, Outcome: store.OutcomeAbandoned, ThresholdMS: 30000}
 	if _, err := db.InsertCalls(ctx, []store.CallRecord{ans, abandoned}); err != nil {
@@ -56,12 +58,13 @@ func TestInsertCallsStoresFields(t *testing.T) {
 		Wait                 int64
 		Within               bool
 		Threshold            int32
+		Predicted            *int32
 	}
 	get := func(id string) row {
 		var r row
 		err := db.Pool().QueryRow(ctx, `SELECT queue, kind, outcome, caller_number, agent, entry_at, ended_at,
-			answered_at, wait_ms, within_threshold, threshold_ms FROM call_records WHERE channel_id = $1`, id).
-			Scan(&r.Queue, &r.Kind, &r.Outcome, &r.Caller, &r.Agent, &r.Entry, &r.Ended, &r.Answered, &r.Wait, &r.Within, &r.Threshold)
+			answered_at, wait_ms, within_threshold, threshold_ms, predicted_wait_ms FROM call_records WHERE channel_id = $1`, id).
+			Scan(&r.Queue, &r.Kind, &r.Outcome, &r.Caller, &r.Agent, &r.Entry, &r.Ended, &r.Answered, &r.Wait, &r.Within, &r.Threshold, &r.Predicted)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,12 +74,13 @@ func TestInsertCallsStoresFields(t *testing.T) {
 	ms := entry.Truncate(time.Millisecond)
 	if a.Queue != "general" || a.Kind != "queue" || a.Outcome != "answered" || a.Caller == nil || *a.Caller != "0612345678" ||
 		a.Agent == nil || *a.Agent != "agent1" || !a.Entry.Equal(ms) || a.Answered == nil ||
-		!a.Answered.Equal(ms.Add(12345*time.Millisecond)) || a.Wait != 12345 || !a.Within || a.Threshold != 30000 {
+		!a.Answered.Equal(ms.Add(12345*time.Millisecond)) || a.Wait != 12345 || !a.Within || a.Threshold != 30000 ||
+		a.Predicted == nil || *a.Predicted != 9876 {
 		t.Errorf("answered call stored as %+v", a)
 	}
 	b := get("fields-2")
-	if b.Caller != nil || b.Agent != nil || b.Answered != nil || b.Kind != "direct" || b.Within {
-		t.Errorf("abandoned direct call stored as %+v (want NULL caller, agent, answer)", b)
+	if b.Caller != nil || b.Agent != nil || b.Answered != nil || b.Kind != "direct" || b.Within || b.Predicted != nil {
+		t.Errorf("abandoned direct call stored as %+v (want NULL caller, agent, answer, prediction)", b)
 	}
 }
 
@@ -97,6 +101,7 @@ func TestInsertCallsValidates(t *testing.T) {
 		{"no entry", func(r *store.CallRecord) { r.Entry = time.Time{} }, "entry time is missing"},
 		{"negative wait", func(r *store.CallRecord) { r.WaitMS = -1 }, "wait -1 ms is negative"},
 		{"answered without time", func(r *store.CallRecord) { r.Answered = time.Time{} }, "outcome answered without an answer time"},
+		{"negative prediction", func(r *store.CallRecord) { p := int64(-5); r.PredictedWaitMS = &p }, "predicted wait -5 ms is out of range"},
 	} {
 		bad := good
 		bad.ChannelID = "bad-" + tc.name

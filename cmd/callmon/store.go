@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -134,12 +135,17 @@ func (p *persistence) record(r ari.CallRecord) {
 }
 
 func (p *persistence) storeRecord(r ari.CallRecord) store.CallRecord {
+	var predicted *int64
+	if r.Predicted && r.Stage == "" {
+		ms := min(max(r.PredictedWait.Milliseconds(), 0), math.MaxInt32)
+		predicted = &ms
+	}
 	return store.CallRecord{
 		ChannelID: r.ChannelID, Queue: r.Queue, Kind: r.Kind, CallerNumber: r.CallerNumber,
 		Entry: r.Entry, Answered: r.Answered, Ended: r.Ended, WaitMS: r.WaitMS, Outcome: r.Outcome,
 		WithinThreshold: r.WithinThreshold, ThresholdMS: r.Threshold.Milliseconds(), Agent: r.Agent,
 		Stage: r.Stage, Adopted: r.Adopted, EntryEstimated: r.EntryEstimated,
-		AnswerEstimated: r.AnswerEstimated, EndUnobserved: r.EndUnobserved,
+		AnswerEstimated: r.AnswerEstimated, EndUnobserved: r.EndUnobserved, PredictedWaitMS: predicted,
 	}
 }
 
