@@ -465,6 +465,36 @@ func (s *Agents) expectedLocked(queue string, ahead int) time.Duration {
 	return est.Wait(ahead, staffed, free)
 }
 
+// QueueRates are what a queue's recent calls measured and who serves it now,
+// for staffing advice.
+type QueueRates struct {
+	Handle   time.Duration // mean occupancy per call, ringing to free
+	Patience time.Duration // 1/θ̂ from censored waits
+	Ring     []float64     // ring-time samples, seconds
+	Staffed  int           // agents logged in, not paused, online (free or busy)
+}
+
+// Rates reports queue's rates; false for a queue that is not configured.
+func (s *Agents) Rates(queue string) (QueueRates, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	est := s.est[queue]
+	if est == nil {
+		return QueueRates{}, false
+	}
+	r := QueueRates{Handle: est.Handle(), Ring: est.RingSamples(20)}
+	if th := est.AbandonRate(); th > 0 {
+		r.Patience = time.Duration(float64(time.Second) / th)
+	}
+	for _, id := range s.queues[queue].Agents {
+		switch s.byID[id].state() {
+		case StateAvailable, StateRinging, StateOnCall:
+			r.Staffed++
+		}
+	}
+	return r, true
+}
+
 // left feeds queue's predictor a caller who stopped waiting after wait:
 // answered, or not (hung up, took a callback).
 func (s *Agents) left(queue string, wait time.Duration, abandoned bool) {

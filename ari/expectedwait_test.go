@@ -29,6 +29,8 @@ func TestExpectedWait(t *testing.T) {
 	a := h.call("0612345671")
 	h.await("agent ringing for a", func() bool { return h.totalRinging() == 1 })
 	b := h.call("0612345672")
+	h.eventually("b waiting", func() bool { return h.value("callmon_calls_waiting") == 2 })
+	h.clock.Advance(time.Second) // c enters after b, not in the same millisecond
 	c := h.call("0612345673")
 	h.eventually("three waiting", func() bool { return h.value("callmon_calls_waiting") == 3 })
 	const occ, theta = 63.0, 1.0 / 120

@@ -37,6 +37,15 @@ type queue struct {
 	n            totals
 	agents       [len(agentStates)]float64
 	expectedWait float64 // seconds; +Inf while no agent serves the queue
+	staffing     staffingFigures
+}
+
+// staffingFigures are a queue's staffing advice as last computed, by interval
+// (current, next) and model (erlang_a, erlang_c); NaN before.
+type staffingFigures struct {
+	calls            [2]float64
+	needed, level    [2][2]float64
+	handle, patience float64
 }
 
 // totals are a queue's counters and histograms since the process started.
@@ -124,6 +133,7 @@ func newQueue(cfg Queue, buckets []float64) *queue {
 		labels:       newQueueLabels(cfg.Name),
 		buckets:      buckets,
 		expectedWait: math.Inf(1),
+		staffing:     newStaffingFigures(),
 		waiting:      newWaiters(),
 		talking:      map[string]struct{}{},
 		recent:       recentIDs{cur: map[string]struct{}{}, prev: map[string]struct{}{}},
@@ -492,6 +502,39 @@ func (m *Metrics) SetExpectedWait(queue string, d time.Duration) {
 	q.mu.Lock()
 	q.expectedWait = v
 	q.mu.Unlock()
+}
+
+func newStaffingFigures() staffingFigures {
+	nan := math.NaN()
+	return staffingFigures{calls: [2]float64{nan, nan}, needed: [2][2]float64{{nan, nan}, {nan, nan}},
+		level: [2][2]float64{{nan, nan}, {nan, nan}}, handle: nan, patience: nan}
+}
+
+// Staffing is one interval's advice for a queue: the calls forecast and, per
+// model (Erlang A, Erlang C), the agents needed (-1: more than any number
+// tried) and the service level the present staffing is expected to reach.
+type Staffing struct {
+	Calls            float64
+	NeededA, NeededC int
+	LevelA, LevelC   float64
+}
+
+// SetStaffing sets the queue's staffing advice for the running and the next
+// interval and the rates it came from.
+func (m *Metrics) SetStaffing(queue string, current, next Staffing, handle, patience time.Duration) {
+	q := m.queues[queue]
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := &q.staffing
+	for i, s := range [2]Staffing{current, next} {
+		st.calls[i] = s.Calls
+		st.needed[i] = [2]float64{float64(s.NeededA), float64(s.NeededC)}
+		st.level[i] = [2]float64{s.LevelA, s.LevelC}
+	}
+	st.handle, st.patience = handle.Seconds(), patience.Seconds()
 }
 
 // Restore adds the counts of a queue's calls of day (any time in that local

@@ -72,6 +72,16 @@ var (
 		"Calls waiting in the queue now (entered, not yet answered or ended).", "queue")
 	expectedWaitFam = gaugeFamily("callmon_queue_expected_wait_seconds",
 		"Wait expected for a caller who joins the queue now, in seconds, from the callers in line, the agents serving the queue and their recent occupancy, ring times and abandons (package predict); +Inf while no agent serves the queue.", "queue")
+	forecastFam = gaugeFamily("callmon_queue_forecast_calls",
+		`Calls expected to be offered in the running (interval="current") and the next (interval="next") 15-minute interval: the same quarter-hours of the last four same weekdays, scaled by today's last 15 minutes against theirs. NaN until first computed.`, "queue", "interval")
+	neededFam = gaugeFamily("callmon_queue_agents_needed",
+		`Fewest agents expected to reach the queue's service-level target in the interval, by model: erlang_a (callers abandon) or erlang_c (they never do); -1 when no number up to 1000 does. NaN until first computed.`, "queue", "interval", "model")
+	expectedSLFam = gaugeFamily("callmon_queue_expected_service_level_ratio",
+		`Service level (callmon's definition) the agents staffed now (logged in, not paused, online) are expected to reach in the interval, by model. NaN until first computed.`, "queue", "interval", "model")
+	handleFam = gaugeFamily("callmon_queue_handle_seconds",
+		"Mean time an agent was occupied per call of the queue, from being rung to free again, over the recent calls (the assumed 180 s before any).", "queue")
+	patienceFam = gaugeFamily("callmon_queue_patience_seconds",
+		"Mean patience of the queue's callers estimated from censored waits: total waiting time of recent callers over the abandons among them (the assumed 120 s before any abandon).", "queue")
 	oldestFam = gaugeFamily("callmon_oldest_waiting_call_seconds",
 		"Seconds the oldest call waiting in the queue has waited so far; 0 when none is waiting.", "queue")
 	slFam = gaugeFamily("callmon_service_level_ratio",
@@ -86,6 +96,10 @@ var (
 )
 
 var windowNames = [2]string{"today", "interval"}
+
+var intervalNames = [2]string{"current", "next"}
+
+var modelNames = [2]string{"erlang_a", "erlang_c"}
 
 var windowClasses = [4]string{"offered", "answered_within_threshold", "short_abandoned", "waiting_over_threshold"}
 
@@ -118,6 +132,8 @@ type queueLabels struct {
 	state   [len(agentStates)]*labelSet
 	window  [2]*labelSet
 	class   [2][len(windowClasses)]*labelSet
+	inter   [2]*labelSet    // queue, interval
+	model   [2][2]*labelSet // interval, model, queue
 }
 
 func newQueueLabels(name string) queueLabels {
@@ -127,6 +143,12 @@ func newQueueLabels(name string) queueLabels {
 	}
 	for i, s := range agentStates {
 		l.state[i] = newLabelSet("queue", name, "state", s)
+	}
+	for i, iv := range intervalNames {
+		l.inter[i] = newLabelSet("interval", iv, "queue", name)
+		for j, m := range modelNames {
+			l.model[i][j] = newLabelSet("interval", iv, "model", m, "queue", name)
+		}
 	}
 	for i, w := range windowNames {
 		l.window[i] = newLabelSet("queue", name, "window", w)
@@ -139,7 +161,7 @@ func newQueueLabels(name string) queueLabels {
 
 // samplesPerQueue is how many metrics a queue emits per scrape (a histogram
 // is one), always in the same order.
-const samplesPerQueue = 3 + 7 + numOutcomes + 1 + (numOutcomes - 1) + len(agentStates) + 3 + 2*(1+len(windowClasses))
+const samplesPerQueue = 3 + 7 + numOutcomes + 1 + (numOutcomes - 1) + len(agentStates) + 3 + 2*(1+len(windowClasses)) + 2*(1+2*2) + 2
 
 // queueCollector emits every per-queue series from the queues' state, read
 // under each queue's lock once per scrape. Its cost follows the number of
@@ -167,6 +189,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 		offeredFam, answeredFam, withinFam, abandonedFam, shortFam, cbOfferedFam, cbAcceptedFam,
 		callsFam, waitFam, timeInQueueFam, thresholdFam, targetFam, agentsFam,
 		waitingFam, oldestFam, expectedWaitFam, slFam, openFam, windowFam,
+		forecastFam, neededFam, expectedSLFam, handleFam, patienceFam,
 	} {
 		ch <- f.desc
 	}
@@ -232,6 +255,16 @@ func (q *queue) collect(s *scrape, now int64, m *Metrics) {
 	}
 	s.gauge(oldestFam, l.queue, msSeconds(oldestMs))
 	s.gauge(expectedWaitFam, l.queue, q.expectedWait)
+	st := &q.staffing
+	for i := range intervalNames {
+		s.gauge(forecastFam, l.inter[i], st.calls[i])
+		for j := range modelNames {
+			s.gauge(neededFam, l.model[i][j], st.needed[i][j])
+			s.gauge(expectedSLFam, l.model[i][j], st.level[i][j])
+		}
+	}
+	s.gauge(handleFam, l.queue, st.handle)
+	s.gauge(patienceFam, l.queue, st.patience)
 	for i, w := range [2]*window{&q.today, &q.inter} {
 		offered := w.counts.Offered + w.over
 		ratio := 1.0

@@ -241,3 +241,27 @@ func zoneError(tz string, err error) error {
 	}
 	return err
 }
+
+// CountOffered counts, for each window [from[i], to[i]), the offered calls of queue that
+// entered in it: finished ones (call_records, every outcome but closed) and those still in
+// progress (live_calls, journaled at entry). The staffing forecast's history.
+func (db *DB) CountOffered(ctx context.Context, queue string, from, to []time.Time) ([]int, error) {
+	if len(from) != len(to) {
+		return nil, fmt.Errorf("count offered calls: %d window starts for %d ends", len(from), len(to))
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT (SELECT count(*) FROM call_records c
+		         WHERE c.queue = @queue AND c.entry_at >= w.f AND c.entry_at < w.t AND c.outcome <> 'closed')
+		     + (SELECT count(*) FROM live_calls l
+		         WHERE l.queue = @queue AND l.entry_at >= w.f AND l.entry_at < w.t)
+		  FROM unnest(@froms::timestamptz[], @tos::timestamptz[]) WITH ORDINALITY AS w(f, t, i)
+		 ORDER BY w.i`, pgx.NamedArgs{"queue": queue, "froms": from, "tos": to})
+	if err != nil {
+		return nil, fmt.Errorf("count offered calls of queue %s: %w", queue, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("count offered calls of queue %s: %w", queue, err)
+	}
+	return out, nil
+}

@@ -399,3 +399,39 @@ func compareCounts(t *testing.T, got, want []store.QueueCounts) {
 		}
 	}
 }
+
+// CountOffered counts finished offered calls and calls in progress of the one queue, by entry,
+// and leaves out closed calls, other queues and entries outside the window.
+func TestCountOffered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	recs := []store.CallRecord{
+		answered("co-1", at, 1000),
+		answered("co-2", at.Add(14*time.Minute+59*time.Second), 1000),
+		answered("co-3", at.Add(15*time.Minute), 1000), // the next window
+		answered("co-4", at.Add(-time.Millisecond), 1000),
+	}
+	closed := store.CallRecord{ChannelID: "co-closed", Queue: "general", Kind: store.KindQueue, Entry: at.Add(time.Minute),
+		Ended: at.Add(2 * time.Minute), Outcome: store.OutcomeClosed, ThresholdMS: 30000}
+	other := answered("co-other", at.Add(time.Minute), 1000)
+	other.Queue = "vergunningen"
+	live := store.CallRecord{ChannelID: "co-live", Queue: "general", Kind: store.KindQueue, Entry: at.Add(3 * time.Minute),
+		ThresholdMS: 30000, Stage: store.StageEntered}
+	if _, err := db.InsertCalls(ctx, append(recs, closed, other, live)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.CountOffered(ctx, "general",
+		[]time.Time{at, at.Add(15 * time.Minute), at.Add(-time.Hour)},
+		[]time.Time{at.Add(15 * time.Minute), at.Add(30 * time.Minute), at.Add(-30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{3, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("counts %v, want %v (two finished + one in progress; one; none)", got, want)
+	}
+	if _, err := db.CountOffered(ctx, "general", []time.Time{at}, nil); err == nil {
+		t.Error("mismatched windows accepted")
+	}
+}

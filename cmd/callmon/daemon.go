@@ -64,6 +64,7 @@ type daemon struct {
 	tasks   *cbweb.Server // agents' task API and pages; nil without a database
 
 	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none or with ha
+	staffing *staffingAdvisor  // staffing advice per queue; nil without PostgreSQL
 	push     *pusher           // nil without --push.url
 	ha       *standby          // active/standby through PostgreSQL; nil without a database
 
@@ -405,6 +406,14 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		}
 		d.ha.start(ctx)
 	}
+	if p != nil {
+		var sq []staffingQueue
+		for _, q := range cfg.Queues {
+			sq = append(sq, staffingQueue{name: q.Name, target: q.Target, threshold: q.Threshold, shortAbandon: shortAbandon(q)})
+		}
+		d.staffing = newStaffingAdvisor(p.db, app.Agents().Rates, m, sq, cal.Location(), o.Clock, o.Log)
+		d.staffing.Start()
+	}
 	if d.push, err = startPush(o.Push, reg, gather, o.Log); err != nil {
 		d.Stop()
 		return nil, err
@@ -517,6 +526,9 @@ func (d *daemon) Stop() {
 	}
 	if d.autoDial != nil {
 		d.autoDial.Stop() // before the App: dials in progress are hung up, their tasks released
+	}
+	if d.staffing != nil {
+		d.staffing.Stop()
 	}
 	d.App.Stop()
 	if d.store != nil {
