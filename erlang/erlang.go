@@ -112,20 +112,30 @@ func A(l Load, n int, t Terms) (Result, error) {
 }
 
 // Needed is the fewest agents whose service level reaches target under model (A or C), up to
-// max; ok is false when even max agents fall short.
+// max; ok is false when even max agents fall short (as when agents take longer to answer than
+// the threshold allows). The service level grows with the agents, so it bisects.
 func Needed(model func(Load, int, Terms) (Result, error), l Load, t Terms, target float64, max int) (Result, bool, error) {
-	var last Result
-	for n := 1; n <= max; n++ {
-		r, err := model(l, n, t)
+	top, err := model(l, max, t)
+	if err != nil {
+		return Result{}, false, err
+	}
+	if top.ServiceLevel < target {
+		return top, false, nil
+	}
+	lo, hi, best := 0, max, top // SL(lo) < target (or lo = 0), SL(hi) ≥ target
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		r, err := model(l, mid, t)
 		if err != nil {
 			return Result{}, false, err
 		}
-		last = r
 		if r.ServiceLevel >= target {
-			return r, true, nil
+			hi, best = mid, r
+		} else {
+			lo = mid
 		}
 	}
-	return last, false, nil
+	return best, true, nil
 }
 
 // overRing averages f(Threshold − r, r) over the ring samples r, f taking the time left for

@@ -486,6 +486,56 @@ func build() dashboard {
 	l.line(9, serviceLevelPerInterval(),
 		offeredPerInterval())
 
+	// 2b. What the next quarter-hour needs.
+	l.row("Staffing and expected wait")
+	model := " Erlang A (M/M/n+M) takes callers' patience into account, Erlang C assumes nobody hangs up and so asks more agents; " +
+		"both are mapped to callmon's service level (" + slDefinition + ") and get the measured occupancy per call (ringing + " +
+		"talking + wrap-up), patience and ring times. The forecast is the same quarter-hour of the last four same weekdays, scaled by " +
+		"how today's last 15 minutes compare with theirs (without that history: today's last 15 minutes carried on). Summed over " +
+		"the selected queues, as if each had its own agents."
+	expected := statPanel("Expected wait for a new caller",
+		"How long a caller who joins the queue now is expected to wait (queue-length estimator with abandonment: the callers in "+
+			"line, the agents serving the queue, their recent occupancy per call, abandons and ring time). Longest of the selected "+
+			"queues; ∞ while no agent serves the queue. Colours assume the default 30 s threshold.",
+		4, "s", steps("green", 20.0, "orange", 30.0, "red"),
+		q(`max(callmon_queue_expected_wait_seconds{`+inQueue+`})`, "expected wait"))
+	forecast := statPanel("Calls forecast",
+		"Calls expected to be offered in this and in the next 15-minute interval."+model,
+		4, "short", steps("blue"),
+		q(`sum(callmon_queue_forecast_calls{interval="current",`+inQueue+`})`, "this 15 minutes"),
+		q(`sum(callmon_queue_forecast_calls{interval="next",`+inQueue+`})`, "next 15 minutes"))
+	forecast.Options["textMode"] = "value_and_name"
+	forecast.FieldConfig.Defaults.Decimals = i(0)
+	needed := timeSeriesPanel("Agents needed and staffed",
+		"Fewest agents expected to reach the target (90 % within 30 s by default) in this and the next 15 minutes, beside the "+
+			"agents staffed now (logged in, not paused, online: available, ringing or on a call). The alert "+
+			"CallmonUnderstaffedNextInterval fires when Erlang A's figure for the next interval exceeds the staffed line for 5 "+
+			"minutes."+model,
+		8, "short", nil,
+		q(`sum(callmon_queue_agents_needed{interval="current",model="erlang_a",`+inQueue+`})`, "needed now (Erlang A)"),
+		q(`sum(callmon_queue_agents_needed{interval="next",model="erlang_a",`+inQueue+`})`, "needed next 15 min (Erlang A)"),
+		q(`sum(callmon_queue_agents_needed{interval="current",model="erlang_c",`+inQueue+`})`, "needed now (Erlang C)"),
+		q(`max(sum by (instance) (callmon_agents{state=~"available|ringing|on_call",`+inQueue+`}))`, "staffed"))
+	needed.FieldConfig.Defaults.Decimals = i(0)
+	needed.FieldConfig.Defaults.Min = f(0)
+	level := statPanel("Expected service level with the agents staffed now",
+		"The service level the agents staffed now are expected to reach in this and the next 15 minutes (Erlang A; Erlang C "+
+			"reads 0 % whenever the load reaches the agents, since nobody would hang up)."+model+" "+colours90,
+		4, "percentunit", targetColours(),
+		q(`min(callmon_queue_expected_service_level_ratio{interval="current",model="erlang_a",`+inQueue+`})`, "this 15 minutes"),
+		q(`min(callmon_queue_expected_service_level_ratio{interval="next",model="erlang_a",`+inQueue+`})`, "next 15 minutes"))
+	level.Options["textMode"] = "value_and_name"
+	level.FieldConfig.Defaults.Decimals = i(0)
+	rates := statPanel("Handle time and patience",
+		"Mean time an agent is occupied per call (rung to free again) and callers' mean patience estimated from censored waits "+
+			"(total waiting time ÷ abandons; answered callers' waits count too), over each queue's recent calls. Before any call: "+
+			"the assumed 180 s and 120 s.",
+		4, "s", steps("blue"),
+		q(`max(callmon_queue_handle_seconds{`+inQueue+`})`, "handle"),
+		q(`max(callmon_queue_patience_seconds{`+inQueue+`})`, "patience"))
+	rates.Options["textMode"] = "value_and_name"
+	l.line(7, expected, forecast, needed, level, rates)
+
 	// 3. Wait distribution.
 	l.row("Wait distribution")
 	within := func(le string) target {

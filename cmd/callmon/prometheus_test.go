@@ -377,44 +377,64 @@ func TestDashboardAndRulesOnRealPrometheus(t *testing.T) {
 		return ts > ruleAt
 	})
 
+	own := func(name string, labels ...string) float64 {
+		v := s.value(name, append([]string{"queue", "general"}, labels...)...)
+		if math.IsNaN(v) {
+			t.Errorf("%s%v is NaN: the staffing advice was never computed", name, labels)
+		}
+		return v
+	}
 	outcomes := map[string]float64{"answered": 10, "short_abandoned": 1, "abandoned": 0, "callback": 0, "voicemail": 0, "transferred": 0, "fallback": 0, "closed": 0}
 	dashboard := map[string]check{
-		"$queue variable/A":                         by("queue", map[string]float64{"general": 0.9, "direct": 0.9}),
-		"Service level today/A":                     is(0.9),
-		"Service level this 15 minutes/A":           is(s.value("callmon_service_level_ratio", "queue", "general", "window", "interval")),
-		"Service level last hour/A":                 is(0.9),
-		"Calls waiting/A":                           is(0),
-		"Oldest waiting call/A":                     is(0),
-		"Agents/A":                                  by("state", map[string]float64{"available": 2, "on_call": 0, "paused": 0}),
-		"Service level per 15 minutes/A":            is(0.9),
-		"Service level per 15 minutes/B":            is(0.9),
-		"Offered calls per 15 minutes/A":            is(11),
-		"Answered within 10, 20, 30, 60 s/A":        is(0.3),
-		"Answered within 10, 20, 30, 60 s/B":        is(0.5),
-		"Answered within 10, 20, 30, 60 s/C":        is(0.9),
-		"Answered within 10, 20, 30, 60 s/D":        is(1),
-		"Wait p50 and p90/A":                        is(15), // 5th of 10 waits: the top of the 10–15 s bucket
-		"Wait p50 and p90/B":                        is(30), // 9th of 10: the top of the 20–30 s bucket
-		"Wait p50 and p90 over time/A":              is(15),
-		"Wait p50 and p90 over time/B":              is(30),
-		"Outcomes per 15 minutes/A":                 by("outcome", outcomes),
-		"Outcomes in the time range/A":              by("outcome", outcomes),
-		"Callbacks pending/A":                       is(0),
-		"Callbacks overdue/A":                       is(0),
-		"Callbacks completed/A":                     by("when", map[string]float64{"on_time": 0, "late": 0}),
-		"Callbacks offered and accepted/A":          is(0),
-		"Callbacks offered and accepted/B":          is(0),
-		"Voicemails waiting/A":                      is(1),
-		"Voicemails overdue/A":                      is(0),
-		"Callbacks pending and overdue over time/A": is(0),
-		"Callbacks pending and overdue over time/B": is(0),
-		"Voicemails per employee/A":                 by("employee", map[string]float64{"erik": 1}),
-		"Voicemails per employee/B":                 by("employee", map[string]float64{"erik": 0}),
-		"ARI connected/A":                           is(1),
-		"ARI reconnects/A":                          is(0),
-		"ARI events dropped/A":                      is(0),
-		"Callback store/A":                          is(1),
-		"Spool backlog/A":                           is(0),
+		"$queue variable/A":               by("queue", map[string]float64{"general": 0.9, "direct": 0.9}),
+		"Service level today/A":           is(0.9),
+		"Service level this 15 minutes/A": is(s.value("callmon_service_level_ratio", "queue", "general", "window", "interval")),
+		"Service level last hour/A":       is(0.9),
+		"Calls waiting/A":                 is(0),
+		"Oldest waiting call/A":           is(0),
+		"Agents/A":                        by("state", map[string]float64{"available": 2, "on_call": 0, "paused": 0}),
+		"Service level per 15 minutes/A":  is(0.9),
+		"Service level per 15 minutes/B":  is(0.9),
+		"Offered calls per 15 minutes/A":  is(11),
+		// The staffing row shows callmon's own figures (their arithmetic is tested in erlang,
+		// staffing and predict): what /metrics says, Prometheus must show.
+		"Expected wait for a new caller/A":                     is(own("callmon_queue_expected_wait_seconds")),
+		"Calls forecast/A":                                     is(own("callmon_queue_forecast_calls", "interval", "current")),
+		"Calls forecast/B":                                     is(own("callmon_queue_forecast_calls", "interval", "next")),
+		"Agents needed and staffed/A":                          is(own("callmon_queue_agents_needed", "interval", "current", "model", "erlang_a")),
+		"Agents needed and staffed/B":                          is(own("callmon_queue_agents_needed", "interval", "next", "model", "erlang_a")),
+		"Agents needed and staffed/C":                          is(own("callmon_queue_agents_needed", "interval", "current", "model", "erlang_c")),
+		"Agents needed and staffed/D":                          is(2),
+		"Expected service level with the agents staffed now/A": is(own("callmon_queue_expected_service_level_ratio", "interval", "current", "model", "erlang_a")),
+		"Expected service level with the agents staffed now/B": is(own("callmon_queue_expected_service_level_ratio", "interval", "next", "model", "erlang_a")),
+		"Handle time and patience/A":                           is(own("callmon_queue_handle_seconds")),
+		"Handle time and patience/B":                           is(own("callmon_queue_patience_seconds")),
+		"Answered within 10, 20, 30, 60 s/A":                   is(0.3),
+		"Answered within 10, 20, 30, 60 s/B":                   is(0.5),
+		"Answered within 10, 20, 30, 60 s/C":                   is(0.9),
+		"Answered within 10, 20, 30, 60 s/D":                   is(1),
+		"Wait p50 and p90/A":                                   is(15), // 5th of 10 waits: the top of the 10–15 s bucket
+		"Wait p50 and p90/B":                                   is(30), // 9th of 10: the top of the 20–30 s bucket
+		"Wait p50 and p90 over time/A":                         is(15),
+		"Wait p50 and p90 over time/B":                         is(30),
+		"Outcomes per 15 minutes/A":                            by("outcome", outcomes),
+		"Outcomes in the time range/A":                         by("outcome", outcomes),
+		"Callbacks pending/A":                                  is(0),
+		"Callbacks overdue/A":                                  is(0),
+		"Callbacks completed/A":                                by("when", map[string]float64{"on_time": 0, "late": 0}),
+		"Callbacks offered and accepted/A":                     is(0),
+		"Callbacks offered and accepted/B":                     is(0),
+		"Voicemails waiting/A":                                 is(1),
+		"Voicemails overdue/A":                                 is(0),
+		"Callbacks pending and overdue over time/A":            is(0),
+		"Callbacks pending and overdue over time/B":            is(0),
+		"Voicemails per employee/A":                            by("employee", map[string]float64{"erik": 1}),
+		"Voicemails per employee/B":                            by("employee", map[string]float64{"erik": 0}),
+		"ARI connected/A":                                      is(1),
+		"ARI reconnects/A":                                     is(0),
+		"ARI events dropped/A":                                 is(0),
+		"Callback store/A":                                     is(1),
+		"Spool backlog/A":                                      is(0),
 		// The simulated clock jumps ahead (a 45 s wait in one step) while
 		// events are on their way, so some lags are that long; the quantile
 		// answers at most the top bucket's bound, 10 s.
