@@ -31,6 +31,7 @@ Usage:
   callmon migrate [up|status]    apply or list the database migrations (DATABASE_URL)
   callmon report [flags]         service level per day and queue from the call records
   callmon token --id ID          a new token for a person or screen, and its hash for the configuration
+  callmon prompts list|generate|check   the sounds callmon plays; a Dutch placeholder set (espeak-ng)
   callmon version
 
 Run "callmon <command> -h" for the flags of a command.
@@ -64,6 +65,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdReport(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = cmdToken(args[1:], stdout, stderr)
+	case "prompts":
+		err = cmdPrompts(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "callmon %s\n", version)
 	case "help", "-h", "--help":
