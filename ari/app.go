@@ -43,6 +43,13 @@ type Queue struct {
 	// callback (0: 60 s; negative: only when no agent is logged in or the
 	// queue is closed). Offers need Config.Callbacks.
 	CallbackOfferAfter time.Duration
+	// AnnounceEvery: the caller hears their position and expected wait at
+	// entry and then this often (0: never). AnnounceErrorLimit: the wait is
+	// told only while the predictor's recent p80 error is within it (0: 2m).
+	AnnounceEvery, AnnounceErrorLimit time.Duration
+	// CallbackOfferExpected: offer the callback at once when the expected
+	// wait exceeds this, at entry or at an announcement (0: never).
+	CallbackOfferExpected time.Duration
 }
 
 // CallRecord is one finished call as callmon measured it; with Stage set it
@@ -281,6 +288,9 @@ func (q *Queue) applyDefaults() error {
 	}
 	if q.MOHClass == "" {
 		q.MOHClass = "default"
+	}
+	if q.AnnounceErrorLimit <= 0 {
+		q.AnnounceErrorLimit = 2 * time.Minute
 	}
 	return nil
 }

@@ -143,6 +143,8 @@ type harnessOptions struct {
 	logLimit    int    // records the fake keeps (0 = all); benchmarks bound it
 	callbacks   *fakeCallbacks
 	offerAfter  time.Duration
+	announce    time.Duration // Queue.AnnounceEvery
+	offerWait   time.Duration // Queue.CallbackOfferExpected
 	voicemail   *fakeVoicemail
 	employee    *employeePhone // an employee "erik" on 0503161234 (PJSIP/2001)
 	maxConns    int            // Config.MaxConns (0 = its default)
@@ -199,7 +201,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	cfg := ari.Config{
 		URL: fake.URL(), User: "callmon", Password: "s3cret", Application: "callmon",
 		Queues: []ari.Queue{{Name: "general", Threshold: o.threshold, ShortAbandon: 5 * time.Second, Numbers: []string{"0503164911"}, Strategy: o.strategy, RingTimeout: o.ringTimeout,
-			ClosedPrompt: "sound:custom/closed", WelcomePrompt: o.welcome, Agents: ids, CallbackOfferAfter: o.offerAfter}},
+			ClosedPrompt: "sound:custom/closed", WelcomePrompt: o.welcome, Agents: ids, CallbackOfferAfter: o.offerAfter,
+			AnnounceEvery: o.announce, CallbackOfferExpected: o.offerWait}},
 		Agents:   agents,
 		Open:     func(time.Time) bool { return !o.closed },
 		Location: amsterdam,

@@ -91,7 +91,16 @@ func (c *queueCall) cancelTimer() {
 }
 
 func (c *queueCall) timer(m timerMsg) {
-	if m.gen != c.timerGen || c.phase == phaseDone {
+	if c.phase == phaseDone {
+		return
+	}
+	if m.what == "announce" {
+		if m.gen == c.annGen {
+			c.announce()
+		}
+		return
+	}
+	if m.gen != c.timerGen {
 		return
 	}
 	switch m.what {
@@ -121,10 +130,19 @@ func (c *queueCall) scheduleOffer() {
 	}
 }
 
-func (c *queueCall) offerCallback() {
+func (c *queueCall) offerCallback() { c.offerCallbackThen(nil) }
+
+// offerCallbackThen offers the callback; then, if not nil, runs when the offer has played
+// (the music on hold that a welcome prompt's end would have started).
+func (c *queueCall) offerCallbackThen(then func()) {
 	c.a.m.CallbackOffered(c.q.Name)
 	c.ivr = &ivr{step: ivrOffered}
-	c.say(func() { c.after(offerTimeout, "ivr") }, promptOffer)
+	c.say(func() {
+		if then != nil {
+			then()
+		}
+		c.after(offerTimeout, "ivr")
+	}, promptOffer)
 }
 
 func (c *queueCall) ivrDigit(d string) {

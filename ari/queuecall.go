@@ -68,6 +68,9 @@ type queueCall struct {
 
 	predicted     bool          // predictedWait was made at entry
 	predictedWait time.Duration // negative: no agent served the queue then
+	annGen        int           // identifies the live announcement timer
+	stopAnn       func() bool
+	offeredEarly  bool // offered a callback on the expected wait
 
 	// What a restart left unknown (CallRecord's flags of the same names).
 	adopted, entryEstimated, answerEstimated, endUnobserved bool
@@ -247,6 +250,7 @@ func (c *queueCall) start(e *ari.StasisStart) {
 	}
 	c.a.agents.enqueue(c)
 	c.scheduleOffer()
+	c.startAnnouncing()
 }
 
 // retry runs a step the call cannot go on without, again when Asterisk
@@ -463,6 +467,7 @@ func (c *queueCall) agentAnswered(at *attempt, ts time.Time) {
 	c.stopPrompt() // an agent beats any prompt or callback offer
 	c.ivr = nil
 	c.cancelTimer()
+	c.cancelAnnounce()
 	for _, other := range c.attempts {
 		if other != at {
 			c.a.hangup(other.ch)
@@ -528,6 +533,9 @@ func (c *queueCall) bridged() {
 	c.a.m.Answered(c.q.Name, c.id, c.answeredAt)
 	c.answered = true
 	c.a.agents.left(c.q.Name, c.answeredAt.Sub(c.entry), false)
+	if c.predicted && c.predictedWait >= 0 {
+		c.a.agents.judged(c.q.Name, c.predictedWait, c.answeredAt.Sub(c.entry))
+	}
 	c.journal(StageAnswered)
 }
 
@@ -617,6 +625,7 @@ func (c *queueCall) end(at time.Time) {
 	}
 	c.record(at)
 	c.cancelTimer()
+	c.cancelAnnounce()
 	c.phase = phaseDone
 	for _, at := range c.attempts {
 		c.a.hangup(at.ch)

@@ -41,6 +41,7 @@ type Estimator struct {
 	rang     ring
 	waits    ring // waits of callers who left the line, answered or not
 	gaveUp   ring // 1 for an abandon, 0 for an answer, parallel to waits
+	errs     ring // actual − predicted wait of answered callers, seconds
 }
 
 // New returns an estimator with o's defaults filled in.
@@ -58,7 +59,7 @@ func New(o Options) *Estimator {
 		o.Patience = 120 * time.Second
 	}
 	return &Estimator{o: o, occupied: newRing(o.Window), rang: newRing(o.Window),
-		waits: newRing(o.Window), gaveUp: newRing(o.Window)}
+		waits: newRing(o.Window), gaveUp: newRing(o.Window), errs: newRing(o.Window)}
 }
 
 // Occupied records how long an agent was taken by one call of this queue, from being rung
@@ -77,6 +78,33 @@ func (e *Estimator) Left(d time.Duration, abandoned bool) {
 		a = 1
 	}
 	e.gaveUp.add(a)
+}
+
+// Judged records how an answered caller's wait compared with the wait predicted at entry.
+func (e *Estimator) Judged(predicted, actual time.Duration) {
+	e.errs.add((actual - predicted).Seconds())
+}
+
+// MinJudged is how many judged predictions ErrorBound needs.
+const MinJudged = 20
+
+// ErrorBound is the 80th percentile of the recent errors (actual − predicted): adding it to a
+// prediction gives a wait that about four callers in five did not exceed; abs is the same
+// percentile of the absolute error, how wrong the predictor recently was either way. ok is
+// false with fewer than MinJudged predictions judged.
+func (e *Estimator) ErrorBound() (over, abs time.Duration, ok bool) {
+	v := e.errs.values()
+	if len(v) < MinJudged {
+		return 0, 0, false
+	}
+	sort.Float64s(v)
+	a := make([]float64, len(v))
+	for i, x := range v {
+		a[i] = math.Abs(x)
+	}
+	sort.Float64s(a)
+	q := func(s []float64) float64 { return s[int(math.Ceil(0.8*float64(len(s))))-1] }
+	return seconds(q(v)), seconds(q(a)), true
 }
 
 // Handle is the recent mean occupancy per call.

@@ -50,3 +50,19 @@ func TestWait(t *testing.T) {
 		t.Errorf("handle after the window turned: %v", got)
 	}
 }
+
+func TestErrorBound(t *testing.T) {
+	e := New(Options{})
+	for i := range MinJudged - 1 {
+		e.Judged(60*time.Second, time.Duration(50+i)*time.Second)
+	}
+	if _, _, ok := e.ErrorBound(); ok {
+		t.Fatal("a bound from too few judgements")
+	}
+	e.Judged(60*time.Second, 69*time.Second)
+	// errors −10 … +9 s: the 16th of 20 sorted is +5; of the absolute values 0, 1, 1, 2, 2, …, 9, 9, 10 the 16th is 8.
+	over, abs, ok := e.ErrorBound()
+	if !ok || over != 5*time.Second || abs != 8*time.Second {
+		t.Errorf("bound %v, |error| %v, %v; want 5s, 8s", over, abs, ok)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"callmon/cmd/callmon/accesslog"
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
+	"callmon/prompts"
 )
 
 // clock is the time source of the daemon: the wall clock in production, the
@@ -334,6 +336,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			p.Close()
 		}
 	}
+	checkSounds(cfg.Sounds, o.Log)
 	ln, err := net.Listen("tcp", o.ListenAddress)
 	if err != nil {
 		closeAll()
@@ -440,7 +443,8 @@ func ariQueues(cfg *config.Config) []ari.Queue {
 			offer = -1 // ari: zero is the default, negative is never after a wait
 		}
 		aq = append(aq, ari.Queue{Name: q.Name, Numbers: q.Numbers, Threshold: q.Threshold, ShortAbandon: shortAbandon(q), CallbackOfferAfter: offer, Strategy: q.Strategy, RingTimeout: q.RingTimeout, MOHClass: q.MOHClass,
-			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents})
+			WelcomePrompt: q.WelcomePrompt, ClosedPrompt: q.ClosedPrompt, Agents: q.Agents,
+			AnnounceEvery: q.AnnounceEvery, AnnounceErrorLimit: q.AnnounceErrorLimit, CallbackOfferExpected: q.CallbackOfferExpected})
 	}
 	return aq
 }
@@ -548,4 +552,23 @@ func voicemailOrNil(v *voicemailTaker, d *dialplanVoicemail) ari.Voicemail {
 		return d
 	}
 	return nil
+}
+
+// checkSounds tells at start which of the prompts callmon plays are missing from the sounds
+// directory in the callers' language: each would play as silence.
+func checkSounds(s config.Sounds, log *slog.Logger) {
+	if s.Dir == "" {
+		return
+	}
+	if _, err := os.Stat(s.Dir); err != nil {
+		log.Info("prompts not checked: the sounds directory cannot be read here (set sounds.dir, or \"\" when Asterisk runs elsewhere)", "dir", s.Dir, "err", err)
+		return
+	}
+	missing := prompts.Missing(s.Dir, s.Language)
+	if len(missing) == 0 {
+		log.Info("every prompt callmon plays is present", "dir", s.Dir, "language", s.Language)
+		return
+	}
+	log.Warn("prompts missing: callers hear silence where these should play; callmon prompts generate makes a placeholder set",
+		"dir", s.Dir, "language", s.Language, "count", len(missing), "missing", strings.Join(missing, " "))
 }

@@ -72,6 +72,7 @@ type Config struct {
 	Employees []Employee
 	Voicemail Voicemail
 	Retention Retention
+	Sounds    Sounds
 }
 
 // DatabaseEnv names the environment variable holding the PostgreSQL URL;
@@ -136,6 +137,16 @@ type Queue struct {
 	// AutoDial: at the start of a callback's window callmon rings an
 	// available agent, then the customer, and bridges them.
 	AutoDial bool
+	// AnnounceEvery: waiting callers hear their position and expected wait
+	// at entry and then this often; 0 (the default) announces nothing.
+	AnnounceEvery time.Duration
+	// AnnounceErrorLimit: the expected wait is announced only while the
+	// predictor's recent 80th-percentile error is within this; else the
+	// position alone.
+	AnnounceErrorLimit time.Duration
+	// CallbackOfferExpected: a caller whose expected wait exceeds this, at
+	// entry or at an announcement, is offered a callback at once; 0: off.
+	CallbackOfferExpected time.Duration
 }
 
 // DefaultQueue returns a queue with every default applied.
@@ -152,8 +163,12 @@ func DefaultQueue(name string) Queue {
 
 		CallbackOfferAfter: DefaultCallbackOfferAfter,
 		CallbackCapacity:   DefaultCallbackCapacity,
+		AnnounceErrorLimit: DefaultAnnounceErrorLimit,
 	}
 }
+
+// DefaultAnnounceErrorLimit bounds the predictor's recent error for announcing a wait.
+const DefaultAnnounceErrorLimit = 2 * time.Minute
 
 // Callback defaults (DESIGN §4.1 step 4).
 const (
@@ -202,7 +217,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, p.err()
 	}
 	c := &Config{File: name, OpeningHours: defaultOpeningHours(), Database: Database{SpoolFile: DefaultSpoolFile},
-		Voicemail: DefaultVoicemail(), Retention: DefaultRetention()}
+		Voicemail: DefaultVoicemail(), Retention: DefaultRetention(),
+		Sounds: Sounds{Language: DefaultSoundsLanguage, Dir: DefaultSoundsDir}}
 	b := &builder{parser: p, cfg: c, dir: filepath.Dir(name), anyIDs: map[string]bool{}}
 	b.top(root)
 	b.crossCheck()
@@ -301,6 +317,8 @@ func (c *Config) ariPassword() (pw, source string, err error) {
 func Demo(agents int) *Config {
 	q := DefaultQueue("general")
 	q.Numbers = []string{"0503164911"}
+	q.AnnounceEvery = time.Minute // the demo shows announcements and the offer on the prediction
+	q.CallbackOfferExpected = 4 * time.Minute
 	c := &Config{
 		File: "demo",
 		ARI: ARI{
@@ -312,6 +330,7 @@ func Demo(agents int) *Config {
 		OpeningHours: defaultOpeningHours(),
 		Voicemail:    DefaultVoicemail(),
 		Retention:    DefaultRetention(),
+		Sounds:       Sounds{Language: DefaultSoundsLanguage},
 	}
 	c.OpeningHours.Hours = calendar.Hours{
 		Weekdays: []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday},
@@ -387,6 +406,7 @@ func (b *builder) top(root *yaml.Node) {
 		{name: "employees", set: b.employees},
 		{name: "voicemail", set: b.voicemail},
 		{name: "retention", set: b.retention},
+		{name: "sounds", set: b.sounds},
 	})
 }
 
@@ -717,6 +737,21 @@ func (b *builder) queues(v *yaml.Node) {
 						hint = fmt.Sprintf("did you mean %q?", sug)
 					}
 					b.fail(v, hint, "strategy: %q is not a strategy", s)
+				}
+			}},
+			{name: "announce_every", set: func(v *yaml.Node) {
+				if b.duration("announce_every", v, &q.AnnounceEvery) && q.AnnounceEvery != 0 && q.AnnounceEvery < 20*time.Second {
+					b.fail(v, "write 0s for no announcements, or 20s or more such as 60s", "announce_every: %s is shorter than an announcement (20s)", q.AnnounceEvery)
+				}
+			}},
+			{name: "announce_error_limit", set: func(v *yaml.Node) {
+				if b.duration("announce_error_limit", v, &q.AnnounceErrorLimit) && q.AnnounceErrorLimit <= 0 {
+					b.fail(v, "write a positive duration such as 2m", "announce_error_limit: %s is not positive", q.AnnounceErrorLimit)
+				}
+			}},
+			{name: "callback_offer_expected_wait", set: func(v *yaml.Node) {
+				if b.duration("callback_offer_expected_wait", v, &q.CallbackOfferExpected) && q.CallbackOfferExpected < 0 {
+					b.fail(v, "write 0s to not offer on the prediction, or a duration such as 4m", "callback_offer_expected_wait: %s is negative", q.CallbackOfferExpected)
 				}
 			}},
 			{name: "callback_offer_after", set: func(v *yaml.Node) {

@@ -71,6 +71,16 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:1: the file is a list, not a mapping of keys and values (hint: start from callmon.example.yml: the file is a mapping with ari:, opening_hours:, queues: and agents:)`,
 		}},
 
+		// Announcements and the earlier callback offer; the sounds check.
+		{"announcements too often", head + "queues:\n  - name: general\n    announce_every: 10s\n    announce_error_limit: 0s\n    callback_offer_expected_wait: -1m\n", []string{
+			`callmon.yml:4: announce_every: 10s is shorter than an announcement (20s) (hint: write 0s for no announcements, or 20s or more such as 60s)`,
+			`callmon.yml:5: announce_error_limit: 0s is not positive (hint: write a positive duration such as 2m)`,
+			`callmon.yml:6: callback_offer_expected_wait: -1m0s is negative (hint: write 0s to not offer on the prediction, or a duration such as 4m)`,
+		}},
+		{"sounds in another language", head + tail + "sounds:\n  language: fr\n", []string{
+			`callmon.yml:9: language: "fr" is not a language callmon has prompts in (hint: write nl or en)`,
+		}},
+
 		// Top level.
 		{"missing sections", "agents: []\n", []string{
 			`callmon.yml:1: the file is missing "ari" (hint: add an ari: section with url: and user:)`,
@@ -86,7 +96,7 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:4: unknown key "queues" in ari (hint: "queues" belongs at the top level, not indented)`,
 		}},
 		{"unrelated unknown key", head + tail + "colour: blue\n", []string{
-			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, wallboards, employees, voicemail, retention)`,
+			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, wallboards, employees, voicemail, retention, sounds)`,
 		}},
 		{"duplicate key", head + tail + "agents: []\n", []string{
 			`callmon.yml:8: duplicate key "agents" at the top level (hint: it is already set on line 5; keep one)`,
@@ -684,7 +694,7 @@ func TestExampleFile(t *testing.T) {
 	for i := 0; i < len(root.Content); i += 2 {
 		k, v := root.Content[i].Value, root.Content[i+1]
 		switch k {
-		case "ari", "database", "opening_hours", "voicemail", "retention":
+		case "ari", "database", "opening_hours", "voicemail", "retention", "sounds":
 			note(k, v)
 		case "queues", "agents", "supervisors", "wallboards", "employees":
 			for _, item := range v.Content {
@@ -770,12 +780,15 @@ func TestSummary(t *testing.T) {
 		"Sat 2026-12-26         Tweede Kerstdag (not a working day anyway)",
 		"Tue 2027-04-27         Koningsdag",
 		"now                      closed; opens Mon 2026-06-22 08:30 CEST",
-		"numbers        0503164911",
-		"service level  90 % answered within 30s (short abandons under 5s not counted)",
-		"service level  80 % answered within 1m (short abandons under 5s not counted)",
-		"ringing        ring-all, 15s per attempt",
-		"agents         anna (Anna de Vries), bram (Bram Jansen), chris (Chris Bakker)",
+		"numbers         0503164911",
+		"service level   90 % answered within 30s (short abandons under 5s not counted)",
+		"service level   80 % answered within 1m (short abandons under 5s not counted)",
+		"ringing         ring-all, 15s per attempt",
+		"agents          anna (Anna de Vries), bram (Bram Jansen), chris (Chris Bakker)",
 		"chris  Chris Bakker   PJSIP/1003  queues general, permits",
+		"announcements   place in line and expected wait at entry and every 1m (the wait only while the prediction's recent error is within 2m)",
+		"callback offer  with no agent logged in or when closed, after 1m of waiting, at once when the expected wait exceeds 4m",
+		"prompts  in language nl, checked at start in /usr/share/asterisk/sounds/nl/",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Summary lacks %q:\n%s", want, out)

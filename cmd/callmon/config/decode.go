@@ -199,17 +199,18 @@ var sections = []struct {
 	name string
 	keys []string
 }{
-	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors", "wallboards", "employees", "voicemail", "retention"}},
+	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors", "wallboards", "employees", "voicemail", "retention", "sounds"}},
 	{"ari", []string{"url", "user", "application", "outbound_endpoint", "password_file"}},
 	{"database", []string{"spool_file", "migrate_on_start"}},
 	{"opening_hours", []string{"timezone", "days", "open", "close", "closed_on_good_friday", "closed_on_liberation_day", "extra_closed"}},
-	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "callback_offer_after", "callback_capacity", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "auto_dial", "agents"}},
+	{"queue", []string{"name", "numbers", "threshold", "target", "short_abandon", "strategy", "callback_offer_after", "callback_offer_expected_wait", "callback_capacity", "announce_every", "announce_error_limit", "ring_timeout", "moh_class", "welcome_prompt", "closed_prompt", "auto_dial", "agents"}},
 	{"agent", []string{"id", "name", "endpoint", "token_hash"}},
 	{"supervisor", []string{"id", "name", "token_hash"}},
 	{"wallboard", []string{"id", "name", "token_hash"}},
 	{"employee", []string{"id", "name", "numbers", "endpoint", "greeting", "agent", "mailbox", "direct_ring_timeout", "token_hash"}},
 	{"voicemail", []string{"mode", "context", "max_duration", "max_silence", "min_duration"}},
 	{"retention", []string{"call_records", "tasks", "voicemails"}},
+	{"sounds", []string{"language", "dir"}},
 }
 
 func keysOf(fields []field) []string {

@@ -113,6 +113,20 @@ func (c *Config) SummaryAt(w io.Writer, now time.Time) error {
 			formatPercent(q.Target), formatDuration(q.Threshold), formatDuration(q.ShortAbandon))
 		pf("    ringing\t%s, %s per attempt\n", q.Strategy, formatDuration(q.RingTimeout))
 		pf("    prompts\twelcome %s, closed %s, music on hold %q\n", welcome, q.ClosedPrompt, q.MOHClass)
+		ann := "none"
+		if q.AnnounceEvery > 0 {
+			ann = fmt.Sprintf("place in line and expected wait at entry and every %s (the wait only while the prediction's recent error is within %s)",
+				formatDuration(q.AnnounceEvery), formatDuration(q.AnnounceErrorLimit))
+		}
+		pf("    announcements\t%s\n", ann)
+		offer := "with no agent logged in or when closed"
+		if q.CallbackOfferAfter > 0 {
+			offer += ", after " + formatDuration(q.CallbackOfferAfter) + " of waiting"
+		}
+		if q.CallbackOfferExpected > 0 {
+			offer += ", at once when the expected wait exceeds " + formatDuration(q.CallbackOfferExpected)
+		}
+		pf("    callback offer\t%s\n", offer)
 		var names []string
 		for _, id := range q.Agents {
 			inQueue[id] = append(inQueue[id], q.Name)
@@ -175,6 +189,13 @@ func (c *Config) SummaryAt(w io.Writer, now time.Time) error {
 		}
 		pf("  recording\tup to %s, %s or on #\n", formatDuration(vm.MaxDuration), silence)
 		pf("  shortest message\t%s (shorter ones are discarded)\n", formatDuration(vm.MinDuration))
+	}
+
+	pf("\nSounds\n")
+	if c.Sounds.Dir == "" {
+		pf("  prompts\tin language %s; not checked (no sounds directory)\n", c.Sounds.Language)
+	} else {
+		pf("  prompts\tin language %s, checked at start in %s/%s/\n", c.Sounds.Language, c.Sounds.Dir, c.Sounds.Language)
 	}
 
 	r := c.Retention
