@@ -43,6 +43,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.duration, "duration", 0, "how long to run in real time (0 = until Ctrl-C)")
 	fs.DurationVar(&o.traffic.handle, "handle-time", 90*time.Second, "mean conversation length (simulated)")
 	fs.DurationVar(&o.traffic.patience, "patience", 75*time.Second, "mean time a caller waits before hanging up (simulated)")
+	fs.StringVar(&o.traffic.arrivals, "arrivals", "flat", "arrival pattern: flat (Poisson at --rate) or morning-peak (--rate is the opening day's mean, peaking about 1.6× an hour and a half after opening)")
+	fs.Float64Var(&o.traffic.talkCV, "talk-cv", 0, "conversations: 0 for exponential, else lognormal with this coefficient of variation (call centres: about 1)")
+	fs.StringVar(&o.traffic.patienceDist, "patience-dist", "exponential", "callers' patience: exponential or lognormal (coefficient of variation 1)")
 	fs.Uint64Var(&o.traffic.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the traffic")
 	fs.DurationVar(&o.every, "summary-interval", 3*time.Second, "real time between summary lines")
 	fs.StringVar(&o.databaseURL, "demo.database-url", "", "PostgreSQL URL of a database for the demo's simulated calls (it creates the schema); empty keeps them in memory. DATABASE_URL is ignored")
@@ -51,6 +54,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if o.traffic.rate <= 0 || o.agents < 1 || o.speed <= 0 || o.duration < 0 {
 		return usageError{fmt.Errorf("--rate and --speed must be > 0, --agents >= 1, --duration >= 0")}
+	}
+	if err := checkTraffic(o.traffic); err != nil {
+		return usageError{err}
 	}
 	log, err := newLogger(stderr, cf.logLevel, cf.logFormat)
 	if err != nil {

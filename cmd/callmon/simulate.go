@@ -69,6 +69,9 @@ Flags:
 	fs.DurationVar(&to.minTalk, "min-talk", 10*time.Second, "shortest conversation")
 	fs.DurationVar(&to.patience, "patience", 75*time.Second, "mean time a caller waits for an agent before hanging up")
 	fs.Float64Var(&to.direct, "direct", 0.1, "share of calls to the employees' direct numbers (0 to 1)")
+	fs.StringVar(&to.arrivals, "arrivals", "flat", "arrival pattern: flat (Poisson at --rate) or morning-peak (--rate is the opening day's mean, peaking about 1.6× an hour and a half after opening)")
+	fs.Float64Var(&to.talkCV, "talk-cv", 0, "conversations: 0 for exponential, else lognormal with this coefficient of variation (call centres: about 1)")
+	fs.StringVar(&to.patienceDist, "patience-dist", "exponential", "callers' patience: exponential or lognormal (coefficient of variation 1)")
 	fs.Uint64Var(&to.seed, "seed", uint64(time.Now().UnixNano()), "random seed for the traffic")
 	fs.StringVar(&logLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log.format", "logfmt", "log format: logfmt or json")
@@ -88,6 +91,9 @@ Flags:
 		return usageError{errors.New("--handle-time and --patience must be > 0, --min-talk >= 0")}
 	case to.direct < 0 || to.direct > 1:
 		return usageError{errors.New("--direct is a share between 0 and 1")}
+	}
+	if err := checkTraffic(to); err != nil {
+		return usageError{err}
 	}
 	log, err := newLogger(stderr, logLevel, logFormat)
 	if err != nil {

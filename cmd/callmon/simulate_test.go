@@ -379,6 +379,9 @@ func TestSimulateFlags(t *testing.T) {
 		{[]string{"--rate", "0"}, 2, "--rate 0 places no calls: it needs --control"},
 		{[]string{"--answer-min", "3s", "--answer-max", "1s"}, 2, "--answer-min <= --answer-max"},
 		{[]string{"--direct", "1.5"}, 2, "--direct is a share"},
+		{[]string{"--arrivals", "evening"}, 2, `--arrivals "evening": give flat or morning-peak`},
+		{[]string{"--patience-dist", "weibull"}, 2, `--patience-dist "weibull": give exponential or lognormal`},
+		{[]string{"--talk-cv", "-1"}, 2, "--talk-cv -1: give 0 (exponential)"},
 		{[]string{"--config.file", cfgFile, "--listen", "127.0.0.1:0"}, 1, "no ARI password: set the environment variable " + config.PasswordEnv},
 	} {
 		code, _, stderr := runMain(t, append([]string{"simulate"}, tc.args...)...)

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"callmon/ari/aritest"
+	"callmon/callsim"
 	"callmon/cmd/callmon/config"
 )
 
@@ -22,6 +25,32 @@ type trafficOptions struct {
 	direct    float64 // share of calls to employees' direct numbers (needs employees)
 	calls     int     // stop after this many calls; 0 = no limit
 	seed      uint64
+	// arrivals is "flat" (Poisson at rate) or "morning-peak": rate is the opening day's mean,
+	// shaped as callsim.MorningPeak over the opening hours (a third of it when closed).
+	arrivals string
+	talkCV   float64 // 0: exponential conversations; else lognormal with this coefficient of variation
+	// patienceDist is "exponential" or "lognormal" (coefficient of variation 1).
+	patienceDist string
+}
+
+// Traffic shapes the flags accept.
+var (
+	arrivalShapes = []string{"flat", "morning-peak"}
+	patienceDists = []string{"exponential", "lognormal"}
+)
+
+// checkTraffic reports a traffic option the generator does not know.
+func checkTraffic(o trafficOptions) error {
+	if o.arrivals != "" && !slices.Contains(arrivalShapes, o.arrivals) {
+		return fmt.Errorf("--arrivals %q: give %s", o.arrivals, strings.Join(arrivalShapes, " or "))
+	}
+	if o.patienceDist != "" && !slices.Contains(patienceDists, o.patienceDist) {
+		return fmt.Errorf("--patience-dist %q: give %s", o.patienceDist, strings.Join(patienceDists, " or "))
+	}
+	if o.talkCV < 0 || o.talkCV > 5 {
+		return fmt.Errorf("--talk-cv %v: give 0 (exponential) or a coefficient of variation up to 5", o.talkCV)
+	}
+	return nil
 }
 
 // traffic places Poisson arrivals into a fake Asterisk, for `callmon demo` and `callmon
@@ -37,7 +66,10 @@ type traffic struct {
 
 	mu      sync.Mutex
 	rng     *rand.Rand
-	n       int // calls placed or refused
+	src     *rand.PCG               // for the lognormal draws (gonum's distributions take a Source)
+	shape   func(time.Time) float64 // arrival-rate multiplier at a moment; nil: flat
+	peak    float64                 // the shape's maximum, for thinning
+	n       int                     // calls placed or refused
 	refused int
 	stopped bool
 	done    chan struct{}              // closed when the generator stops placing calls
@@ -46,8 +78,39 @@ type traffic struct {
 }
 
 func newTraffic(fake *aritest.Server, clk aritest.Clock, cfg *config.Config, o trafficOptions, log *slog.Logger) *traffic {
-	return &traffic{fake: fake, clock: clk, cfg: cfg, o: o, log: log,
-		rng: rand.New(rand.NewPCG(o.seed, 1)), done: make(chan struct{}), live: map[string]*aritest.Caller{}}
+	t := &traffic{fake: fake, clock: clk, cfg: cfg, o: o, log: log, peak: 1,
+		rng: rand.New(rand.NewPCG(o.seed, 1)), src: rand.NewPCG(o.seed, 2), done: make(chan struct{}), live: map[string]*aritest.Caller{}}
+	if o.arrivals == "morning-peak" {
+		t.shape, t.peak = morningPeak(cfg)
+	}
+	return t
+}
+
+// morningPeak shapes arrivals over each day's opening hours as callsim.MorningPeak, and at a
+// third of the mean while closed; it returns the shape and its maximum.
+func morningPeak(cfg *config.Config) (func(time.Time) float64, float64) {
+	loc := cfg.OpeningHours.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	open, closeAt := time.Duration(cfg.OpeningHours.Hours.Open)*time.Minute, time.Duration(cfg.OpeningHours.Hours.Close)*time.Minute
+	if closeAt <= open {
+		open, closeAt = 8*time.Hour, 17*time.Hour
+	}
+	day := (closeAt - open).Seconds()
+	f := callsim.MorningPeak(day)
+	peak := 0.0
+	for s := 0.0; s < day; s += 10 {
+		peak = max(peak, f(s))
+	}
+	return func(at time.Time) float64 {
+		lt := at.In(loc)
+		since := time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute + time.Duration(lt.Second())*time.Second - open
+		if since < 0 || since.Seconds() >= day {
+			return 1.0 / 3
+		}
+		return f(since.Seconds())
+	}, peak
 }
 
 // addEndpoints puts every agent's and employee's phone online in the fake.
@@ -137,8 +200,28 @@ func (t *traffic) exp(mean time.Duration) time.Duration {
 	return time.Duration(t.rng.ExpFloat64() * float64(mean))
 }
 
+// interarrival draws the time to the next candidate arrival: at the shape's peak rate, thinned
+// in arrive.
 func (t *traffic) interarrival() time.Duration {
-	return t.exp(time.Duration(float64(time.Minute) / t.o.rate))
+	return t.exp(time.Duration(float64(time.Minute) / (t.o.rate * t.peak)))
+}
+
+// talk draws a conversation's length.
+func (t *traffic) talk() time.Duration {
+	if t.o.talkCV > 0 {
+		d := callsim.LogNormal(t.o.handle.Seconds(), t.o.talkCV, t.src)
+		return time.Duration(d.Rand() * float64(time.Second))
+	}
+	return t.exp(t.o.handle)
+}
+
+// patienceDraw draws how long a caller waits before hanging up.
+func (t *traffic) patienceDraw() time.Duration {
+	if t.o.patienceDist == "lognormal" {
+		d := callsim.LogNormal(t.o.patience.Seconds(), 1, t.src)
+		return time.Duration(d.Rand() * float64(time.Second))
+	}
+	return t.exp(t.o.patience)
 }
 
 // behaviour draws how long a phone rings and how long its user talks.
@@ -147,7 +230,7 @@ func (t *traffic) behaviour() aritest.Behaviour {
 	if d := t.o.answerMax - t.o.answerMin; d > 0 {
 		answer += time.Duration(t.rng.Int64N(int64(d) + 1))
 	}
-	return aritest.Behaviour{AnswerAfter: answer, TalkFor: max(t.o.minTalk, t.exp(t.o.handle))}
+	return aritest.Behaviour{AnswerAfter: answer, TalkFor: max(t.o.minTalk, t.talk())}
 }
 
 func (t *traffic) arrive() {
@@ -155,6 +238,10 @@ func (t *traffic) arrive() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
+		return
+	}
+	if t.shape != nil && t.rng.Float64()*t.peak > t.shape(t.clock.Now()) {
+		t.cancel = t.clock.AfterFunc(t.interarrival(), t.arrive) // thinned: no call this time
 		return
 	}
 	t.n++
@@ -180,7 +267,7 @@ func (t *traffic) arrive() {
 		t.log.Debug("call not placed", "call", n, "err", err)
 	} else {
 		t.live[caller.ID()] = caller
-		t.patience(caller, t.exp(t.o.patience))
+		t.patience(caller, t.patienceDraw())
 	}
 	if t.o.calls > 0 && n >= t.o.calls {
 		t.stopLocked()
@@ -203,7 +290,7 @@ func (t *traffic) patience(caller *aritest.Caller, d time.Duration) {
 			return
 		}
 		t.mu.Lock()
-		next := t.exp(t.o.patience)
+		next := t.patienceDraw()
 		t.mu.Unlock()
 		t.patience(caller, max(next, time.Second))
 	})
