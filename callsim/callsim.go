@@ -11,7 +11,6 @@ import (
 	"container/heap"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -322,17 +321,4 @@ func sq(x float64) float64 { return x * x }
 func LogNormal(mean, cv float64, src rand.Source) distuv.LogNormal {
 	sigma2 := math.Log(1 + cv*cv)
 	return distuv.LogNormal{Mu: math.Log(mean) - sigma2/2, Sigma: math.Sqrt(sigma2), Src: src}
-}
-
-// Quantiles returns n evenly spread quantiles of v (sorted in place).
-func Quantiles(v []float64, n int) []float64 {
-	sort.Float64s(v)
-	if len(v) <= n {
-		return v
-	}
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = v[(2*i+1)*len(v)/(2*n)]
-	}
-	return out
 }

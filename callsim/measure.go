@@ -3,6 +3,8 @@ package callsim
 import (
 	"math"
 	"sort"
+
+	"callmon/predict"
 )
 
 // Measured is what callmon would report of a run: its service level (callmon's definition)
@@ -46,8 +48,7 @@ func Measure(r *Result, threshold, short float64, batches int) Measured {
 			lo, hi := b*len(r.Calls)/batches, (b+1)*len(r.Calls)/batches
 			v = append(v, sl(r.Calls[lo:hi], threshold, short))
 		}
-		mean, sd := meanSD(v)
-		_ = mean
+		_, sd := meanSD(v)
 		m.StdErr = sd / math.Sqrt(float64(batches))
 	}
 	if r.Seconds > 0 {
@@ -57,7 +58,7 @@ func Measure(r *Result, threshold, short float64, batches int) Measured {
 	if waited > 0 {
 		m.AbandonRate = float64(m.Abandoned) / waited
 	}
-	m.Rings = Quantiles(append([]float64(nil), r.Rings...), 20)
+	m.Rings = predict.Quantiles(append([]float64(nil), r.Rings...), 20)
 	return m
 }
 

@@ -120,6 +120,12 @@ func (e *Estimator) RingSamples(n int) []float64 {
 	if len(v) == 0 {
 		return []float64{e.o.Ring.Seconds()}
 	}
+	return Quantiles(v, n)
+}
+
+// Quantiles returns n evenly spread quantiles of v (the middles of n equal slices), or all of
+// v when it has no more; it sorts v in place.
+func Quantiles(v []float64, n int) []float64 {
 	sort.Float64s(v)
 	if len(v) <= n {
 		return v
