@@ -224,6 +224,7 @@ func (s *Store) Booked(ctx context.Context, queue string, from, to time.Time) (m
 type Counts struct {
 	Queue      string
 	Pending    int64 // active: pending, claimed or dialing
+	Due        int64 // active, and now inside its window: to be called now
 	Overdue    int64 // pending or claimed, window ended before now
 	DoneOnTime int64 // done, completed_at <= window_end
 	DoneLate   int64 // done, completed_at > window_end
@@ -240,6 +241,7 @@ func (s *Store) Counts(ctx context.Context, now time.Time) ([]Counts, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT queue,
 			count(*) FILTER (WHERE status IN ('pending', 'claimed', 'dialing')),
+			count(*) FILTER (WHERE status IN ('pending', 'claimed', 'dialing') AND window_start <= @now AND window_end >= @now),
 			count(*) FILTER (WHERE status IN ('pending', 'claimed') AND window_end < @now),
 			count(*) FILTER (WHERE status = 'done' AND completed_at <= window_end),
 			count(*) FILTER (WHERE status = 'done' AND completed_at > window_end),
@@ -251,7 +253,7 @@ func (s *Store) Counts(ctx context.Context, now time.Time) ([]Counts, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Counts, error) {
 		var c Counts
-		err := r.Scan(&c.Queue, &c.Pending, &c.Overdue, &c.DoneOnTime, &c.DoneLate, &c.Failed, &c.Attempts)
+		err := r.Scan(&c.Queue, &c.Pending, &c.Due, &c.Overdue, &c.DoneOnTime, &c.DoneLate, &c.Failed, &c.Attempts)
 		return c, err
 	})
 }

@@ -677,7 +677,8 @@ func TestCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	upcoming := create(t, s, callback(now.Add(time.Hour)))
-	complete(upcoming, tasks.NoAnswer, now) // an attempt; stays pending in its window
+	complete(upcoming, tasks.NoAnswer, now)         // an attempt; stays pending in its window
+	create(t, s, callback(now.Add(-5*time.Minute))) // due: its window holds now
 	// permits: one cancelled.
 	p := callback(t0)
 	p.Queue = "permits"
@@ -697,7 +698,7 @@ func TestCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []tasks.Counts{
-		{Queue: "general", Pending: 4, Overdue: 2, DoneOnTime: 1, DoneLate: 1, Failed: 1, Attempts: 4},
+		{Queue: "general", Pending: 5, Due: 1, Overdue: 2, DoneOnTime: 1, DoneLate: 1, Failed: 1, Attempts: 4},
 		{Queue: "permits"},
 	}
 	if !slices.Equal(got, want) {

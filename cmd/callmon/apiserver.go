@@ -18,6 +18,8 @@ import (
 	"callmon/auth"
 	cbweb "callmon/callback/web"
 	"callmon/metrics"
+	"callmon/ui"
+	"callmon/wallboard"
 )
 
 // apiRoute is one pattern of the API listener: public routes (health,
@@ -41,12 +43,14 @@ func (m *apiMux) handle(pattern string, public bool, h http.Handler) {
 
 // apiParts are what the API listener serves.
 type apiParts struct {
-	auth     *auth.Authenticator
-	presence http.Handler  // ari's /api/agents handler
-	report   http.Handler  // /api/report
-	tasks    *cbweb.Server // nil without a database
-	reload   func(ctx context.Context, who string) error
-	ready    func(ctx context.Context) bool
+	auth      *auth.Authenticator
+	presence  http.Handler  // ari's /api/agents handler
+	report    http.Handler  // /api/report
+	tasks     *cbweb.Server // nil without a database
+	wallboard *wallboard.Server
+	language  ui.Setting // the pages' default language
+	reload    func(ctx context.Context, who string) error
+	ready     func(ctx context.Context) bool
 }
 
 // newAPIMux builds the API listener's routes: who may use each is decided
@@ -70,7 +74,7 @@ func newAPIMux(p apiParts) *apiMux {
 	m.handle("GET /signin", true, signin)
 	m.handle("POST /signin", true, signin)
 	m.handle("POST /signout", true, signin)
-	m.handle("GET /{$}", true, http.RedirectHandler("/signin", http.StatusSeeOther))
+	m.handle("GET /{$}", true, landingPage(p.language, nil))
 
 	sup := auth.Roles(auth.Supervisor)
 	// Presence changes are stored with who made them.
@@ -98,6 +102,11 @@ func newAPIMux(p apiParts) *apiMux {
 	if p.tasks != nil {
 		for _, pat := range p.tasks.Routes() {
 			m.handle(pat, false, p.tasks.Handler())
+		}
+	}
+	if p.wallboard != nil {
+		for _, pat := range p.wallboard.Routes() {
+			m.handle(pat, false, p.wallboard.Handler())
 		}
 	}
 	return m
@@ -164,8 +173,8 @@ func home(p auth.Principal) string {
 	switch p.Role {
 	case auth.Agent, auth.Employee:
 		return "/agent/" + url.PathEscape(p.ID)
-	case auth.Supervisor:
-		return "/api/agents"
+	case auth.Supervisor, auth.Wallboard:
+		return "/wallboard"
 	}
 	return "/signin"
 }

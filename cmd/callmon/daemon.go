@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,8 @@ import (
 	"callmon/cmd/callmon/config"
 	"callmon/metrics"
 	"callmon/prompts"
+	"callmon/ui"
+	"callmon/wallboard"
 )
 
 // clock is the time source of the daemon: the wall clock in production, the
@@ -67,8 +70,9 @@ type daemon struct {
 
 	autoDial *tasks.Dispatcher // dials callback tasks of auto_dial queues; nil if none or with ha
 	staffing *staffingAdvisor  // staffing advice per queue; nil without PostgreSQL
-	push     *pusher           // nil without --push.url
-	ha       *standby          // active/standby through PostgreSQL; nil without a database
+	board    *wallboard.Server
+	push     *pusher  // nil without --push.url
+	ha       *standby // active/standby through PostgreSQL; nil without a database
 
 	stopCheck context.CancelFunc // ends recheckARI; nil if the first check passed
 	checking  sync.WaitGroup
@@ -148,8 +152,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	var cbs ari.Callbacks
 	var vmTaker *voicemailTaker
 	var vmDialplan *dialplanVoicemail
-	var pres ari.PresenceStore  // nil: presence lives in this process only
-	pagePres := &pagePresence{} // its Agents are set once the App exists
+	var backoffice func(context.Context, time.Time) (wallboard.Backoffice, error) // nil without a database
+	var pres ari.PresenceStore                                                    // nil: presence lives in this process only
+	pagePres := &pagePresence{}                                                   // its Agents are set once the App exists
 	principals, err := auth.NewPrincipals(cfg.Credentials())
 	if err != nil {
 		return nil, err
@@ -203,6 +208,7 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 			p.Close()
 			return nil, err
 		}
+		backoffice = wallboardBackoffice(ts, vs)
 		// Today's figures are restored from the call records when this
 		// process becomes the active one (standby.begin).
 		m.SetSpoolRecords(p.rec.Backlog)
@@ -301,17 +307,12 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if p != nil {
 		db = p.db
 	}
+	var apiPort atomic.Value // the API listener's port, once it listens
+	apiPort.Store("")
 	if o.TelemetryPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "callmon",
-			Description: "Service-level monitor and call router for an Asterisk contact centre",
-			Version:     version,
-			Links:       []web.LandingLinks{{Address: o.TelemetryPath, Text: "Metrics"}},
-		})
-		if err != nil {
-			return nil, err
-		}
-		mux.Handle("/", landing)
+		// callmon's own front page, not the exporter toolkit's (whose pprof links lead
+		// nowhere here): the wallboard and sign-in on the API listener, and the metrics.
+		mux.Handle("/", landingPage(ui.Setting(cfg.UI.Language), func() string { return apiPort.Load().(string) }, o.TelemetryPath))
 	}
 	// Wrong credentials or a missing module stop callmon here; an Asterisk
 	// not up yet is tried again in the background.
@@ -329,8 +330,11 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if reload == nil {
 		reload = func(ctx context.Context, who string) error { return d.Reload(ctx, who) }
 	}
+	board := wallboard.New(wallboard.Config{Metrics: m, Auth: authn, Backoffice: backoffice,
+		Language: ui.Setting(cfg.UI.Language), Now: o.Clock.Now, Log: o.Log})
 	api := newAPIMux(apiParts{auth: authn, presence: app.APIHandler(), report: reportHandler(db, cal.Location()),
-		tasks: tasksWeb, reload: reload, ready: func(ctx context.Context) bool { return ready(ctx, app, m, p) }})
+		tasks: tasksWeb, wallboard: board, language: ui.Setting(cfg.UI.Language),
+		reload: reload, ready: func(ctx context.Context) bool { return ready(ctx, app, m, p) }})
 	closeAll := func() {
 		if p != nil {
 			p.Close()
@@ -347,6 +351,9 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		ln.Close()
 		closeAll()
 		return nil, err
+	}
+	if _, port, err := net.SplitHostPort(apiLn.Addr().String()); err == nil {
+		apiPort.Store(port)
 	}
 	// Before the API serves: stored presence is loaded first, so neither a
 	// call nor a presence change meets the agents all logged out.
@@ -367,6 +374,8 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 		apiSrv: &http.Server{Handler: withAccessLog(o.AccessLog, api.handler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)},
 		api:    api, auth: authn}
 	d.autoDial = autoDial
+	d.board = board
+	board.Start()
 	if firstCheck != nil {
 		o.Log.Warn("Asterisk cannot be reached yet; callmon keeps trying", "ari", url, "err", firstCheck)
 		var cctx context.Context
@@ -533,6 +542,9 @@ func (d *daemon) Stop() {
 	}
 	if d.staffing != nil {
 		d.staffing.Stop()
+	}
+	if d.board != nil {
+		d.board.Stop() // ends the screens' event streams, or Shutdown would wait for them
 	}
 	d.App.Stop()
 	if d.store != nil {

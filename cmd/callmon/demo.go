@@ -131,6 +131,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		scheme = "https" // if the web config has TLS
 	}
 	for _, s := range signIn {
+		if s.role == "wallboard" {
+			fmt.Fprintf(stdout, "wallboard (Dutch; English on the page) at %s://%s/wallboard?token=%s\n", scheme, d.APIAddr, s.token)
+			continue
+		}
 		fmt.Fprintf(stdout, "sign in as %s %s at %s://%s/signin with token %s\n", s.role, s.id, scheme, d.APIAddr, s.token)
 	}
 
@@ -195,6 +199,13 @@ func demoTokens(cfg *config.Config) ([]demoSignIn, error) {
 			return nil, err
 		}
 		cfg.Supervisors = append(cfg.Supervisors, config.Supervisor{ID: "demo", Name: "Demo supervisor", TokenHash: h})
+	}
+	if len(cfg.Wallboards) == 0 {
+		h, err := mint("wallboard", "tv")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Wallboards = append(cfg.Wallboards, config.Wallboard{ID: "tv", Name: "Demo TV", TokenHash: h})
 	}
 	return out, nil
 }

@@ -63,6 +63,12 @@ func TestDemo(t *testing.T) {
 	if signIns != 2 {
 		t.Errorf("%d sign-in lines, want 2 (supervisor and agent); stdout:\n%s", signIns, stdout)
 	}
+	// And the wallboard, for a TV: its token in the address, exchanged for a cookie there.
+	if len(lines) < 3 || !regexp.MustCompile(`^wallboard \(Dutch; English on the page\) at http://127\.0\.0\.1:\d+/wallboard\?token=tv\.\S+$`).MatchString(lines[2]) {
+		t.Errorf("no wallboard line after the sign-ins; stdout:\n%s", stdout)
+	} else {
+		lines = append(lines[:2], lines[3:]...)
+	}
 	var summaries int
 	var lastOffered, lastAnswered int
 	for i, line := range lines[2:] {

@@ -73,6 +73,7 @@ type Config struct {
 	Voicemail Voicemail
 	Retention Retention
 	Sounds    Sounds
+	UI        UI
 }
 
 // DatabaseEnv names the environment variable holding the PostgreSQL URL;
@@ -218,7 +219,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c := &Config{File: name, OpeningHours: defaultOpeningHours(), Database: Database{SpoolFile: DefaultSpoolFile},
 		Voicemail: DefaultVoicemail(), Retention: DefaultRetention(),
-		Sounds: Sounds{Language: DefaultSoundsLanguage, Dir: DefaultSoundsDir}}
+		Sounds: Sounds{Language: DefaultSoundsLanguage, Dir: DefaultSoundsDir}, UI: UI{Language: "nl"}}
 	b := &builder{parser: p, cfg: c, dir: filepath.Dir(name), anyIDs: map[string]bool{}}
 	b.top(root)
 	b.crossCheck()
@@ -331,6 +332,7 @@ func Demo(agents int) *Config {
 		Voicemail:    DefaultVoicemail(),
 		Retention:    DefaultRetention(),
 		Sounds:       Sounds{Language: DefaultSoundsLanguage},
+		UI:           UI{Language: "nl"},
 	}
 	c.OpeningHours.Hours = calendar.Hours{
 		Weekdays: []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday},
@@ -407,6 +409,7 @@ func (b *builder) top(root *yaml.Node) {
 		{name: "voicemail", set: b.voicemail},
 		{name: "retention", set: b.retention},
 		{name: "sounds", set: b.sounds},
+		{name: "ui", set: b.ui},
 	})
 }
 

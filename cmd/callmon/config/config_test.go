@@ -96,7 +96,7 @@ func TestParseErrors(t *testing.T) {
 			`callmon.yml:4: unknown key "queues" in ari (hint: "queues" belongs at the top level, not indented)`,
 		}},
 		{"unrelated unknown key", head + tail + "colour: blue\n", []string{
-			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, wallboards, employees, voicemail, retention, sounds)`,
+			`callmon.yml:8: unknown key "colour" at the top level (hint: known keys: ari, database, opening_hours, queues, agents, supervisors, wallboards, employees, voicemail, retention, sounds, ui)`,
 		}},
 		{"duplicate key", head + tail + "agents: []\n", []string{
 			`callmon.yml:8: duplicate key "agents" at the top level (hint: it is already set on line 5; keep one)`,
@@ -694,7 +694,7 @@ func TestExampleFile(t *testing.T) {
 	for i := 0; i < len(root.Content); i += 2 {
 		k, v := root.Content[i].Value, root.Content[i+1]
 		switch k {
-		case "ari", "database", "opening_hours", "voicemail", "retention", "sounds":
+		case "ari", "database", "opening_hours", "voicemail", "retention", "sounds", "ui":
 			note(k, v)
 		case "queues", "agents", "supervisors", "wallboards", "employees":
 			for _, item := range v.Content {

@@ -199,7 +199,7 @@ var sections = []struct {
 	name string
 	keys []string
 }{
-	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors", "wallboards", "employees", "voicemail", "retention", "sounds"}},
+	{"", []string{"ari", "database", "opening_hours", "queues", "agents", "supervisors", "wallboards", "employees", "voicemail", "retention", "sounds", "ui"}},
 	{"ari", []string{"url", "user", "application", "outbound_endpoint", "password_file"}},
 	{"database", []string{"spool_file", "migrate_on_start"}},
 	{"opening_hours", []string{"timezone", "days", "open", "close", "closed_on_good_friday", "closed_on_liberation_day", "extra_closed"}},
@@ -211,6 +211,7 @@ var sections = []struct {
 	{"voicemail", []string{"mode", "context", "max_duration", "max_silence", "min_duration"}},
 	{"retention", []string{"call_records", "tasks", "voicemails"}},
 	{"sounds", []string{"language", "dir"}},
+	{"ui", []string{"language"}},
 }
 
 func keysOf(fields []field) []string {
