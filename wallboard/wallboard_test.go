@@ -97,8 +97,13 @@ type env struct {
 
 func newEnv(t *testing.T, withDB bool) *env {
 	t.Helper()
+	return newEnvWith(t, withDB, []metrics.Queue{{Name: "general"}})
+}
+
+func newEnvWith(t *testing.T, withDB bool, queues []metrics.Queue) *env {
+	t.Helper()
 	e := &env{t: t, clk: &fixedClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, ui.Amsterdam)}, tokens: map[string]string{}}
-	m, err := metrics.New(prometheus.NewRegistry(), e.clk, ui.Amsterdam, []metrics.Queue{{Name: "general"}}, "test")
+	m, err := metrics.New(prometheus.NewRegistry(), e.clk, ui.Amsterdam, queues, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
