@@ -17,6 +17,7 @@ import (
 	"callmon/ari"
 	"callmon/auth"
 	cbweb "callmon/callback/web"
+	"callmon/lookup"
 	"callmon/metrics"
 	"callmon/ui"
 	"callmon/wallboard"
@@ -48,7 +49,8 @@ type apiParts struct {
 	report    http.Handler  // /api/report
 	tasks     *cbweb.Server // nil without a database
 	wallboard *wallboard.Server
-	language  ui.Setting // the pages' default language
+	lookup    *lookup.Server // nil without a database
+	language  ui.Setting     // the pages' default language
 	reload    func(ctx context.Context, who string) error
 	ready     func(ctx context.Context) bool
 }
@@ -107,6 +109,11 @@ func newAPIMux(p apiParts) *apiMux {
 	if p.wallboard != nil {
 		for _, pat := range p.wallboard.Routes() {
 			m.handle(pat, false, p.wallboard.Handler())
+		}
+	}
+	if p.lookup != nil {
+		for _, pat := range p.lookup.Routes() {
+			m.handle(pat, false, p.lookup.Handler())
 		}
 	}
 	return m

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -32,6 +35,7 @@ import (
 	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/accesslog"
 	"callmon/cmd/callmon/config"
+	"callmon/lookup"
 	"callmon/metrics"
 	"callmon/prompts"
 	"callmon/ui"
@@ -330,10 +334,16 @@ func startDaemon(ctx context.Context, o daemonOptions) (*daemon, error) {
 	if reload == nil {
 		reload = func(ctx context.Context, who string) error { return d.Reload(ctx, who) }
 	}
+	var look *lookup.Server
+	if p != nil {
+		look = lookup.New(lookup.Config{Pool: p.db.Pool(), Auth: authn, Audit: audit.New(o.Log, o.Clock.Now),
+			HashKey: lookupKey(o.SessionKey), Retention: cfg.Retention.CallRecords, Language: ui.Setting(cfg.UI.Language),
+			Now: o.Clock.Now, Log: o.Log})
+	}
 	board := wallboard.New(wallboard.Config{Metrics: m, Auth: authn, Backoffice: backoffice,
 		Language: ui.Setting(cfg.UI.Language), Now: o.Clock.Now, Log: o.Log})
 	api := newAPIMux(apiParts{auth: authn, presence: app.APIHandler(), report: reportHandler(db, cal.Location()),
-		tasks: tasksWeb, wallboard: board, language: ui.Setting(cfg.UI.Language),
+		tasks: tasksWeb, wallboard: board, lookup: look, language: ui.Setting(cfg.UI.Language),
 		reload: reload, ready: func(ctx context.Context) bool { return ready(ctx, app, m, p) }})
 	closeAll := func() {
 		if p != nil {
@@ -583,4 +593,18 @@ func checkSounds(s config.Sounds, log *slog.Logger) {
 	}
 	log.Warn("prompts missing: callers hear silence where these should play; callmon prompts generate makes a placeholder set",
 		"dir", s.Dir, "language", s.Language, "count", len(missing), "missing", strings.Join(missing, " "))
+}
+
+// lookupKey keys the look-up's hash of a number in the audit trail: derived from the session
+// key, so every callmon of a site (one --web.session-key-file) hashes a number alike; random
+// without one, and then alike only within this process.
+func lookupKey(sessionKey []byte) []byte {
+	if len(sessionKey) == 0 {
+		k := make([]byte, 32)
+		rand.Read(k)
+		return k
+	}
+	m := hmac.New(sha256.New, sessionKey)
+	m.Write([]byte("callmon look-up audit"))
+	return m.Sum(nil)
 }

@@ -22,6 +22,7 @@ var landingTemplate = template.Must(template.New("landing").Parse(`<!doctype htm
 <p>{{.Lead}}</p>
 <ul>
 <li><a href="{{.Pages}}/wallboard">{{.Wallboard}}</a></li>
+<li><a href="{{.Pages}}/lookup">{{.Lookup}}</a></li>
 <li><a href="{{.Pages}}/signin?lang={{.Lang}}">{{.SignIn}}</a></li>
 {{if .Metrics}}<li><a href="{{.Metrics}}">{{.MetricsText}}</a></li>{{end}}
 </ul>
@@ -53,10 +54,10 @@ func landingPage(lang ui.Setting, pagesPort func() string, metricsPath ...string
 			pages = scheme + "://" + net.JoinHostPort(host, pagesPort())
 		}
 		d := struct {
-			Lang, Other                                         ui.Lang
-			Lead, Wallboard, SignIn, MetricsText, Switch, Pages string
-			Metrics                                             string
-		}{l, l.Other(), l.T("home-lead"), l.T("home-wallboard"), l.T("home-signin"), l.T("home-metrics"), l.T("switch"), pages, ""}
+			Lang, Other                                                 ui.Lang
+			Lead, Wallboard, Lookup, SignIn, MetricsText, Switch, Pages string
+			Metrics                                                     string
+		}{l, l.Other(), l.T("home-lead"), l.T("home-wallboard"), l.T("home-lookup"), l.T("home-signin"), l.T("home-metrics"), l.T("switch"), pages, ""}
 		if len(metricsPath) > 0 {
 			d.Metrics = metricsPath[0]
 		}
