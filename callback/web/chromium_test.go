@@ -3,11 +3,15 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"callmon/callback/tasks"
+	"callmon/callback/web"
+	"callmon/ui"
 	"callmon/ui/browsertest"
 )
 
@@ -65,6 +69,75 @@ func TestAgentPageInChromium(t *testing.T) {
 	}
 	if msg := b.Eval(ctx, t, `document.getElementById("status").textContent`); msg != "Saved." {
 		t.Errorf("the page says %q", msg)
+	}
+	if errs := b.Errors(); errs != "" {
+		t.Errorf("the page reported errors:\n%s", errs)
+	}
+}
+
+// TestAgentPageLayoutInChromium loads an agent's page in headless Chromium on a desktop
+// (1920×1080) and a phone (390×844), Dutch by default and English on the switch, with a
+// caller's name of 200 characters and long notes: every row of PostgreSQL shows, nothing is
+// wider than its box (the buttons stay on screen), and axe-core finds no WCAG 2.1 A/AA
+// violation. Screenshots go to $CALLMON_SCREENSHOTS (else a temporary directory).
+func TestAgentPageLayoutInChromium(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(o *web.Options) { o.Language = "nl" })
+	e.waitListening()
+	long := agreed("general", at(9, 55))
+	long["caller_name"] = strings.Repeat("Johanna-Wilhelmina ", 11)[:200]
+	long["notes"] = strings.Repeat("belt terug over de vergunning voor de uitbreiding van de stal; ", 6)
+	e.create("anna", long)
+	e.create("anna", agreed("general", at(10, 15)))
+	e.seed("general", at(9, 45))
+	shots := os.Getenv("CALLMON_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	b := browsertest.Start(ctx, t)
+	if _, err := b.Call(ctx, "Page.enable", nil); err != nil {
+		t.Fatal(err)
+	}
+	navigate := func(url string) {
+		t.Helper()
+		loaded := b.On("Page.loadEventFired")
+		if _, err := b.Call(ctx, "Page.navigate", map[string]any{"url": url}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-loaded:
+		case <-ctx.Done():
+			t.Fatalf("%s did not load: %s", url, b.Log())
+		}
+	}
+	navigate(e.ts.URL + "/agent/anna?token=" + e.tokens["anna"])
+	for _, size := range [][2]int{{1920, 1080}, {390, 844}} {
+		for _, lang := range []ui.Lang{ui.NL, ui.EN} {
+			name := fmt.Sprintf("agent-%s-%dx%d", lang, size[0], size[1])
+			b.Viewport(ctx, t, size[0], size[1])
+			navigate(e.ts.URL + "/agent/anna?lang=" + string(lang))
+			b.WaitFor(ctx, t, `document.body.dataset.live === "1"`)
+			if n := b.Eval(ctx, t, `document.querySelectorAll("tr[data-task]").length`); n != float64(3) {
+				t.Errorf("%s: %v task rows, want 3", name, n)
+			}
+			heading := fmt.Sprint(b.Eval(ctx, t, `document.querySelector("h1").textContent`))
+			if heading != lang.F("ap-h1", "anna") {
+				t.Errorf("%s: heading %q", name, heading)
+			}
+			if o := b.Overflowing(ctx, t); len(o) > 0 {
+				t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
+			}
+			// Every button is on the screen's width.
+			if off := b.Eval(ctx, t, `[...document.querySelectorAll("button")].filter(b => b.getBoundingClientRect().right > window.innerWidth).length`); off != float64(0) {
+				t.Errorf("%s: %v buttons off the screen", name, off)
+			}
+			if v := b.Axe(ctx, t); len(v) > 0 {
+				t.Errorf("%s: WCAG 2.1 AA violations:\n%s", name, strings.Join(v, "\n"))
+			}
+			b.Screenshot(ctx, t, filepath.Join(shots, name+".png"))
+		}
 	}
 	if errs := b.Errors(); errs != "" {
 		t.Errorf("the page reported errors:\n%s", errs)

@@ -112,8 +112,9 @@ func newEnvWith(t testing.TB, set func(*web.Options)) *env {
 		return ok && !start.Before(o) && !end.After(c)
 	}
 	o := web.Options{
-		Store: e.store,
-		Pool:  db.Pool(),
+		Language: "en", // the tests read the English page; TestAgentPageSpeaksDutch the default
+		Store:    e.store,
+		Pool:     db.Pool(),
 		Auth: auth.New(auth.Options{Principals: principals, Clock: func() time.Time { return t0 }, Log: log,
 			Audit: audit.New(log, func() time.Time { return t0 })}),
 		AgentQueues: func(id string) []string { return agentQueues[id] },

@@ -16,15 +16,20 @@ import (
 
 	"callmon/auth"
 	"callmon/callback/tasks"
+	"callmon/ui"
 )
 
 //go:embed assets
 var assets embed.FS
 
 var (
-	pageTemplate = template.Must(template.ParseFS(assets, "assets/page.html"))
-	pageScript   = mustRead("assets/page.js")
-	pageStyle    = mustRead("assets/page.css")
+	// The page's words come from package ui: "t" and "tf" are bound to the request's language
+	// when it renders (pageIn).
+	pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
+		"t": ui.NL.T, "tf": ui.NL.F,
+	}).ParseFS(assets, "assets/page.html"))
+	pageScript = mustRead("assets/page.js")
+	pageStyle  = mustRead("assets/page.css")
 	// The page runs only its own inline script and style: the policy names
 	// their hashes, so an injected script would not run.
 	pagePolicy = "default-src 'none'; script-src " + cspHash(pageScript) + "; style-src " + cspHash(pageStyle) +
@@ -44,9 +49,20 @@ func cspHash(s string) string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 
+// pageIn is the page's template speaking l.
+func pageIn(l ui.Lang) *template.Template {
+	t, err := pageTemplate.Clone()
+	if err != nil {
+		panic(err) // only before the first execution of pageTemplate, which is never executed
+	}
+	return t.Funcs(template.FuncMap{"t": l.T, "tf": l.F})
+}
+
 // pageData is what page.html renders; the "tasks" fragment uses Due,
 // Upcoming and Updated.
 type pageData struct {
+	Lang, Other            ui.Lang
+	Switch                 string // the page in the other language
 	Agent, Base, Zone      string
 	Viewer                 Principal
 	Queues                 []string
@@ -63,17 +79,12 @@ type pageData struct {
 type taskRow struct {
 	tasks.Task
 	Window, KindText     string
+	StatusText           string
 	StartInput, EndInput string // datetime-local values
 	Overdue              bool
 }
 
 const inputLayout = "2006-01-02T15:04"
-
-var kindTexts = map[tasks.Kind]string{
-	tasks.KindQueueCallback: "callback (IVR)",
-	tasks.KindVoicemail:     "voicemail",
-	tasks.KindAgreedByAgent: "agreed by agent",
-}
 
 // pageAuth authenticates a request for agent {id}'s page, fragment or
 // events: 401 without valid credentials, 403 for another agent's page,
@@ -131,7 +142,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Security-Policy", pagePolicy)
-	s.render(w, "page.html", d)
+	s.render(w, r, "page.html", d)
 }
 
 // GET /agent/{id}/tasks: the task list as an HTML fragment, which the page
@@ -146,12 +157,12 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.render(w, "tasks", d)
+	s.render(w, r, "tasks", d)
 }
 
-func (s *Server) render(w http.ResponseWriter, name string, d pageData) {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, d pageData) {
 	var b bytes.Buffer
-	if err := pageTemplate.ExecuteTemplate(&b, name, d); err != nil {
+	if err := pageIn(d.Lang).ExecuteTemplate(&b, name, d); err != nil {
 		s.log.Error("agent page", "template", name, "err", err)
 		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
 		return
@@ -179,14 +190,20 @@ func (s *Server) pageData(r *http.Request, viewer Principal, agent string) (page
 	if err != nil {
 		return pageData{}, err
 	}
+	l := ui.Choose(r, s.language)
+	sw := r.URL.Query()
+	sw.Set("lang", string(l.Other()))
 	d := pageData{
+		Lang:      l,
+		Other:     l.Other(),
+		Switch:    "/agent/" + url.PathEscape(agent) + "?" + sw.Encode(),
 		Agent:     agent,
 		Base:      "/agent/" + url.PathEscape(agent),
 		Zone:      s.loc.String(),
 		Viewer:    viewer,
 		Queues:    slices.Clone(queues),
 		Updated:   now.In(s.loc).Format("15:04:05"),
-		Presence:  s.presenceView(agent),
+		Presence:  s.presenceView(agent, l),
 		MaxReason: maxPresenceReason,
 		Script:    template.JS(pageScript),
 		Style:     template.CSS(pageStyle),
@@ -199,14 +216,12 @@ func (s *Server) pageData(r *http.Request, viewer Principal, agent string) (page
 	for _, t := range list {
 		row := taskRow{
 			Task:       t,
-			Window:     s.span(t.WindowStart, t.WindowEnd),
-			KindText:   kindTexts[t.Kind],
+			Window:     spanIn(l, s.loc, t.WindowStart, t.WindowEnd),
+			KindText:   l.T("kind-" + string(t.Kind)),
+			StatusText: l.T("status-" + string(t.Status)),
 			StartInput: t.WindowStart.In(s.loc).Format(inputLayout),
 			EndInput:   t.WindowEnd.In(s.loc).Format(inputLayout),
 			Overdue:    !t.WindowEnd.After(now),
-		}
-		if row.KindText == "" {
-			row.KindText = string(t.Kind)
 		}
 		if t.WindowStart.After(now) {
 			d.Upcoming = append(d.Upcoming, row)
@@ -277,4 +292,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// spanIn is a task's window as people read it in l: "ma 23 nov 2026 09:00–09:15".
+func spanIn(l ui.Lang, loc *time.Location, start, end time.Time) string {
+	a, b := start.In(loc), end.In(loc)
+	if a.Year() == b.Year() && a.YearDay() == b.YearDay() {
+		return l.DateTime(a) + "–" + b.Format("15:04")
+	}
+	return l.DateTime(a) + " – " + l.DateTime(b)
 }

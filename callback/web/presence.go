@@ -1,6 +1,7 @@
 package web
 
 import (
+	"callmon/ui"
 	"errors"
 	"net/http"
 	"slices"
@@ -37,23 +38,13 @@ const maxPresenceReason = 100
 
 var presenceActions = []string{"login", "logout", "pause", "unpause"}
 
-// stateTexts are the page's words for the states.
-var stateTexts = map[string]string{
-	"available":  "available",
-	"ringing":    "ringing",
-	"on_call":    "on a call",
-	"paused":     "paused",
-	"offline":    "logged in, phone unreachable",
-	"logged_out": "logged out",
-}
-
 // presenceView is the presence section of the page.
 type presenceView struct {
 	Presence
 	StateText string
 }
 
-func (s *Server) presenceView(agent string) *presenceView {
+func (s *Server) presenceView(agent string, l ui.Lang) *presenceView {
 	if s.presence == nil {
 		return nil
 	}
@@ -61,11 +52,7 @@ func (s *Server) presenceView(agent string) *presenceView {
 	if !ok {
 		return nil
 	}
-	v := &presenceView{Presence: p, StateText: stateTexts[p.State]}
-	if v.StateText == "" {
-		v.StateText = p.State
-	}
-	return v
+	return &presenceView{Presence: p, StateText: l.T("state-" + p.State)}
 }
 
 // POST /agent/{id}/presence {"action": "pause", "reason": "..."}: an agent

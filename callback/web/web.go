@@ -45,6 +45,7 @@ import (
 
 	"callmon/auth"
 	"callmon/callback/tasks"
+	"callmon/ui"
 )
 
 // Store is the part of *tasks.Store the server uses.
@@ -107,6 +108,9 @@ type Options struct {
 	// Presence, if set, shows the agent's presence on the page and lets
 	// them change it (presence.go).
 	Presence PresenceService
+	// Language of the page by default (ui.language: nl, en or auto); a switch on the page
+	// overrides it per person.
+	Language ui.Setting
 }
 
 // Server serves the API and the pages. Create it with New.
@@ -127,6 +131,7 @@ type Server struct {
 	patterns    []string        // what routes registered (Routes)
 	voicemails  Voicemails      // nil: no voicemail API
 	presence    PresenceService // nil: the page shows no presence
+	language    ui.Setting
 
 	mu      sync.Mutex
 	started bool
@@ -154,6 +159,7 @@ func New(o Options) *Server {
 		log:         o.Log,
 		voicemails:  o.Voicemails,
 		presence:    o.Presence,
+		language:    o.Language,
 	}
 	if s.lease <= 0 {
 		s.lease = DefaultClaimLease

@@ -16,6 +16,7 @@ import (
 	"callmon/callback/tasks"
 	cbweb "callmon/callback/web"
 	"callmon/cmd/callmon/config"
+	"callmon/ui"
 )
 
 // spoolKindCallback marks agreed callbacks kept in the spool while
@@ -111,6 +112,7 @@ func newTasksWeb(ctx context.Context, cfg *config.Config, ts *tasks.Store, db *s
 		}
 	}
 	ws := cbweb.New(cbweb.Options{
+		Language:    ui.Setting(cfg.UI.Language),
 		Store:       ts,
 		Pool:        db.Pool(),
 		Auth:        a,

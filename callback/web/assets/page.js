@@ -8,6 +8,10 @@
   const list = document.getElementById("tasks");
   const status = document.getElementById("status");
   const live = document.getElementById("live");
+  // The page's words in its language, from the server.
+  const d = body.dataset;
+  const msg = { loadFailed: d.msgLoadFailed, claimed: d.msgClaimed, saved: d.msgSaved, rescheduled: d.msgRescheduled,
+    cancelled: d.msgCancelled, created: d.msgCreated, presence: d.msgPresence, live: d.msgLive, reconnecting: d.msgReconnecting };
 
   function show(text, ok) {
     status.textContent = text;
@@ -27,12 +31,12 @@
         again = false;
         const r = await fetch(base + "/tasks", { credentials: "same-origin", cache: "no-store" });
         if (!r.ok) {
-          show("Could not load the tasks: HTTP " + r.status);
+          show(msg.loadFailed + "HTTP " + r.status);
           return;
         }
         list.innerHTML = await r.text();
       } while (again);
-    })().catch(function (e) { show("Could not load the tasks: " + e.message); })
+    })().catch(function (e) { show(msg.loadFailed + e.message); })
       .finally(function () { running = null; });
     return running;
   }
@@ -63,8 +67,8 @@
     if (action === "presence") {
       try {
         const what = ev.submitter ? ev.submitter.value : "login";
-        const p = await post(base + "/presence", { action: what, reason: what === "pause" ? text(form, "reason") : "" });
-        show("Presence: " + p.state.replace("_", " ") + ".", true);
+        await post(base + "/presence", { action: what, reason: what === "pause" ? text(form, "reason") : "" });
+        show(msg.presence, true);
       } catch (e) {
         show(e.message);
       }
@@ -77,24 +81,24 @@
       switch (action) {
         case "claim":
           await post(task + "/claim", { version: version });
-          show("Claimed.", true);
+          show(msg.claimed, true);
           break;
         case "complete":
           await post(task + "/complete", {
             version: version, result: ev.submitter ? ev.submitter.value : "reached", notes: text(form, "notes"),
           });
-          show("Saved.", true);
+          show(msg.saved, true);
           break;
         case "reschedule":
           await post(task + "/reschedule", {
             version: version, window_start: text(form, "window_start"), window_end: text(form, "window_end"),
             notes: text(form, "notes"),
           });
-          show("Rescheduled.", true);
+          show(msg.rescheduled, true);
           break;
         case "cancel":
           await post(task + "/cancel", { version: version, reason: text(form, "reason") });
-          show("Cancelled.", true);
+          show(msg.cancelled, true);
           break;
         case "create": {
           const t = await post("/api/tasks", {
@@ -103,7 +107,7 @@
           });
           form.querySelectorAll("input[name=number], input[name=caller_name], input[name=notes]")
             .forEach(function (i) { i.value = ""; });
-          show("Callback " + t.id + " created for " + t.number + ".", true);
+          show(msg.created + t.number + " (" + t.id + ")", true);
           break;
         }
       }
@@ -119,13 +123,13 @@
   events.addEventListener("ready", function () {
     refresh().then(function () {
       body.dataset.live = "1";
-      live.textContent = "live";
+      live.textContent = msg.live;
     });
   });
   events.addEventListener("task", refresh);
   events.addEventListener("resync", refresh);
   events.onerror = function () {
     body.dataset.live = "0";
-    live.textContent = "reconnecting…";
+    live.textContent = msg.reconnecting;
   };
 })();
