@@ -24,7 +24,9 @@ import (
 
 var day = time.Date(2026, 11, 23, 0, 0, 0, 0, ui.Amsterdam)
 
-func at(h, m, s int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second) }
+func at(h, m, s int) time.Time {
+	return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
+}
 
 type env struct {
 	t      *testing.T

@@ -146,3 +146,48 @@ func Wait(d time.Duration) string {
 
 // Percent reads a ratio as a whole percentage: "87 %".
 func Percent(r float64) string { return fmt.Sprintf("%.0f %%", 100*r) }
+
+// Foreign lists the texts of the other language found in text: a page in l that still shows
+// one of them did not switch every string. Only phrases that differ between the languages
+// count, taken between their format verbs, and at least 6 characters long.
+func Foreign(l Lang, text string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range messages {
+		mine, other := m.nl, m.en
+		if l == EN {
+			mine, other = m.en, m.nl
+		}
+		for _, frag := range fragments(other) {
+			if len(frag) < 6 || seen[frag] || strings.Contains(mine, frag) {
+				continue
+			}
+			if strings.Contains(text, frag) {
+				seen[frag] = true
+				out = append(out, frag)
+			}
+		}
+	}
+	return out
+}
+
+// fragments cuts a message at its format verbs (%s, %d, %.1f, …).
+func fragments(s string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			break
+		}
+		out = append(out, strings.TrimSpace(s[:i]))
+		j := i + 1
+		for j < len(s) && strings.IndexByte("0123456789.+-# ", s[j]) >= 0 {
+			j++
+		}
+		if j < len(s) {
+			j++ // the verb
+		}
+		s = s[j:]
+	}
+	return append(out, strings.TrimSpace(s))
+}

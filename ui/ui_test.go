@@ -75,3 +75,15 @@ func TestTimesReadInAmsterdam(t *testing.T) {
 		}
 	}
 }
+
+func TestForeign(t *testing.T) {
+	if got := Foreign(NL, "Wandbord · Wachtrij general · Longest wait 0:42"); len(got) != 1 || got[0] != "Longest wait" {
+		t.Errorf("Dutch page with an English phrase: %q", got)
+	}
+	if got := Foreign(EN, "Wallboard · Queue general · Longest wait · Agents"); len(got) != 0 {
+		t.Errorf("an English page: %q", got)
+	}
+	if got := fragments("%d staffed, %s needed"); len(got) != 3 || got[1] != "staffed," || got[2] != "needed" {
+		t.Errorf("fragments: %q", got)
+	}
+}

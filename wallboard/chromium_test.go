@@ -107,6 +107,9 @@ func TestWallboardInChromium(t *testing.T) {
 			if got := b.Eval(ctx, t, `document.documentElement.lang`); got != string(lang) {
 				t.Errorf("%s: html lang %v", name, got)
 			}
+			if f := ui.Foreign(lang, b.Text(ctx, t)); len(f) > 0 {
+				t.Errorf("%s shows the other language's words: %q", name, f)
+			}
 			if o := b.Overflowing(ctx, t); len(o) > 0 {
 				t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
 			}

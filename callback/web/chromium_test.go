@@ -126,6 +126,9 @@ func TestAgentPageLayoutInChromium(t *testing.T) {
 			if heading != lang.F("ap-h1", "anna") {
 				t.Errorf("%s: heading %q", name, heading)
 			}
+			if f := ui.Foreign(lang, b.Text(ctx, t)); len(f) > 0 {
+				t.Errorf("%s shows the other language's words: %q", name, f)
+			}
 			if o := b.Overflowing(ctx, t); len(o) > 0 {
 				t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
 			}

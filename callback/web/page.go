@@ -141,6 +141,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	ui.Remember(w, r) // the task list the page fetches speaks the same language
 	w.Header().Set("Content-Security-Policy", pagePolicy)
 	s.render(w, r, "page.html", d)
 }

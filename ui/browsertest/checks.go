@@ -110,3 +110,12 @@ func (b *Browser) Axe(ctx context.Context, t testing.TB) []string {
 	}
 	return out
 }
+
+// Text is what a person can read on the page: its visible text and the placeholders, labels
+// and titles of its elements.
+func (b *Browser) Text(ctx context.Context, t testing.TB) string {
+	t.Helper()
+	return fmt.Sprint(b.Eval(ctx, t, `document.body.innerText + "\n" + [...document.querySelectorAll("[placeholder],[aria-label],[title]")]
+		.map(e => [e.getAttribute("placeholder"), e.getAttribute("aria-label"), e.getAttribute("title")].filter(Boolean).join("\n")).join("\n") +
+		"\n" + document.title`))
+}
