@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"callmon/ui"
 )
 
 // signinTexts are the sign-in page's words; Dutch by default, English with
@@ -33,8 +35,10 @@ var signinPage = template.Must(template.New("signin").Parse(`<!doctype html>
 <p><a href="/signin?lang={{.T.otherLang}}">{{.T.other}}</a></p></main></body></html>
 `))
 
+// texts are the sign-in page's words in the language asked (?lang=) or chosen before (the
+// pages' cookie); Dutch otherwise.
 func texts(r *http.Request) map[string]string {
-	if strings.HasPrefix(r.URL.Query().Get("lang"), "en") {
+	if ui.Choose(r, "nl") == ui.EN {
 		return signinTexts["en"]
 	}
 	return signinTexts["nl"]
