@@ -3,8 +3,6 @@ package lookup
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +16,7 @@ import (
 // nothing is wider than its box, and axe-core finds no WCAG 2.1 A/AA violation.
 func TestLookupPageInChromium(t *testing.T) {
 	e := newEnv(t)
-	shots := os.Getenv("CALLMON_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := browsertest.ScreenshotDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b := browsertest.Start(ctx, t)
@@ -42,16 +37,7 @@ func TestLookupPageInChromium(t *testing.T) {
 		for _, lang := range []ui.Lang{ui.NL, ui.EN} {
 			name := fmt.Sprintf("lookup-%s-%dx%d", lang, size[0], size[1])
 			b.Viewport(ctx, t, size[0], size[1])
-			loaded := b.On("Page.loadEventFired")
-			url := e.srv.URL + "/lookup?number=0612345678&from=2026-11-23&to=2026-11-23&lang=" + string(lang)
-			if _, err := b.Call(ctx, "Page.navigate", map[string]any{"url": url}); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-loaded:
-			case <-ctx.Done():
-				t.Fatalf("%s did not load", name)
-			}
+			b.Navigate(ctx, t, e.srv.URL+"/lookup?number=0612345678&from=2026-11-23&to=2026-11-23&lang="+string(lang))
 			if n := b.Eval(ctx, t, `document.querySelectorAll("article.call").length`); n != float64(len(want.Calls)) {
 				t.Fatalf("%s: %v calls shown, %d in PostgreSQL", name, n, len(want.Calls))
 			}
@@ -61,19 +47,7 @@ func TestLookupPageInChromium(t *testing.T) {
 					t.Errorf("%s, call %d: %q lacks its wait %q or outcome", name, i, got, w)
 				}
 			}
-			if got := b.Eval(ctx, t, `document.documentElement.lang`); got != string(lang) {
-				t.Errorf("%s: html lang %v", name, got)
-			}
-			if f := ui.Foreign(lang, b.Text(ctx, t)); len(f) > 0 {
-				t.Errorf("%s shows the other language's words: %q", name, f)
-			}
-			if o := b.Overflowing(ctx, t); len(o) > 0 {
-				t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
-			}
-			if v := b.Axe(ctx, t); len(v) > 0 {
-				t.Errorf("%s: WCAG 2.1 AA violations:\n%s", name, strings.Join(v, "\n"))
-			}
-			b.Screenshot(ctx, t, filepath.Join(shots, name+".png"))
+			b.CheckPage(ctx, t, name, lang, shots)
 		}
 	}
 	if errs := b.Errors(); errs != "" {

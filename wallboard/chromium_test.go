@@ -3,8 +3,6 @@ package wallboard
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,29 +49,14 @@ func morning(m *metrics.Metrics, at time.Time) {
 func TestWallboardInChromium(t *testing.T) {
 	e := newEnvWith(t, true, []metrics.Queue{{Name: "general"}, {Name: "vergunningen-ontheffingen-en-subsidies-provincie-groningen"}})
 	morning(e.m, e.clk.Now())
-	shots := os.Getenv("CALLMON_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := browsertest.ScreenshotDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b := browsertest.Start(ctx, t)
 	if _, err := b.Call(ctx, "Page.enable", nil); err != nil {
 		t.Fatal(err)
 	}
-	navigate := func(url string) {
-		t.Helper()
-		loaded := b.On("Page.loadEventFired")
-		if _, err := b.Call(ctx, "Page.navigate", map[string]any{"url": url}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-loaded:
-		case <-ctx.Done():
-			t.Fatalf("%s did not load: %s", url, b.Log())
-		}
-	}
-	navigate(e.srv.URL + "/wallboard?token=" + e.tokens["hal-1"])
+	b.Navigate(ctx, t, e.srv.URL+"/wallboard?token="+e.tokens["hal-1"])
 	if got := b.Eval(ctx, t, `location.pathname + location.search`); got != "/wallboard" {
 		t.Errorf("the page is at %v, want /wallboard (the token gone from the address)", got)
 	}
@@ -81,7 +64,7 @@ func TestWallboardInChromium(t *testing.T) {
 		for _, lang := range []ui.Lang{ui.NL, ui.EN} {
 			name := fmt.Sprintf("wallboard-%s-%dx%d", lang, size[0], size[1])
 			b.Viewport(ctx, t, size[0], size[1])
-			navigate(e.srv.URL + "/wallboard?lang=" + string(lang))
+			b.Navigate(ctx, t, e.srv.URL+"/wallboard?lang="+string(lang))
 			b.WaitFor(ctx, t, `document.querySelectorAll("section.queue").length === 3`)
 			// The figures are callmon's.
 			for i, q := range e.m.Snapshot() {
@@ -104,19 +87,7 @@ func TestWallboardInChromium(t *testing.T) {
 			if !strings.Contains(text, lang.T("oldest")) || strings.Contains(text, other) {
 				t.Errorf("%s speaks the wrong language:\n%s", name, text)
 			}
-			if got := b.Eval(ctx, t, `document.documentElement.lang`); got != string(lang) {
-				t.Errorf("%s: html lang %v", name, got)
-			}
-			if f := ui.Foreign(lang, b.Text(ctx, t)); len(f) > 0 {
-				t.Errorf("%s shows the other language's words: %q", name, f)
-			}
-			if o := b.Overflowing(ctx, t); len(o) > 0 {
-				t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
-			}
-			if v := b.Axe(ctx, t); len(v) > 0 {
-				t.Errorf("%s: WCAG 2.1 AA violations:\n%s", name, strings.Join(v, "\n"))
-			}
-			b.Screenshot(ctx, t, filepath.Join(shots, name+".png"))
+			b.CheckPage(ctx, t, name, lang, shots)
 		}
 	}
 	// Live: a caller enters; the open page shows it without a reload, within a second.

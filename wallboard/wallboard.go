@@ -13,9 +13,7 @@ package wallboard
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -38,7 +36,7 @@ var (
 	pageTemplate = template.Must(template.ParseFS(assets, "assets/board.html"))
 	script       = mustRead("assets/board.js")
 	style        = mustRead("assets/board.css")
-	policy       = "default-src 'none'; script-src " + cspHash(script) + "; style-src " + cspHash(style) +
+	policy       = "default-src 'none'; script-src " + ui.CSPHash(script) + "; style-src " + ui.CSPHash(style) +
 		"; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
@@ -48,11 +46,6 @@ func mustRead(name string) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-func cspHash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 
 // Config is what the wallboard reads and who it lets in.

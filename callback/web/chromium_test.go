@@ -3,8 +3,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,34 +88,19 @@ func TestAgentPageLayoutInChromium(t *testing.T) {
 	e.create("anna", long)
 	e.create("anna", agreed("general", at(10, 15)))
 	e.seed("general", at(9, 45))
-	shots := os.Getenv("CALLMON_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	shots := browsertest.ScreenshotDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b := browsertest.Start(ctx, t)
 	if _, err := b.Call(ctx, "Page.enable", nil); err != nil {
 		t.Fatal(err)
 	}
-	navigate := func(url string) {
-		t.Helper()
-		loaded := b.On("Page.loadEventFired")
-		if _, err := b.Call(ctx, "Page.navigate", map[string]any{"url": url}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-loaded:
-		case <-ctx.Done():
-			t.Fatalf("%s did not load: %s", url, b.Log())
-		}
-	}
-	navigate(e.ts.URL + "/agent/anna?token=" + e.tokens["anna"])
+	b.Navigate(ctx, t, e.ts.URL+"/agent/anna?token="+e.tokens["anna"])
 	for _, size := range [][2]int{{1920, 1080}, {390, 844}} {
 		for _, lang := range []ui.Lang{ui.NL, ui.EN} {
 			name := fmt.Sprintf("agent-%s-%dx%d", lang, size[0], size[1])
 			b.Viewport(ctx, t, size[0], size[1])
-			navigate(e.ts.URL + "/agent/anna?lang=" + string(lang))
+			b.Navigate(ctx, t, e.ts.URL+"/agent/anna?lang="+string(lang))
 			b.WaitFor(ctx, t, `document.body.dataset.live === "1"`)
 			if n := b.Eval(ctx, t, `document.querySelectorAll("tr[data-task]").length`); n != float64(3) {
 				t.Errorf("%s: %v task rows, want 3", name, n)
@@ -126,20 +109,11 @@ func TestAgentPageLayoutInChromium(t *testing.T) {
 			if heading != lang.F("ap-h1", "anna") {
 				t.Errorf("%s: heading %q", name, heading)
 			}
-			if f := ui.Foreign(lang, b.Text(ctx, t)); len(f) > 0 {
-				t.Errorf("%s shows the other language's words: %q", name, f)
-			}
-			if o := b.Overflowing(ctx, t); len(o) > 0 {
-				t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
-			}
 			// Every button is on the screen's width.
 			if off := b.Eval(ctx, t, `[...document.querySelectorAll("button")].filter(b => b.getBoundingClientRect().right > window.innerWidth).length`); off != float64(0) {
 				t.Errorf("%s: %v buttons off the screen", name, off)
 			}
-			if v := b.Axe(ctx, t); len(v) > 0 {
-				t.Errorf("%s: WCAG 2.1 AA violations:\n%s", name, strings.Join(v, "\n"))
-			}
-			b.Screenshot(ctx, t, filepath.Join(shots, name+".png"))
+			b.CheckPage(ctx, t, name, lang, shots)
 		}
 	}
 	if errs := b.Errors(); errs != "" {

@@ -2,9 +2,7 @@ package web
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +30,7 @@ var (
 	pageStyle  = mustRead("assets/page.css")
 	// The page runs only its own inline script and style: the policy names
 	// their hashes, so an injected script would not run.
-	pagePolicy = "default-src 'none'; script-src " + cspHash(pageScript) + "; style-src " + cspHash(pageStyle) +
+	pagePolicy = "default-src 'none'; script-src " + ui.CSPHash(pageScript) + "; style-src " + ui.CSPHash(pageStyle) +
 		"; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
@@ -42,11 +40,6 @@ func mustRead(name string) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-func cspHash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 
 // pageIn is the page's template speaking l.

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"callmon/ui"
 )
 
 // Viewport makes the page w×h CSS pixels, a phone's (touch, mobile) below 800 wide.
@@ -118,4 +121,47 @@ func (b *Browser) Text(ctx context.Context, t testing.TB) string {
 	return fmt.Sprint(b.Eval(ctx, t, `document.body.innerText + "\n" + [...document.querySelectorAll("[placeholder],[aria-label],[title]")]
 		.map(e => [e.getAttribute("placeholder"), e.getAttribute("aria-label"), e.getAttribute("title")].filter(Boolean).join("\n")).join("\n") +
 		"\n" + document.title`))
+}
+
+// Navigate loads url in the page and waits for its load event.
+func (b *Browser) Navigate(ctx context.Context, t testing.TB, url string) {
+	t.Helper()
+	loaded := b.On("Page.loadEventFired")
+	if _, err := b.Call(ctx, "Page.navigate", map[string]any{"url": url}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		t.Fatalf("%s did not load: %s", url, b.Log())
+	}
+}
+
+// ScreenshotDir is where page tests save their screenshots: $CALLMON_SCREENSHOTS, else a
+// temporary directory of the test.
+func ScreenshotDir(t testing.TB) string {
+	if d := os.Getenv("CALLMON_SCREENSHOTS"); d != "" {
+		return d
+	}
+	return t.TempDir()
+}
+
+// CheckPage runs the checks every page of callmon passes, as it shows now in lang: only lang's
+// words (ui.Foreign), nothing wider than its box, no WCAG 2.1 A/AA violation (axe-core); and
+// saves a screenshot as dir/name.png.
+func (b *Browser) CheckPage(ctx context.Context, t testing.TB, name string, lang ui.Lang, dir string) {
+	t.Helper()
+	if got := b.Eval(ctx, t, `document.documentElement.lang`); got != string(lang) {
+		t.Errorf("%s: html lang %v, want %s", name, got, lang)
+	}
+	if f := ui.Foreign(lang, b.Text(ctx, t)); len(f) > 0 {
+		t.Errorf("%s shows the other language's words: %q", name, f)
+	}
+	if o := b.Overflowing(ctx, t); len(o) > 0 {
+		t.Errorf("%s: wider than their box:\n%s", name, strings.Join(o, "\n"))
+	}
+	if v := b.Axe(ctx, t); len(v) > 0 {
+		t.Errorf("%s: WCAG 2.1 AA violations:\n%s", name, strings.Join(v, "\n"))
+	}
+	b.Screenshot(ctx, t, filepath.Join(dir, name+".png"))
 }
