@@ -598,7 +598,7 @@ func (s *Store) NoteCustomerDialling(ctx context.Context, id int64, owner string
 		return err
 	}
 	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("%w: task %d is not dialling under %s", ErrConflict, id, owner)
+		return textErr(ErrConflict, "task %d is not dialling under %s", id, owner)
 	}
 	return nil
 }
@@ -618,7 +618,7 @@ func (s *Store) Release(ctx context.Context, id int64, owner string, version int
 			return step{}, conflict(cur, "is %s, not claimed", cur.Status)
 		}
 		if cur.LeaseOwner != owner {
-			return step{}, fmt.Errorf("%w: task %d is held by %s, not by %s", ErrForbidden, cur.ID, cur.LeaseOwner, owner)
+			return step{}, textErr(ErrForbidden, "task %d is held by %s, not by %s", cur.ID, cur.LeaseOwner, owner)
 		}
 		n := cur.release()
 		n.Status = Pending

@@ -207,7 +207,7 @@ func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, t NewTask) (task Task, 
 func (s *Store) Get(ctx context.Context, id int64) (Task, error) {
 	t, err := scanTask(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM tasks WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Task{}, fmt.Errorf("%w: task %d", ErrNotFound, id)
+		return Task{}, textErr(ErrNotFound, "task %d", id)
 	}
 	return t, err
 }
@@ -283,7 +283,7 @@ type step struct {
 
 // conflict returns ErrConflict saying why cur does not allow the change.
 func conflict(cur Task, format string, a ...any) error {
-	return fmt.Errorf("%w: task %d %s", ErrConflict, cur.ID, fmt.Sprintf(format, a...))
+	return textErr(ErrConflict, "task %d "+format, append([]any{cur.ID}, a...)...)
 }
 
 func notActive(cur Task) error {
@@ -301,7 +301,7 @@ func (s *Store) change(ctx context.Context, id, version int64, actor string, now
 		var dbNow time.Time
 		cur, err := scanTask(tx.QueryRow(ctx, `SELECT `+columns+`, now() FROM tasks WHERE id = $1 FOR UPDATE`, id), &dbNow)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: task %d", ErrNotFound, id)
+			return textErr(ErrNotFound, "task %d", id)
 		}
 		if err != nil {
 			return err
@@ -404,7 +404,7 @@ func (s *Store) SetDialing(ctx context.Context, id int64, owner string, version 
 			return step{}, conflict(cur, "is %s, not claimed", cur.Status)
 		}
 		if cur.LeaseOwner != owner {
-			return step{}, fmt.Errorf("%w: task %d is claimed by %s, not by %s", ErrForbidden, cur.ID, cur.LeaseOwner, owner)
+			return step{}, textErr(ErrForbidden, "task %d is claimed by %s, not by %s", cur.ID, cur.LeaseOwner, owner)
 		}
 		n := cur
 		n.Status = Dialing

@@ -153,9 +153,22 @@ var (
 	ErrForbidden = errors.New("task change not allowed")
 )
 
-func invalidf(format string, a ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+// TextError is an error of this package that keeps its text as a format and arguments, so a
+// page can say it in its reader's language; errors.Is finds its Kind.
+type TextError struct {
+	Kind   error // ErrInvalid, ErrConflict, ErrNotFound or ErrForbidden
+	Format string
+	Args   []any
 }
+
+func (e *TextError) Error() string { return e.Kind.Error() + ": " + fmt.Sprintf(e.Format, e.Args...) }
+func (e *TextError) Unwrap() error { return e.Kind }
+
+func textErr(kind error, format string, a ...any) error {
+	return &TextError{Kind: kind, Format: format, Args: a}
+}
+
+func invalidf(format string, a ...any) error { return textErr(ErrInvalid, format, a...) }
 
 // e164 is an international number: +, country code, subscriber number.
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)

@@ -15,6 +15,7 @@ import (
 	"callmon/audit"
 	"callmon/auth"
 	"callmon/callback/tasks"
+	"callmon/ui"
 )
 
 // activeStatuses are listed when a request names no status.
@@ -43,7 +44,37 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, format string, a ...any) {
-	writeJSON(w, status, errorBody{Error: fmt.Sprintf(format, a...)})
+	writeJSON(w, status, errorBody{Error: localize(w, format, a...)})
+}
+
+// localize says a message in the language the request asked for (secure sets
+// Content-Language): errors among the arguments too, the task store's by their format,
+// others by their text.
+func localize(w http.ResponseWriter, format string, a ...any) string {
+	l := langOf(w)
+	args := make([]any, len(a))
+	for i, v := range a {
+		args[i] = v
+		err, ok := v.(error)
+		if !ok {
+			continue
+		}
+		var te *tasks.TextError
+		if errors.As(err, &te) {
+			args[i] = l.Error(te.Kind.Error()) + ": " + fmt.Sprintf(l.Error(te.Format), te.Args...)
+		} else {
+			args[i] = l.Error(err.Error())
+		}
+	}
+	return fmt.Sprintf(l.Error(format), args...)
+}
+
+// langOf is the language a response speaks: Dutch when the request asked for it.
+func langOf(w http.ResponseWriter) ui.Lang {
+	if w.Header().Get("Content-Language") == "nl" {
+		return ui.NL
+	}
+	return ui.EN
 }
 
 // read serves a request that changes nothing to principals rule allows.
@@ -101,7 +132,7 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error, c
 		writeError(w, http.StatusNotFound, "%v", err)
 	case errors.Is(err, tasks.ErrConflict):
 		// The store returns the current task with a conflict.
-		body := errorBody{Error: err.Error()}
+		body := errorBody{Error: localize(w, "%v", err)}
 		if cur.ID != 0 {
 			body.Task = &cur
 		}
@@ -366,11 +397,11 @@ func (s *Server) window(w http.ResponseWriter, startText, endText string) (start
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "%v", err)
 	case !start.Before(end):
-		writeError(w, http.StatusBadRequest, "window_start %s is not before window_end %s", s.clock(start), s.clock(end))
+		writeError(w, http.StatusBadRequest, "window_start %s is not before window_end %s", langOf(w).DateTime(start), langOf(w).DateTime(end))
 	case !end.After(s.now()):
-		writeError(w, http.StatusUnprocessableEntity, "the window %s has already ended", s.span(start, end))
+		writeError(w, http.StatusUnprocessableEntity, "the window %s has already ended", spanIn(langOf(w), s.loc, start, end))
 	case !s.open(start, end):
-		writeError(w, http.StatusUnprocessableEntity, "the window %s is outside opening hours", s.span(start, end))
+		writeError(w, http.StatusUnprocessableEntity, "the window %s is outside opening hours", spanIn(langOf(w), s.loc, start, end))
 	default:
 		return start, end, true
 	}
@@ -498,7 +529,7 @@ func (s *Server) actOnTask(w http.ResponseWriter, r *http.Request, p Principal) 
 	now := s.now()
 	if heldByOther(cur, p, now) {
 		writeJSON(w, http.StatusConflict, errorBody{
-			Error: fmt.Sprintf("task %d is %s by %s until %s", id, cur.Status, cur.LeaseOwner, s.clock(cur.LeaseExpires)),
+			Error: localize(w, "task %d is %s by %s until %s", id, langOf(w).T("status-"+string(cur.Status)), cur.LeaseOwner, langOf(w).DateTime(cur.LeaseExpires)),
 			Task:  &cur,
 		})
 		return
@@ -520,18 +551,4 @@ func (s *Server) actOnTask(w http.ResponseWriter, r *http.Request, p Principal) 
 func heldByOther(t tasks.Task, p Principal, now time.Time) bool {
 	return !p.IsSupervisor() && (t.Status == tasks.Claimed || t.Status == tasks.Dialing) &&
 		t.LeaseOwner != p.ID && t.LeaseExpires.After(now)
-}
-
-// clock formats an instant for a person: local time with the zone.
-func (s *Server) clock(t time.Time) string {
-	return t.In(s.loc).Format("Mon 2 Jan 2006 15:04 MST")
-}
-
-// span formats a window for a person: "Tue 24 Nov 2026 09:00–09:15 CET".
-func (s *Server) span(start, end time.Time) string {
-	a, b := start.In(s.loc), end.In(s.loc)
-	if a.Year() == b.Year() && a.YearDay() == b.YearDay() {
-		return a.Format("Mon 2 Jan 2006 15:04") + "–" + b.Format("15:04 MST")
-	}
-	return a.Format("Mon 2 Jan 2006 15:04") + " – " + b.Format("Mon 2 Jan 2006 15:04 MST")
 }

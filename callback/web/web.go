@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -263,6 +264,11 @@ func secure(h http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Cache-Control", "no-store")
+		// A page asks for its own language; its error messages then come in Dutch
+		// (writeError). Programs that ask for nothing get English.
+		if strings.HasPrefix(strings.ToLower(r.Header.Get("Accept-Language")), "nl") {
+			hd.Set("Content-Language", "nl")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -10,6 +10,8 @@
   const live = document.getElementById("live");
   // The page's words in its language, from the server.
   const d = body.dataset;
+  // The API's error messages in the page's language.
+  const lang = document.documentElement.lang;
   const msg = { loadFailed: d.msgLoadFailed, claimed: d.msgClaimed, saved: d.msgSaved, rescheduled: d.msgRescheduled,
     cancelled: d.msgCancelled, created: d.msgCreated, presence: d.msgPresence, live: d.msgLive, reconnecting: d.msgReconnecting };
 
@@ -29,7 +31,7 @@
     running = (async function () {
       do {
         again = false;
-        const r = await fetch(base + "/tasks", { credentials: "same-origin", cache: "no-store" });
+        const r = await fetch(base + "/tasks", { credentials: "same-origin", cache: "no-store", headers: { "Accept-Language": lang } });
         if (!r.ok) {
           show(msg.loadFailed + "HTTP " + r.status);
           return;
@@ -45,7 +47,7 @@
     const r = await fetch(path, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "Accept-Language": lang },
       body: JSON.stringify(data),
     });
     let answer = {};
