@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"callmon/auth"
@@ -74,6 +75,9 @@ type Server struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	closed bool
+	// watchers counts the open streams: with none, no picture is built and the database is
+	// not read (every callmon, the standby too, serves the wallboard).
+	watchers atomic.Int64
 }
 
 // New returns a wallboard server; it serves nothing live until Start.
@@ -112,13 +116,19 @@ func (s *Server) Start() {
 		defer close(s.done)
 		t := time.NewTicker(s.cfg.Tick)
 		defer t.Stop()
+		idle := false
 		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			if n%4 == 0 {
+			if s.watchers.Load() == 0 {
+				idle = true
+				continue
+			}
+			if idle || n%4 == 0 {
+				idle = false
 				bOK = s.readBackoffice(ctx, &b)
 			}
 			s.publish(s.picture(b, bOK))
@@ -263,6 +273,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Auth.SetSession(w, r, p)
 	}
 	ui.Remember(w, r)
+	if s.watchers.Load() == 0 {
+		// Nobody watches, so the last picture may be old: take one now.
+		var b Backoffice
+		ok := s.readBackoffice(r.Context(), &b)
+		s.publish(s.picture(b, ok))
+	}
 	board, _, _ := s.current(l)
 	w.Header().Set("Content-Security-Policy", policy)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -285,6 +301,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.allowed(w, r, l); !ok {
 		return
 	}
+	s.watchers.Add(1)
+	defer s.watchers.Add(-1)
 	rc := http.NewResponseController(w)
 	rc.SetWriteDeadline(time.Time{}) // a stream outlives any write timeout of the server
 	h := w.Header()

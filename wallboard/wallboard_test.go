@@ -11,8 +11,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,3 +338,28 @@ func TestTheBoardFollowsTheFiguresWithinASecond(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+// With no screen open the wallboard reads nothing from the database; a stream that opens gets
+// a picture with fresh figures at once.
+func TestIdleWallboardReadsNothing(t *testing.T) {
+	e := newEnv(t, true)
+	var reads atomic.Int64
+	e.backMu.Lock()
+	e.back = func() (Backoffice, error) { reads.Add(1); return Backoffice{CallbacksDue: 7}, nil }
+	e.backMu.Unlock()
+	start := reads.Load()
+	// Many ticks (20 ms each) pass with nobody watching: not one read. A stream opens, whose
+	// first fresh picture reads once.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if reads.Load() != start {
+			t.Fatalf("%d database reads with no screen open", reads.Load()-start)
+		}
+		runtime.Gosched()
+	}
+	s := e.stream("nl")
+	s.next(`<span class="label">Terugbelverzoeken</span> <span class="value">7</span>`)
+	if reads.Load() == start {
+		t.Error("the stream's picture did not read the database")
+	}
+}
