@@ -234,3 +234,19 @@ func TestMaskedPeriodIsSaid(t *testing.T) {
 		t.Errorf("a masked note for a period after the cut-off")
 	}
 }
+
+// With the database gone the look-up says it cannot read the records now (503), in the
+// page's language on the page, and the audit line says the look-up failed.
+func TestLookupWithoutTheDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.db.Close()
+	if code, body, _ := e.get("/api/lookup?number=0612345678&from=2026-11-23&to=2026-11-23", "sam"); code != 503 || !strings.Contains(body, "cannot be read now") {
+		t.Errorf("API: %d %s", code, body)
+	}
+	if code, body, _ := e.get("/lookup?number=0612345678&from=2026-11-23&to=2026-11-23", "sam"); code != 503 || !strings.Contains(body, "Geen verbinding met de database") {
+		t.Errorf("page: %d %s", code, body)
+	}
+	if !strings.Contains(e.logs.String(), "outcome=failed") {
+		t.Errorf("audit:\n%s", e.logs)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,32 @@ func TestStaffingAdvice(t *testing.T) {
 	s.clk.Advance(time.Minute)
 	s.eventually("the forecast a minute later", func() bool {
 		return math.Abs(s.value("callmon_queue_forecast_calls", "queue", "general", "interval", "current")-78.4) < 1e-9
+	})
+}
+
+// PostgreSQL restarting (cut here) while the advice is due: the turn fails, says so, and keeps
+// the last figures; the next turn after it is back computes them again.
+func TestStaffingAdviceThroughADatabaseOutage(t *testing.T) {
+	dbURL := pgtest.URL(t, "cmd_staffing_outage")
+	proxy := pgtest.NewProxy(t, "127.0.0.1:5432")
+	s := newSite(t, proxy.URL(dbURL))
+	s.start()
+	now := s.clk.Now()
+	offered(t, dbURL, "first-", now.Add(-10*time.Minute), 10)
+	s.clk.Advance(0) // the advisor's first turn: no history, today's last 15 minutes carry on
+	s.eventually("the forecast", func() bool {
+		return s.value("callmon_queue_forecast_calls", "queue", "general", "interval", "current") == 10
+	})
+	proxy.Cut()
+	offered(t, dbURL, "during-", now.Add(-5*time.Minute), 5)
+	s.clk.Advance(time.Minute)
+	s.eventually("the failed turn logged", func() bool { return strings.Contains(s.logs.String(), "staffing advice not updated") })
+	if got := s.value("callmon_queue_forecast_calls", "queue", "general", "interval", "current"); got != 10 {
+		t.Errorf("during the outage the forecast is %v, want the last one, 10", got)
+	}
+	proxy.Restore()
+	s.clk.Advance(time.Minute)
+	s.eventually("the forecast after the outage", func() bool {
+		return s.value("callmon_queue_forecast_calls", "queue", "general", "interval", "current") == 15
 	})
 }
