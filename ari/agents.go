@@ -448,21 +448,21 @@ func (s *Agents) enqueue(c *queueCall) {
 // expectedLocked is the wait expected with ahead callers in queue's line
 // before one; negative when no agent serves the queue.
 func (s *Agents) expectedLocked(queue string, ahead int) time.Duration {
+	counts := map[string]int{}
+	for _, id := range s.queues[queue].Agents {
+		counts[s.byID[id].state()]++
+	}
+	return s.expectedFrom(queue, ahead, counts)
+}
+
+// expectedFrom is expectedLocked from the queue's agents counted by state.
+func (s *Agents) expectedFrom(queue string, ahead int, counts map[string]int) time.Duration {
 	est := s.est[queue]
 	if est == nil {
 		return -1
 	}
-	staffed, free := 0, 0
-	for _, id := range s.queues[queue].Agents {
-		switch s.byID[id].state() {
-		case StateAvailable:
-			free++
-			staffed++
-		case StateRinging, StateOnCall:
-			staffed++
-		}
-	}
-	return est.Wait(ahead, staffed, free)
+	free := counts[StateAvailable]
+	return est.Wait(ahead, free+counts[StateRinging]+counts[StateOnCall], free)
 }
 
 // QueueRates are what a queue's recent calls measured and who serves it now,
@@ -750,7 +750,7 @@ func (s *Agents) publishLocked() {
 			counts[s.byID[id].state()]++
 		}
 		s.m.SetAgents(name, counts)
-		s.m.SetExpectedWait(name, s.expectedLocked(name, s.line[name]))
+		s.m.SetExpectedWait(name, s.expectedFrom(name, s.line[name], counts)) // the counts just made
 	}
 }
 
